@@ -1,0 +1,73 @@
+"""The application factory: configuration, extensions, blueprints, error pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Flask
+
+from config import DEV_SECRET_KEY, Config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config_class: type[Config] = Config) -> Flask:
+    """Build the store: one app object per process, stateless between requests."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    app.config.from_object(config_class)
+    _refuse_insecure_production(app)
+    _ensure_sqlite_folder(app)
+
+    from app import auth, errors, security, templating
+    from app.extensions import csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    auth.init_app(app)
+    security.init_app(app)
+    templating.init_app(app)
+    errors.init_app(app)
+
+    from app.items import bp as items_bp
+    from app.purchases import bp as purchases_bp
+    from app.users import bp as users_bp
+
+    app.register_blueprint(items_bp)
+    app.register_blueprint(users_bp)
+    app.register_blueprint(purchases_bp)
+
+    from app import cli, main
+
+    app.register_blueprint(main.bp)
+    cli.init_app(app)
+    return app
+
+
+def _refuse_insecure_production(app: Flask) -> None:
+    secret = app.config.get("SECRET_KEY")
+    if app.config["ENV_NAME"] == "production" and (
+        not secret or secret == DEV_SECRET_KEY or len(secret) < 32
+    ):
+        raise RuntimeError(
+            "Refusing to start in production without a real SECRET_KEY "
+            "(set SECRET_KEY to at least 32 random characters)."
+        )
+
+
+def _ensure_sqlite_folder(app: Flask) -> None:
+    url = sa.engine.make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if (
+        url.get_backend_name() == "sqlite"
+        and url.database
+        and url.database != ":memory:"
+    ):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,7 @@
+"""The items blueprint."""
+
+from flask import Blueprint
+
+bp = Blueprint("items", __name__, url_prefix="/items")
+
+from app.items import routes  # noqa: E402, F401

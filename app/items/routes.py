@@ -1,0 +1,17 @@
+"""Catalogue and item pages (/items/...)."""
+
+from flask import render_template
+
+from app.items import bp
+
+
+@bp.get("/")
+def index():
+    """The catalogue."""
+    return render_template("items/index.html")
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def create():
+    """Add an item (admin)."""
+    return render_template("items/index.html")

@@ -1,0 +1,181 @@
+"""The store's models: users buy items through user_items (has_many :through)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask_login import UserMixin
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.extensions import db
+
+
+def utcnow() -> datetime:
+    """Naive UTC timestamps: one convention for SQLite and PostgreSQL."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class TimestampMixin:
+    """`created_at` set on insert and `updated_at` bumped on every update."""
+
+    created_at: so.Mapped[datetime] = so.mapped_column(
+        default=utcnow, server_default=sa.func.now()
+    )
+    updated_at: so.Mapped[datetime] = so.mapped_column(
+        default=utcnow, onupdate=utcnow, server_default=sa.func.now()
+    )
+
+
+class User(UserMixin, TimestampMixin, db.Model):
+    """A shopper or an admin."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        sa.CheckConstraint("email = lower(email)", name="email_lower_case"),
+        sa.CheckConstraint("length(name) >= 1", name="name_not_empty"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(100))
+    # Stored lower-cased (the CHECK holds it), so the unique index is case-insensitive.
+    email: so.Mapped[str] = so.mapped_column(sa.String(254), unique=True)
+    password_hash: so.Mapped[str] = so.mapped_column(sa.String(255))
+    is_admin: so.Mapped[bool] = so.mapped_column(
+        default=False, server_default=sa.false()
+    )
+    is_enabled: so.Mapped[bool] = so.mapped_column(
+        default=True, server_default=sa.true()
+    )
+    # Part of the login cookie's identity: bumping it ends every session of this user.
+    session_token: so.Mapped[str] = so.mapped_column(
+        sa.String(32), default=lambda: secrets.token_hex(16)
+    )
+
+    user_items: so.Mapped[list[UserItem]] = so.relationship(
+        back_populates="user", passive_deletes="all", order_by="UserItem.id"
+    )
+    items: so.Mapped[list[Item]] = so.relationship(
+        secondary="user_items", viewonly=True, order_by="Item.name"
+    )
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email}>"
+
+    @staticmethod
+    def normalize_email(email: str) -> str:
+        return email.strip().lower()
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def get_id(self) -> str:
+        """Flask-Login's cookie identity: the id plus the current session token."""
+        return f"{self.id}:{self.session_token}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.is_enabled
+
+    def end_sessions(self) -> None:
+        """Make every cookie issued for this user useless (logout, disabling)."""
+        self.session_token = secrets.token_hex(16)
+
+
+class Item(TimestampMixin, db.Model):
+    """Something the store sells; archived items are hidden but kept for history."""
+
+    __tablename__ = "items"
+    __table_args__ = (
+        sa.CheckConstraint("price_cents >= 0", name="price_cents_not_negative"),
+        sa.CheckConstraint("stock >= 0", name="stock_not_negative"),
+        sa.CheckConstraint("length(name) >= 1", name="name_not_empty"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(200), index=True)
+    description: so.Mapped[str] = so.mapped_column(
+        sa.Text, default="", server_default=""
+    )
+    price_cents: so.Mapped[int] = so.mapped_column(index=True)
+    stock: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    archived_at: so.Mapped[datetime | None] = so.mapped_column(index=True)
+
+    user_items: so.Mapped[list[UserItem]] = so.relationship(
+        back_populates="item", passive_deletes="all", order_by="UserItem.id"
+    )
+    users: so.Mapped[list[User]] = so.relationship(
+        secondary="user_items", viewonly=True, order_by="User.name"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Item {self.id} {self.name!r}>"
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+
+class UserItem(TimestampMixin, db.Model):
+    """One purchase line: a user bought `quantity` of an item at `unit_price_cents`."""
+
+    __tablename__ = "user_items"
+    __table_args__ = (
+        sa.CheckConstraint("quantity > 0", name="quantity_positive"),
+        sa.CheckConstraint(
+            "unit_price_cents >= 0", name="unit_price_cents_not_negative"
+        ),
+        sa.Index("ix_user_items_user_id_created_at", "user_id", "created_at"),
+        sa.Index("ix_user_items_item_id_created_at", "item_id", "created_at"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    item_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("items.id", ondelete="RESTRICT")
+    )
+    order_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("orders.id", ondelete="RESTRICT"), index=True
+    )
+    quantity: so.Mapped[int]
+    unit_price_cents: so.Mapped[int]
+
+    user: so.Mapped[User] = so.relationship(back_populates="user_items")
+    item: so.Mapped[Item] = so.relationship(back_populates="user_items")
+    order: so.Mapped[Order | None] = so.relationship(back_populates="lines")
+
+    def __repr__(self) -> str:
+        return f"<UserItem {self.id} user={self.user_id} item={self.item_id} x{self.quantity}>"
+
+    @property
+    def total_cents(self) -> int:
+        return self.quantity * self.unit_price_cents
+
+
+class Order(TimestampMixin, db.Model):
+    """One checkout: the purchase lines bought together, once per checkout token."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        sa.CheckConstraint("total_cents >= 0", name="total_cents_not_negative"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("users.id", ondelete="RESTRICT"), index=True
+    )
+    # The cart's one-time token: a double-submitted checkout hits this unique key.
+    token: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    total_cents: so.Mapped[int]
+
+    user: so.Mapped[User] = so.relationship()
+    lines: so.Mapped[list[UserItem]] = so.relationship(
+        back_populates="order", order_by="UserItem.id"
+    )

@@ -1,0 +1,43 @@
+"""Jinja filters and globals: money, dates and the cart count in the nav."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask, session
+
+
+def money(cents: int | None) -> str:
+    """Integer cents as dollars: 1250 -> "$12.50", 123456 -> "$1,234.56"."""
+    if cents is None:
+        return ""
+    sign = "-" if cents < 0 else ""
+    dollars, rest = divmod(abs(int(cents)), 100)
+    return f"{sign}${dollars:,}.{rest:02d}"
+
+
+def cents_to_decimal_text(cents: int | None) -> str:
+    """Integer cents as the text an amount field shows: 1250 -> "12.50"."""
+    if cents is None:
+        return ""
+    dollars, rest = divmod(int(cents), 100)
+    return f"{dollars}.{rest:02d}"
+
+
+def shortdate(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def cart_count() -> int:
+    """Units in the session cart, for the nav on every page."""
+    cart = session.get("cart") or {}
+    return sum(q for q in cart.values() if isinstance(q, int))
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_filter(money)
+    app.add_template_filter(shortdate)
+    app.add_template_filter(cents_to_decimal_text, "amount")
+    app.add_template_global(cart_count)
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True

@@ -1,0 +1,82 @@
+"""Configuration classes: read from the environment, with safe defaults for development."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+ROOT = Path(__file__).resolve().parent
+load_dotenv(ROOT / ".env")
+
+DEV_SECRET_KEY = "dev-only-not-secret"
+
+
+def database_url(url: str | None) -> str:
+    """Normalise a DATABASE_URL: default SQLite file, psycopg 3 for PostgreSQL."""
+    if not url:
+        return f"sqlite:///{ROOT / 'instance' / 'store.db'}"
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Config:
+    """Development and default settings; production overrides in ProductionConfig."""
+
+    ENV_NAME = "development"
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
+    SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SQLALCHEMY_RECORD_QUERIES = False
+
+    MAX_CONTENT_LENGTH = 12 * 1024 * 1024
+    ITEMS_PER_PAGE = 24
+    LOW_STOCK_THRESHOLD = 5
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = False
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+
+    TRUSTED_HOSTS = [
+        h for h in os.environ.get("TRUSTED_HOSTS", "").split(",") if h
+    ] or None
+    HSTS = False
+
+
+class ProductionConfig(Config):
+    """Behind HTTPS under gunicorn: secure cookies, HSTS, and a real SECRET_KEY required."""
+
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    HSTS = True
+
+
+class TestingConfig(Config):
+    """The test suite: a throwaway SQLite file unless a test database is given."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-secret-key"
+    SQLALCHEMY_DATABASE_URI = database_url(
+        os.environ.get("TEST_DATABASE_URL")
+        or f"sqlite:///{Path(tempfile.mkdtemp(prefix='store-test-')) / 'test.db'}"
+    )
+    LOGIN_RATE_LIMIT = "1000 per minute"
+
+
+def config_for_environment() -> type[Config]:
+    """The configuration `wsgi.py` loads: STORE_ENV=production selects ProductionConfig."""
+    return ProductionConfig if os.environ.get("STORE_ENV") == "production" else Config

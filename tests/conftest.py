@@ -1,0 +1,244 @@
+"""Fixtures: one migrated database per test run (SQLite, or PostgreSQL when
+TEST_DATABASE_URL is set), emptied after every test; HTTP helpers with real CSRF."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.extensions import db, limiter
+from app.models import Item, User
+from config import TestingConfig, database_url
+
+TABLES = ("user_items", "orders", "items", "users")
+TEST_PASSWORD = "correct-horse-battery"
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def _create_postgres_database(server_url: str) -> tuple[str, str]:
+    """A fresh database on the test server for this run; returns (url, name)."""
+    url = sa.engine.make_url(database_url(server_url))
+    name = f"store_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False), name
+
+
+def _drop_postgres_database(server_url: str, name: str) -> None:
+    url = sa.engine.make_url(database_url(server_url))
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_uri() -> Iterator[str]:
+    """The run's database, migrated by Alembic exactly as `flask db upgrade` does."""
+    server = os.environ.get("TEST_DATABASE_URL")
+    if server:
+        uri, name = _create_postgres_database(server)
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="store-test-"))
+        uri, name = f"sqlite:///{folder / 'test.db'}", None
+    app = _make_app(uri)
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        db.engine.dispose()
+    yield uri
+    if name:
+        _drop_postgres_database(server, name)
+
+
+def _make_app(uri: str, **overrides) -> Flask:
+    class Config(TestingConfig):
+        SQLALCHEMY_DATABASE_URI = uri
+
+    for key, value in overrides.items():
+        setattr(Config, key, value)
+    return create_app(Config)
+
+
+@pytest.fixture
+def make_app(database_uri: str):
+    """Build another app on the run's database with some settings changed."""
+    made: list[Flask] = []
+
+    def factory(**overrides) -> Flask:
+        app = _make_app(database_uri, **overrides)
+        made.append(app)
+        return app
+
+    yield factory
+    for app in made:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(database_uri: str) -> Iterator[Flask]:
+    app = _make_app(database_uri)
+    with app.app_context():
+        limiter.reset()
+        yield app
+        db.session.remove()
+        _empty_tables()
+        db.engine.dispose()
+
+
+def _empty_tables() -> None:
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(
+                f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"
+            )
+        else:
+            for table in TABLES:
+                conn.exec_driver_sql(f"DELETE FROM {table}")
+
+
+@pytest.fixture
+def engine_name(app: Flask) -> str:
+    return db.engine.dialect.name
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):
+    return app.test_cli_runner()
+
+
+# --- factories: insert a row, return its id --------------------------------
+
+
+@pytest.fixture
+def make_user(app: Flask):
+    counter = iter(range(1, 10_000))
+
+    def factory(
+        name: str = "Shopper",
+        email: str | None = None,
+        password: str = TEST_PASSWORD,
+        is_admin: bool = False,
+    ) -> int:
+        user = User(
+            name=name,
+            email=(email or f"user{next(counter)}@example.com").lower(),
+            is_admin=is_admin,
+        )
+        user.set_password(password)
+        db.session.add(user)
+        db.session.commit()
+        return user.id
+
+    return factory
+
+
+@pytest.fixture
+def make_item(app: Flask):
+    counter = iter(range(1, 100_000))
+
+    def factory(
+        name: str | None = None,
+        price_cents: int = 1250,
+        stock: int = 10,
+        description: str = "A fine thing.",
+        archived: bool = False,
+    ) -> int:
+        from app.models import utcnow
+
+        item = Item(
+            name=name or f"Item {next(counter):05d}",
+            price_cents=price_cents,
+            stock=stock,
+            description=description,
+            archived_at=utcnow() if archived else None,
+        )
+        db.session.add(item)
+        db.session.commit()
+        return item.id
+
+    return factory
+
+
+# --- HTTP helpers: real pages, real CSRF tokens -----------------------------
+
+
+def csrf_token_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+def post_form(
+    client: FlaskClient,
+    url: str,
+    data: dict | None = None,
+    *,
+    page: str | None = None,
+    **kw,
+):
+    """GET the page the form lives on, take its CSRF token, POST the form."""
+    html = client.get(page or url).get_data(as_text=True)
+    payload = {"csrf_token": csrf_token_from(html), **(data or {})}
+    return client.post(url, data=payload, **kw)
+
+
+def login(client: FlaskClient, email: str, password: str = TEST_PASSWORD):
+    return post_form(client, "/users/login", {"email": email, "password": password})
+
+
+@pytest.fixture
+def shopper(client: FlaskClient, make_user) -> int:
+    """A signed-in shopper on `client`; returns the user id."""
+    user_id = make_user(name="Sam Shopper", email="sam@example.com")
+    response = login(client, "sam@example.com")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return user_id
+
+
+@pytest.fixture
+def admin(client: FlaskClient, make_user) -> int:
+    """A signed-in admin on `client`; returns the user id."""
+    user_id = make_user(name="Alex Admin", email="admin@example.com", is_admin=True)
+    response = login(client, "admin@example.com")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return user_id
+
+
+def count_rows(model) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+@contextmanager
+def count_queries() -> Iterator[list[str]]:
+    """Collect the SQL statements run inside the block (query budgets)."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)

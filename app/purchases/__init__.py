@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("purchases", __name__, url_prefix="/purchases")
 
-from app.purchases import routes  # noqa: E402, F401
+from app.purchases import admin, routes  # noqa: E402, F401

@@ -5,11 +5,6 @@ from flask import render_template
 from app.users import bp
 
 
-@bp.get("/")
-def index():
-    return render_template("items/index.html")
-
-
 @bp.get("/<int:user_id>")
 def detail(user_id: int):
     return render_template("items/index.html")

@@ -1,15 +1,239 @@
-"""Cart, checkout and purchase history (/purchases/...)."""
+"""Cart, checkout, orders and purchase history (/purchases/...)."""
 
-from flask import render_template
+from __future__ import annotations
 
-from app.purchases import bp
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+
+from app.auth import may_see_user
+from app.extensions import begin_write, db
+from app.models import Item, Order, UserItem
+from app.pagination import page_arg
+from app.purchases import bp, cart
+from app.purchases.forms import CartAddForm, CartUpdateForm, CheckoutForm
+
+HISTORY_PER_PAGE = 20
+
+
+@bp.get("/cart", endpoint="cart")
+def cart_page():
+    """The cart with line totals, quantity boxes and the checkout button."""
+    lines = cart.lines()
+    return render_template(
+        "purchases/cart.html",
+        lines=lines,
+        total_cents=sum(line.total_cents for line in lines),
+        update_form=CartUpdateForm(),
+        checkout_form=CheckoutForm(token=cart.checkout_token()),
+    )
+
+
+@bp.post("/cart")
+def cart_add():
+    """Add `quantity` of `item_id`; the cart never holds more than the stock."""
+    from app.items.routes import (
+        render_item_page,
+    )  # the items blueprint imports our forms
+
+    form = CartAddForm()
+    item_id = form.item_id.data if form.item_id.validate(form) else None
+    item = db.session.get(Item, item_id) if item_id else None
+    if item is None or item.is_archived:
+        abort(404)
+    if not form.validate():
+        return render_item_page(item, form, 422)
+    quantities = cart.quantities()
+    wanted = quantities.get(item.id, 0) + form.quantity.data
+    if wanted > item.stock:
+        form.quantity.errors.append(_stock_message(item, quantities.get(item.id, 0)))
+        return render_item_page(item, form, 422)
+    if item.id not in quantities and len(quantities) >= cart.MAX_LINES:
+        form.quantity.errors.append(
+            f"A cart holds at most {cart.MAX_LINES} different items."
+        )
+        return render_item_page(item, form, 422)
+    quantities[item.id] = wanted
+    cart.save(quantities)
+    flash(f"Added {form.quantity.data} × {item.name} to your cart.", "success")
+    return redirect(url_for("purchases.cart"))
+
+
+@bp.post("/cart/<int:item_id>/update")
+def cart_update(item_id: int):
+    """Set a cart line's quantity."""
+    quantities = cart.quantities()
+    if item_id not in quantities:
+        abort(404)
+    item = db.session.get(Item, item_id)
+    form = CartUpdateForm()
+    if item is None or item.is_archived:
+        abort(404)
+    if not form.validate():
+        flash(f"{item.name}: {' '.join(form.quantity.errors)}", "error")
+    elif form.quantity.data > item.stock:
+        flash(f"{item.name}: {_stock_message(item, 0)}", "error")
+    else:
+        quantities[item_id] = form.quantity.data
+        cart.save(quantities)
+        flash(f"Updated {item.name} to {form.quantity.data}.", "success")
+    return redirect(url_for("purchases.cart"))
+
+
+@bp.post("/cart/<int:item_id>/remove")
+def cart_remove(item_id: int):
+    """Drop a line from the cart."""
+    quantities = cart.quantities()
+    if quantities.pop(item_id, None) is None:
+        flash("That item was not in your cart.", "info")
+    else:
+        cart.save(quantities)
+        flash("Removed the item from your cart.", "success")
+    return redirect(url_for("purchases.cart"))
+
+
+def _stock_message(item: Item, in_cart: int) -> str:
+    if item.stock == 0:
+        return "Sorry, this item is out of stock."
+    if in_cart:
+        return f"Only {item.stock} in stock, and {in_cart} already in your cart."
+    return f"Only {item.stock} in stock."
+
+
+@bp.post("/checkout")
+def checkout():
+    """Buy the whole cart in one transaction, or nothing."""
+    if not current_user.is_authenticated:
+        flash("Please sign in to check out. Your cart is kept.", "info")
+        return redirect(url_for("users.login", next=url_for("purchases.cart")))
+    form = CheckoutForm()
+    form.validate()  # CSRF is checked for every POST; the token is compared below
+    token = form.token.data or ""
+    if token and (placed := _order_for_token(token)):
+        flash("This order was already placed.", "info")
+        return redirect(url_for("purchases.order", order_id=placed))
+    if token != cart.checkout_token():
+        flash(
+            "Your cart changed since you opened it. Please check it and try again.",
+            "warning",
+        )
+        return redirect(url_for("purchases.cart"))
+    wanted = cart.quantities()
+    if not wanted:
+        flash("Your cart is empty.", "info")
+        return redirect(url_for("purchases.cart"))
+
+    user_id = current_user.id
+    try:
+        order_id, short = _buy(user_id, token, wanted)
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        if placed := _order_for_token(token):
+            cart.clear()
+            flash("This order was already placed.", "info")
+            return redirect(url_for("purchases.order", order_id=placed))
+        raise
+    except sa.exc.OperationalError:
+        db.session.rollback()
+        flash(
+            "The store is very busy right now; nothing was bought. Please try again.",
+            "error",
+        )
+        return redirect(url_for("purchases.cart"))
+    if short:
+        flash(f"Not enough stock for: {', '.join(short)}. Nothing was bought.", "error")
+        return redirect(url_for("purchases.cart"))
+    cart.clear()
+    flash("Thank you! Your order is placed.", "success")
+    return redirect(url_for("purchases.order", order_id=order_id))
+
+
+def _buy(
+    user_id: int, token: str, wanted: dict[int, int]
+) -> tuple[int | None, list[str]]:
+    """Take stock for every line and record the purchase; roll back if any is short.
+
+    Each line is one conditional UPDATE (stock never goes below zero, however
+    many buyers race), in item-id order so concurrent checkouts lock rows in
+    the same order and cannot deadlock. The price paid is read by that same
+    statement, so it is the price at the moment the stock was taken.
+    """
+    begin_write()
+    short: list[str] = []
+    bought: list[tuple[int, int, int]] = []
+    for item_id in sorted(wanted):
+        quantity = wanted[item_id]
+        price = db.session.execute(
+            sa.update(Item)
+            .where(
+                Item.id == item_id, Item.archived_at.is_(None), Item.stock >= quantity
+            )
+            .values(stock=Item.stock - quantity, updated_at=sa.func.now())
+            .returning(Item.price_cents)
+            .execution_options(synchronize_session=False)
+        ).scalar_one_or_none()
+        if price is None:
+            short.append(item_id)
+        else:
+            bought.append((item_id, quantity, price))
+    if short:
+        db.session.rollback()
+        names = db.session.scalars(
+            sa.select(Item.name).where(Item.id.in_(short)).order_by(Item.name)
+        ).all()
+        return None, list(names) or ["items no longer sold"]
+    order = Order(
+        user_id=user_id, token=token, total_cents=sum(q * p for _, q, p in bought)
+    )
+    db.session.add(order)
+    db.session.add_all(
+        UserItem(
+            user_id=user_id, item_id=i, quantity=q, unit_price_cents=p, order=order
+        )
+        for i, q, p in bought
+    )
+    db.session.commit()
+    return order.id, []
+
+
+def _order_for_token(token: str) -> int | None:
+    return db.session.scalar(
+        sa.select(Order.id).where(
+            Order.token == token, Order.user_id == current_user.id
+        )
+    )
+
+
+@bp.get("/orders/<int:order_id>")
+@login_required
+def order(order_id: int):
+    """An order's confirmation: what was bought, at what price."""
+    placed = db.session.scalar(
+        sa.select(Order)
+        .where(Order.id == order_id)
+        .options(so.selectinload(Order.lines).joinedload(UserItem.item))
+    )
+    if placed is None or not may_see_user(placed.user_id):
+        abort(404)
+    return render_template("purchases/order.html", order=placed)
 
 
 @bp.get("/")
+@login_required
 def index():
-    return render_template("items/index.html")
+    """The signed-in user's purchase lines, newest first; admins see everyone's."""
+    if current_user.is_admin:
+        from app.purchases.admin import all_purchases
 
-
-@bp.get("/cart")
-def cart():
-    return render_template("items/index.html")
+        return all_purchases()
+    lines = db.paginate(
+        sa.select(UserItem)
+        .where(UserItem.user_id == current_user.id)
+        .options(so.joinedload(UserItem.item))
+        .order_by(UserItem.created_at.desc(), UserItem.id.desc()),
+        page=page_arg(),
+        per_page=HISTORY_PER_PAGE,
+        max_per_page=None,
+    )
+    return render_template("purchases/history.html", lines=lines)

@@ -1,25 +1,176 @@
-"""Accounts (/users/...)."""
+"""Accounts (/users/...): sign up, sign in, sign out, profile."""
 
-from flask import render_template
+from __future__ import annotations
 
+import secrets
+from functools import cache
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import (
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.auth import may_see_user
+from app.extensions import db, limiter
+from app.models import Item, User, UserItem
+from app.pagination import page_arg, paginate_rows
 from app.users import bp
+from app.users.forms import LoginForm, RegisterForm
+
+PROFILE_ITEMS_PER_PAGE = 24
 
 
-@bp.get("/<int:user_id>")
-def detail(user_id: int):
-    return render_template("items/index.html")
+@cache
+def _dummy_hash() -> str:
+    """Checked when the email is unknown, so both login failures take as long."""
+    return generate_password_hash(secrets.token_hex(16))
 
 
-@bp.route("/login", methods=["GET", "POST"])
-def login():
-    return render_template("items/index.html")
+def safe_next(target: str | None) -> str | None:
+    """`target` if it is a path on this site, else None (no open redirects)."""
+    if not target:
+        return None
+    target = target.strip()
+    if any(ord(ch) < 32 for ch in target) or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if (
+        parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith("//")
+    ):
+        return None
+    return target
+
+
+def _start_session(user: User, remember: bool) -> None:
+    """Sign in with a fresh session, carrying over only the cart."""
+    kept = {key: session[key] for key in ("cart", "checkout_token") if key in session}
+    session.clear()
+    login_user(user, remember=remember)
+    session.update(kept)
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
 def register():
-    return render_template("items/index.html")
+    """Sign up, then land signed in."""
+    if current_user.is_authenticated:
+        return redirect(url_for("items.index"))
+    form = RegisterForm()
+    if form.validate_on_submit():
+        user = User(name=form.name.data, email=User.normalize_email(form.email.data))
+        user.set_password(form.password.data)
+        db.session.add(user)
+        try:
+            db.session.commit()
+        except sa.exc.IntegrityError:
+            db.session.rollback()
+            form.email.errors.append("An account with this email already exists.")
+        else:
+            _start_session(user, remember=False)
+            flash(f"Welcome, {user.name}! Your account is ready.", "success")
+            return redirect(
+                safe_next(request.args.get("next")) or url_for("items.index")
+            )
+    status = 422 if form.is_submitted() else 200
+    return render_template("users/register.html", form=form), status
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login():
+    """Sign in; the same answer for a wrong password and an unknown email."""
+    if current_user.is_authenticated:
+        return redirect(safe_next(request.args.get("next")) or url_for("items.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = db.session.scalar(
+            sa.select(User).where(User.email == User.normalize_email(form.email.data))
+        )
+        if user is None:
+            check_password_hash(_dummy_hash(), form.password.data)
+        elif user.check_password(form.password.data) and user.is_active:
+            _start_session(user, remember=form.remember.data)
+            flash(f"Signed in as {user.name}.", "success")
+            return redirect(
+                safe_next(request.args.get("next")) or url_for("items.index")
+            )
+        form.password.errors.append("Invalid email or password.")
+    status = 422 if form.is_submitted() else 200
+    return render_template("users/login.html", form=form), status
 
 
 @bp.post("/logout")
 def logout():
-    return render_template("items/index.html")
+    """Sign out everywhere: the session token changes, so old cookies stop working."""
+    if current_user.is_authenticated:
+        current_user.end_sessions()
+        db.session.commit()
+        logout_user()
+    session.clear()
+    flash("You are signed out.", "success")
+    return redirect(url_for("items.index"))
+
+
+@bp.get("/<int:user_id>")
+@login_required
+def detail(user_id: int):
+    """A profile: the items this user bought (user.items); theirs and admins' only."""
+    if not may_see_user(user_id):
+        abort(403)
+    user = db.get_or_404(User, user_id)
+    bought = (
+        sa.select(
+            Item,
+            sa.func.sum(UserItem.quantity).label("units"),
+            sa.func.sum(UserItem.quantity * UserItem.unit_price_cents).label(
+                "spent_cents"
+            ),
+            sa.func.max(UserItem.created_at).label("last_bought"),
+        )
+        .join(UserItem, UserItem.item_id == Item.id)
+        .where(UserItem.user_id == user.id)
+        .group_by(Item.id)
+        .order_by(sa.desc("last_bought"), Item.id.desc())
+    )
+    items = paginate_rows(bought, page_arg(), PROFILE_ITEMS_PER_PAGE)
+    totals = db.session.execute(
+        sa.select(
+            sa.func.count(UserItem.id),
+            sa.func.coalesce(
+                sa.func.sum(UserItem.quantity * UserItem.unit_price_cents), 0
+            ),
+        ).where(UserItem.user_id == user.id)
+    ).one()
+    recent = db.session.scalars(
+        sa.select(UserItem)
+        .where(UserItem.user_id == user.id)
+        .options(so.joinedload(UserItem.item))
+        .order_by(UserItem.created_at.desc(), UserItem.id.desc())
+        .limit(10)
+    ).all()
+    return render_template(
+        "users/detail.html",
+        user=user,
+        items=items,
+        line_count=totals[0],
+        spent_cents=totals[1],
+        recent=recent,
+    )

@@ -1,0 +1,42 @@
+"""Pagination helpers: a safe page number and row (not just entity) pagination."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import abort, request
+from flask_sqlalchemy.pagination import Pagination
+
+from app.extensions import db
+
+MAX_PAGE = 100_000
+
+
+def page_arg(name: str = "page") -> int:
+    """The page number from the query string: junk means 1, out of range is a 404."""
+    page = request.args.get(name, 1, type=int)
+    if page < 1 or page > MAX_PAGE:
+        abort(404)
+    return page
+
+
+class RowPagination(Pagination):
+    """Paginate a select of several columns (an entity plus aggregates)."""
+
+    def _query_items(self) -> list[Any]:
+        select: sa.Select = self._query_args["select"]
+        return list(
+            db.session.execute(select.limit(self.per_page).offset(self._query_offset))
+        )
+
+    def _query_count(self) -> int:
+        select: sa.Select = self._query_args["select"]
+        counted = sa.select(sa.func.count()).select_from(
+            select.order_by(None).subquery()
+        )
+        return db.session.scalar(counted) or 0
+
+
+def paginate_rows(select: sa.Select, page: int, per_page: int) -> RowPagination:
+    return RowPagination(select=select, page=page, per_page=per_page, max_per_page=None)

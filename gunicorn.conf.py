@@ -1,0 +1,26 @@
+"""Gunicorn production settings: `gunicorn -c gunicorn.conf.py wsgi:app`.
+
+Sized from the machine: (2 x cores) + 1 worker processes, each with a few
+threads, so slow clients and database waits do not idle a core. Every value
+can be overridden from the environment (GUNICORN_WORKERS, ...).
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", 2))
+worker_class = "gthread" if threads > 1 else "sync"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
+graceful_timeout = 20
+keepalive = 5
+# Recycle workers now and then so a slow leak can never grow without bound.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 5000))
+max_requests_jitter = 500
+accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+raw_env = ["STORE_ENV=production"] if os.environ.get("STORE_ENV") is None else []

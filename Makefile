@@ -60,3 +60,11 @@ test-postgres: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# Seeds a large store per engine, serves it under gunicorn beside a raw-driver
+# baseline page and loads both with wrk. BENCH_ARGS="--items 10000 ..." for a quick run.
+bench: venv
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: sudo apt-get install wrk" >&2; \
+		if [ "$$(id -u)" = 0 ]; then apt-get install -y -qq wrk; else exit 1; fi; }
+	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -65,14 +64,15 @@ class ProductionConfig(Config):
 
 
 class TestingConfig(Config):
-    """The test suite: a throwaway SQLite file unless a test database is given."""
+    """The test suite: a throwaway in-memory SQLite database unless one is given."""
 
     ENV_NAME = "testing"
     TESTING = True
     SECRET_KEY = "testing-secret-key"
+    # In memory unless a test server is given: importing this module (as wsgi.py
+    # does in every worker and `flask` command) must not create files.
     SQLALCHEMY_DATABASE_URI = database_url(
-        os.environ.get("TEST_DATABASE_URL")
-        or f"sqlite:///{Path(tempfile.mkdtemp(prefix='store-test-')) / 'test.db'}"
+        os.environ.get("TEST_DATABASE_URL") or "sqlite://"
     )
     LOGIN_RATE_LIMIT = "1000 per minute"
 

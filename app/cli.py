@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import click
 import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
 from flask import Flask
 
 from app.extensions import db
@@ -41,7 +42,14 @@ def create_admin(name: str, email: str, password: str) -> None:
         raise click.BadParameter(
             "Give a name of 1 to 100 characters.", param_hint="--name"
         )
-    if "@" not in email or len(email) > 254:
+    # The same check as the sign-up form (WTForms' Email uses email_validator).
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise click.BadParameter(
+            f"Give a valid email address ({error}).", param_hint="--email"
+        ) from None
+    if len(email) > 254:
         raise click.BadParameter("Give a valid email address.", param_hint="--email")
     if problem := password_problem(password):
         raise click.BadParameter(problem, param_hint="--password")

@@ -3,6 +3,7 @@ TEST_DATABASE_URL is set), emptied after every test; HTTP helpers with real CSRF
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tempfile
@@ -15,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.security import generate_password_hash
 
 from app import create_app
 from app.extensions import db, limiter
@@ -102,14 +104,19 @@ def app(database_uri: str) -> Iterator[Flask]:
 
 
 def _empty_tables() -> None:
+    # DELETE, children first, then restart the ids: on these small tables it is
+    # ~20x faster than TRUNCATE, which rewrites every table on each test.
     with db.engine.begin() as conn:
+        for table in TABLES:
+            conn.exec_driver_sql(f"DELETE FROM {table}")
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(
-                f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"
+                "SELECT "
+                + ", ".join(
+                    f"setval(pg_get_serial_sequence('{table}', 'id'), 1, false)"
+                    for table in TABLES
+                )
             )
-        else:
-            for table in TABLES:
-                conn.exec_driver_sql(f"DELETE FROM {table}")
 
 
 @pytest.fixture
@@ -130,6 +137,12 @@ def runner(app: Flask):
 # --- factories: insert a row, return its id --------------------------------
 
 
+@functools.cache
+def password_hash(password: str) -> str:
+    """Hashing is slow on purpose: hash each test password once per run."""
+    return generate_password_hash(password)
+
+
 @pytest.fixture
 def make_user(app: Flask):
     counter = iter(range(1, 10_000))
@@ -145,7 +158,7 @@ def make_user(app: Flask):
             email=(email or f"user{next(counter)}@example.com").lower(),
             is_admin=is_admin,
         )
-        user.set_password(password)
+        user.password_hash = password_hash(password)
         db.session.add(user)
         db.session.commit()
         return user.id

@@ -1,0 +1,239 @@
+"""Alembic migrations: up, down and up again on a fresh database, with no drift.
+
+Each test gets its own empty database of the run's type: a temporary SQLite file,
+or a new PostgreSQL database (dropped afterwards) when TEST_DATABASE_URL is set.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.script import ScriptDirectory
+from conftest import _create_postgres_database, _drop_postgres_database
+from flask import Flask
+
+from app import create_app
+from app.extensions import db
+from config import ROOT, TestingConfig
+
+STORE_TABLES = {"users", "items", "orders", "user_items"}
+# The flask command of the environment running the tests (.venv/bin/flask).
+FLASK = Path(sys.executable).with_name("flask")
+
+
+@contextmanager
+def fresh_database(folder: Path) -> Iterator[str]:
+    """An empty database of the run's type; yields its URL."""
+    server = os.environ.get("TEST_DATABASE_URL")
+    if not server:
+        yield f"sqlite:///{folder / 'fresh.db'}"
+        return
+    url, name = _create_postgres_database(server)
+    try:
+        yield url
+    finally:
+        _drop_postgres_database(server, name)
+
+
+def app_on(url: str) -> Flask:
+    class FreshConfig(TestingConfig):
+        SQLALCHEMY_DATABASE_URI = url
+
+    return create_app(FreshConfig)
+
+
+@pytest.fixture
+def fresh_database_url(tmp_path: Path) -> Iterator[str]:
+    with fresh_database(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_app(fresh_database_url: str) -> Iterator[Flask]:
+    app = app_on(fresh_database_url)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def flask_db(app: Flask, *args: str) -> str:
+    """Run `flask db ...` through the app's CLI; fail the test if it fails."""
+    result = app.test_cli_runner().invoke(args=["db", *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def table_names(url: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def current_revision(url: str) -> str | None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(
+                sa.text("SELECT version_num FROM alembic_version")
+            ).scalar()
+    finally:
+        engine.dispose()
+
+
+def head_revision() -> str:
+    return ScriptDirectory(str(ROOT / "migrations")).get_current_head()
+
+
+def test_upgrade_downgrade_upgrade_round_trips(fresh_app, fresh_database_url):
+    assert table_names(fresh_database_url) == set()
+
+    flask_db(fresh_app, "upgrade")
+    assert table_names(fresh_database_url) == STORE_TABLES | {"alembic_version"}
+    assert current_revision(fresh_database_url) == head_revision()
+
+    flask_db(fresh_app, "downgrade", "base")
+    assert table_names(fresh_database_url) == {"alembic_version"}
+    assert current_revision(fresh_database_url) is None
+
+    flask_db(fresh_app, "upgrade")
+    assert table_names(fresh_database_url) == STORE_TABLES | {"alembic_version"}
+    assert current_revision(fresh_database_url) == head_revision()
+
+
+def test_the_models_do_not_drift_from_the_migrations(fresh_app):
+    flask_db(fresh_app, "upgrade")
+    flask_db(fresh_app, "check")  # exits 1 on any difference (see the next test)
+
+
+def test_flask_db_check_notices_drift(fresh_app, fresh_database_url):
+    """The check above can fail: take an index away and it reports the change."""
+    flask_db(fresh_app, "upgrade")
+    with fresh_app.app_context(), db.engine.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX ix_items_name")
+    result = fresh_app.test_cli_runner().invoke(args=["db", "check"])
+    assert result.exit_code != 0
+    assert "ix_items_name" in result.output
+
+
+def test_flask_db_upgrade_runs_from_the_project_root(fresh_database_url):
+    """No flags and no FLASK_APP: .flaskenv names wsgi.py, DATABASE_URL the db."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("FLASK_APP", "STORE_ENV", "SECRET_KEY", "TEST_DATABASE_URL")
+    }
+    env["DATABASE_URL"] = fresh_database_url
+    result = subprocess.run(
+        [str(FLASK), "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert table_names(fresh_database_url) == STORE_TABLES | {"alembic_version"}
+    assert current_revision(fresh_database_url) == head_revision()
+
+
+# --- what the migration creates ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def schema(tmp_path_factory) -> Iterator[sa.Inspector]:
+    """The schema `flask db upgrade` builds in a fresh database (one per module)."""
+    with fresh_database(tmp_path_factory.mktemp("schema")) as url:
+        app = app_on(url)
+        flask_db(app, "upgrade")
+        with app.app_context():
+            db.engine.dispose()
+        engine = sa.create_engine(url)
+        yield sa.inspect(engine)
+        engine.dispose()
+
+
+def test_named_check_constraints_exist(schema):
+    checks = {
+        table: {c["name"] for c in schema.get_check_constraints(table)}
+        for table in STORE_TABLES
+    }
+    assert {"ck_users_email_lower_case", "ck_users_name_not_empty"} <= checks["users"]
+    assert {
+        "ck_items_name_not_empty",
+        "ck_items_price_cents_not_negative",
+        "ck_items_stock_not_negative",
+    } <= checks["items"]
+    assert {
+        "ck_user_items_quantity_positive",
+        "ck_user_items_unit_price_cents_not_negative",
+    } <= checks["user_items"]
+    assert "ck_orders_total_cents_not_negative" in checks["orders"]
+
+
+def test_foreign_keys_are_named_and_restrict_deletes(schema):
+    fks = {fk["name"]: fk for fk in schema.get_foreign_keys("user_items")}
+    assert set(fks) == {
+        "fk_user_items_user_id_users",
+        "fk_user_items_item_id_items",
+        "fk_user_items_order_id_orders",
+    }
+    assert fks["fk_user_items_user_id_users"]["referred_table"] == "users"
+    assert fks["fk_user_items_item_id_items"]["referred_table"] == "items"
+    for fk in fks.values():
+        assert fk["options"].get("ondelete") == "RESTRICT", fk["name"]
+    (orders_fk,) = schema.get_foreign_keys("orders")
+    assert orders_fk["name"] == "fk_orders_user_id_users"
+
+
+def test_primary_unique_keys_and_indexes_are_named(schema):
+    for table in STORE_TABLES:
+        assert schema.get_pk_constraint(table)["name"] == f"pk_{table}"
+    uniques = {
+        (table, u["name"])
+        for table in ("users", "orders")
+        for u in schema.get_unique_constraints(table)
+    }
+    assert {("users", "uq_users_email"), ("orders", "uq_orders_token")} <= uniques
+    indexes = {i["name"] for table in STORE_TABLES for i in schema.get_indexes(table)}
+    assert {
+        "ix_items_name",
+        "ix_items_price_cents",
+        "ix_items_archived_at",
+        "ix_orders_user_id",
+        "ix_user_items_order_id",
+        "ix_user_items_user_id_created_at",
+        "ix_user_items_item_id_created_at",
+    } <= indexes
+
+
+def test_required_columns_are_not_null(schema):
+    nullable = {
+        (table, c["name"]): c["nullable"]
+        for table in STORE_TABLES
+        for c in schema.get_columns(table)
+    }
+    for table in STORE_TABLES:
+        for column in ("id", "created_at", "updated_at"):
+            assert nullable[(table, column)] is False, (table, column)
+    for column in (
+        ("users", "email"),
+        ("users", "password_hash"),
+        ("items", "name"),
+        ("items", "price_cents"),
+        ("items", "stock"),
+        ("user_items", "user_id"),
+        ("user_items", "item_id"),
+        ("user_items", "quantity"),
+        ("user_items", "unit_price_cents"),
+    ):
+        assert nullable[column] is False, column
+    assert nullable[("items", "archived_at")] is True

@@ -1,0 +1,322 @@
+"""The admin's view of every purchase (/purchases/ as admin) and the CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+import sqlalchemy as sa
+from flask_login import login_user
+from werkzeug.exceptions import Forbidden
+
+from app.extensions import db
+from app.models import User, UserItem
+from app.purchases.admin import CSV_HEADER, all_purchases, csv_cell
+from tests.conftest import count_queries, login
+from tests.shop_helpers import (
+    cheap_users,
+    count,
+    fresh,
+    isolate_requests,
+    minutes_ago,
+    record_purchase,
+)
+
+HOSTILE = '<script>alert(1)</script> "onmouseover=alert(2) x="'
+
+
+@pytest.fixture
+def client(app):
+    """Each request in its own app context, as in production (see shop_helpers)."""
+    return isolate_requests(app).test_client()
+
+
+@pytest.fixture
+def shop(make_user, make_item):
+    """Two customers, two items, four lines at known times."""
+    ann = make_user(name="Ann", email="ann@example.com")
+    bob = make_user(name="Bob", email="bob@example.com")
+    mug = make_item(name="Mug", price_cents=1250)
+    lamp = make_item(name="Lamp", price_cents=4000)
+    lines = [
+        record_purchase(ann, mug, 2, 1250, minutes_ago(40)),
+        record_purchase(bob, mug, 1, 1000, minutes_ago(30)),
+        record_purchase(ann, lamp, 1, 4000, minutes_ago(20)),
+        record_purchase(bob, lamp, 3, 4000, minutes_ago(10)),
+    ]
+    return {"ann": ann, "bob": bob, "mug": mug, "lamp": lamp, "lines": lines}
+
+
+def rows_of(html: str) -> list[list[str]]:
+    rows = []
+    for row in re.findall(r"<tr>(.*?)</tr>", html, re.S):
+        cells = [
+            re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", cell)).strip()
+            for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        ]
+        if cells:
+            rows.append(cells)
+    return rows
+
+
+def summary_of(html: str) -> dict[str, str]:
+    return dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]+)</dd>", html))
+
+
+def read_csv(response) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+
+
+# --- the list -------------------------------------------------------------------
+
+
+def test_admin_sees_every_line_newest_first(client, admin, shop):
+    response = client.get("/purchases/")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "All purchases" in html
+    rows = rows_of(html)
+    # date, customer, item, qty, price paid, total, order
+    assert [(r[1].split()[0], r[2], r[3], r[5]) for r in rows] == [
+        ("Bob", "Lamp", "3", "$120.00"),
+        ("Ann", "Lamp", "1", "$40.00"),
+        ("Bob", "Mug", "1", "$10.00"),
+        ("Ann", "Mug", "2", "$25.00"),
+    ]
+    assert rows[0][0] == "2024-05-01 11:50"
+    assert summary_of(html) == {
+        "Purchase lines": "4",
+        "Units sold": "7",
+        "Customers": "2",
+        "Revenue": "$195.00",
+    }
+    assert 'href="/purchases/export.csv"' in html
+
+
+@pytest.mark.parametrize(
+    ("query", "expected", "units", "revenue"),
+    [
+        ("user_id={ann}", [("Ann", "Lamp"), ("Ann", "Mug")], "3", "$65.00"),
+        ("item_id={mug}", [("Bob", "Mug"), ("Ann", "Mug")], "3", "$35.00"),
+        ("user_id={bob}&item_id={lamp}", [("Bob", "Lamp")], "3", "$120.00"),
+        ("user_id=&item_id=", None, "7", "$195.00"),
+        ("user_id=+{bob}+", [("Bob", "Lamp"), ("Bob", "Mug")], "4", "$130.00"),
+    ],
+)
+def test_filters_and_their_summary(
+    client, admin, shop, query, expected, units, revenue
+):
+    html = client.get("/purchases/?" + query.format(**shop)).get_data(as_text=True)
+    found = [(r[1].split()[0], r[2]) for r in rows_of(html)]
+    if expected is not None:
+        assert found == expected
+    else:
+        assert len(found) == 4
+    summary = summary_of(html)
+    assert (summary["Units sold"], summary["Revenue"]) == (units, revenue)
+
+
+def test_filtered_page_names_the_filter_and_links_the_csv(client, admin, shop):
+    url = f"/purchases/?user_id={shop['ann']}&item_id={shop['mug']}"
+    html = client.get(url).get_data(as_text=True)
+    assert "Clear filters" in html
+    assert f'href="/users/{shop["ann"]}"' in html
+    assert (
+        f'href="/purchases/export.csv?user_id={shop["ann"]}&amp;item_id={shop["mug"]}"'
+        in html
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("user_id=abc", 400),
+        ("user_id=-1", 400),
+        ("user_id=1.5", 400),
+        ("item_id=1e3", 400),
+        ("item_id=" + "9" * 30, 400),
+        ("user_id=0", 404),
+        ("user_id=99999", 404),
+        ("item_id=2147483648", 404),
+        ("item_id=99999", 404),
+        ("page=0", 404),
+        ("page=999", 404),
+        ("page=abc", 200),
+        ("user_id=%27%20OR%201=1--", 400),
+    ],
+)
+def test_bad_filters_are_400_or_404_never_500(client, admin, shop, query, status):
+    assert client.get(f"/purchases/?{query}").status_code == status
+    assert client.get(f"/purchases/export.csv?{query}").status_code in (status, 200)
+
+
+def test_list_pages_by_fifty(client, admin, make_item):
+    item = make_item()
+    ((user, _),) = cheap_users(1)
+    for n in range(55):
+        record_purchase(user, item, 1, 100, minutes_ago(n))
+    first = client.get("/purchases/").get_data(as_text=True)
+    second = client.get("/purchases/?page=2").get_data(as_text=True)
+    assert len(rows_of(first)) == 50
+    assert len(rows_of(second)) == 5
+    assert summary_of(second)["Purchase lines"] == "55"
+    assert 'href="/purchases/?page=2"' in first
+    filtered = client.get(f"/purchases/?item_id={item}").get_data(as_text=True)
+    assert f'href="/purchases/?page=2&amp;item_id={item}"' in filtered
+
+
+def test_list_query_count_does_not_grow(client, admin, make_item):
+    def queries() -> int:
+        with count_queries() as statements:
+            assert client.get("/purchases/").status_code == 200
+        return len(statements)
+
+    items = [make_item() for _ in range(3)]
+    users = cheap_users(30)
+    for user_id, _ in users[:3]:
+        record_purchase(user_id, items[0])
+    few = queries()
+    for n, (user_id, _) in enumerate(users):
+        record_purchase(user_id, items[n % 3], 2)
+    assert queries() == few
+
+
+def test_hostile_names_are_escaped(client, admin, make_user, make_item):
+    record_purchase(make_user(name=HOSTILE), make_item(name=HOSTILE))
+    fresh()
+    user_id, item_id = db.session.execute(
+        sa.select(UserItem.user_id, UserItem.item_id)
+    ).one()
+    for url in ("/purchases/", f"/purchases/?user_id={user_id}&item_id={item_id}"):
+        html = client.get(url).get_data(as_text=True)
+        assert "<script>alert(1)" not in html
+        assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 2
+        assert '"onmouseover=' not in html
+
+
+def test_shopper_sees_only_their_own_lines_whatever_the_filter(app, shop):
+    client = isolate_requests(app).test_client()
+    login(client, "ann@example.com")
+    html = client.get(f"/purchases/?user_id={shop['bob']}").get_data(as_text=True)
+    assert "All purchases" not in html
+    assert "bob@example.com" not in html
+    assert len(rows_of(html)) == 2
+
+
+def test_all_purchases_refuses_a_shopper_even_when_called_directly(app, shop):
+    with app.test_request_context("/purchases/"):
+        login_user(db.session.get(User, shop["ann"]))
+        with pytest.raises(Forbidden):
+            all_purchases()
+
+
+# --- CSV export -----------------------------------------------------------------
+
+
+def test_export_streams_every_line_as_csv(client, admin, shop):
+    response = client.get("/purchases/export.csv")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    disposition = response.headers["Content-Disposition"]
+    assert disposition.startswith('attachment; filename="purchases-')
+    assert disposition.endswith('.csv"')
+    assert response.headers["Cache-Control"] == "no-store"
+    rows = read_csv(response)
+    assert rows[0] == list(CSV_HEADER)
+    assert response.get_data(as_text=True).startswith(
+        "id,created_at,user_id,user_email,item_id,item_name,quantity,unit_price,total\r\n"
+    )
+    newest = rows[1]
+    assert newest == [
+        str(shop["lines"][3]),
+        "2024-05-01 11:50:00",
+        str(shop["bob"]),
+        "bob@example.com",
+        str(shop["lamp"]),
+        "Lamp",
+        "3",
+        "40.00",
+        "120.00",
+    ]
+    assert [row[0] for row in rows[1:]] == [str(n) for n in reversed(shop["lines"])]
+
+
+def test_export_applies_the_filters(client, admin, shop):
+    rows = read_csv(client.get(f"/purchases/export.csv?user_id={shop['ann']}"))
+    assert {row[3] for row in rows[1:]} == {"ann@example.com"}
+    assert len(rows) == 3
+    rows = read_csv(
+        client.get(f"/purchases/export.csv?user_id={shop['ann']}&item_id={shop['mug']}")
+    )
+    assert [(row[3], row[5]) for row in rows[1:]] == [("ann@example.com", "Mug")]
+
+
+def test_export_with_no_lines_is_just_the_header(client, admin):
+    assert read_csv(client.get("/purchases/export.csv")) == [list(CSV_HEADER)]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        '=HYPERLINK("http://evil.example","x")',
+        "+1+1",
+        "-2+3",
+        "@SUM(A1:A2)",
+        "\t=1",
+        "\r=1",
+    ],
+)
+def test_export_neutralises_formulas(client, admin, make_user, make_item, name):
+    record_purchase(make_user(email="=cmd@example.com"), make_item(name=name))
+    rows = read_csv(client.get("/purchases/export.csv"))
+    assert rows[1][5] == "'" + name
+    assert rows[1][3] == "'=cmd@example.com"
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [("Mug", "Mug"), ("", ""), (None, ""), (12, "12"), ("a=b", "a=b"), ("-", "'-")],
+)
+def test_csv_cell(value, cell):
+    assert csv_cell(value) == cell
+
+
+def test_export_of_many_lines_is_complete(client, admin, make_item):
+    item = make_item(name='Bulk, "quoted"\nname')
+    ((user, _),) = cheap_users(1)
+    db.session.execute(
+        sa.insert(UserItem),
+        [
+            {
+                "user_id": user,
+                "item_id": item,
+                "quantity": 1,
+                "unit_price_cents": n,
+                "created_at": minutes_ago(n),
+                "updated_at": minutes_ago(n),
+            }
+            for n in range(1, 1_301)
+        ],
+    )
+    db.session.commit()
+    rows = read_csv(client.get("/purchases/export.csv"))
+    assert len(rows) == 1_301
+    assert rows[1][5] == 'Bulk, "quoted"\nname'
+    assert [row[7] for row in rows[1:3]] == ["0.01", "0.02"]
+    assert rows[-1][8] == "13.00"
+
+
+def test_export_is_for_admins_only(app, shop):
+    anonymous = isolate_requests(app).test_client()
+    response = anonymous.get("/purchases/export.csv")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/users/login?next=")
+    shopper = app.test_client()
+    login(shopper, "ann@example.com")
+    response = shopper.get("/purchases/export.csv")
+    assert response.status_code == 403
+    assert "bob@example.com" not in response.get_data(as_text=True)
+    assert count(UserItem) == 4

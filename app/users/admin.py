@@ -1,13 +1,151 @@
-"""Admin pages for users: the customer list (/users/)."""
+"""Admin pages for users: the customer list and access changes (/users/...)."""
 
-from flask import render_template
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from app.auth import admin_required
+from app.extensions import begin_write, db
+from app.items.routes import MAX_QUERY_LENGTH, like_pattern
+from app.models import User, UserItem
+from app.pagination import RowPagination, page_arg
 from app.users import bp
+
+USERS_PER_PAGE = 50
+
+LINES = sa.func.count(UserItem.id).label("lines")
+UNITS = sa.func.coalesce(sa.func.sum(UserItem.quantity), 0).label("units")
+SPENT = sa.func.coalesce(
+    # 64-bit product: PostgreSQL's int4 × int4 would overflow on big orders.
+    sa.func.sum(sa.cast(UserItem.quantity, sa.BigInteger) * UserItem.unit_price_cents),
+    0,
+).label("spent_cents")
+
+SORTS = {
+    "name": ("Name (A–Z)", (User.name.asc(), User.id.asc())),
+    "spent": ("Total spent", (SPENT.desc(), User.id.asc())),
+    "newest": ("Newest first", (User.created_at.desc(), User.id.desc())),
+}
+
+
+def _list_args() -> tuple[str, str]:
+    q = request.args.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    sort = request.args.get("sort", "name")
+    return q, sort if sort in SORTS else "name"
 
 
 @bp.get("/")
 @admin_required
 def index():
-    """Every customer with purchase count and total spent."""
-    return render_template("users/index.html")
+    """Every customer with purchase lines, units and total spent (one grouped query)."""
+    q, sort = _list_args()
+    page = page_arg()
+    search = sa.true()
+    if q:
+        pattern = like_pattern(q)
+        search = sa.or_(
+            User.name.ilike(pattern, escape="\\"),
+            User.email.ilike(pattern, escape="\\"),
+        )
+    rows = (
+        sa.select(User, LINES, UNITS, SPENT)
+        .outerjoin(UserItem, UserItem.user_id == User.id)
+        .where(search)
+        .group_by(User.id)
+        .order_by(*SORTS[sort][1])
+    )
+    users = RowPagination(
+        select=rows, page=page, per_page=USERS_PER_PAGE, max_per_page=None, count=False
+    )
+    # Counting users is cheaper than counting the grouped rows.
+    users.total = db.session.scalar(sa.select(sa.func.count(User.id)).where(search))
+    return render_template(
+        "users/index.html",
+        users=users,
+        q=q,
+        sort=sort,
+        sorts={key: label for key, (label, _) in SORTS.items()},
+    )
+
+
+def _back_to_list():
+    """Back to the list the admin came from (built here, so never an open redirect)."""
+    q, sort = _list_args()
+    page = request.args.get("page", type=int)
+    return redirect(
+        url_for(
+            "users.index",
+            q=q or None,
+            sort=sort if sort != "name" else None,
+            page=page if page and page > 1 else None,
+        )
+    )
+
+
+def _change_user(user_id: int, refuse_self: str | None, change: Callable[[User], str]):
+    """Apply one access change to another user: write, flash, redirect."""
+    begin_write()
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    if refuse_self and user.id == current_user.id:
+        db.session.rollback()
+        flash(refuse_self, "error")
+        return _back_to_list()
+    message = change(user)
+    db.session.commit()
+    flash(message, "success")
+    return _back_to_list()
+
+
+@bp.post("/<int:user_id>/grant-admin")
+@admin_required
+def grant_admin(user_id: int):
+    """Make a user an admin."""
+
+    def change(user: User) -> str:
+        user.is_admin = True
+        return f"{user.name} is now an admin."
+
+    return _change_user(user_id, None, change)
+
+
+@bp.post("/<int:user_id>/revoke-admin")
+@admin_required
+def revoke_admin(user_id: int):
+    """Take admin rights away (never your own: the store always keeps an admin)."""
+
+    def change(user: User) -> str:
+        user.is_admin = False
+        return f"{user.name} is no longer an admin."
+
+    return _change_user(user_id, "You cannot remove your own admin rights.", change)
+
+
+@bp.post("/<int:user_id>/disable")
+@admin_required
+def disable(user_id: int):
+    """Stop a user signing in and end every session they have."""
+
+    def change(user: User) -> str:
+        user.is_enabled = False
+        user.end_sessions()
+        return f"Disabled {user.name}: signed out everywhere and cannot sign in."
+
+    return _change_user(user_id, "You cannot disable your own account.", change)
+
+
+@bp.post("/<int:user_id>/enable")
+@admin_required
+def enable(user_id: int):
+    """Let a disabled user sign in again."""
+
+    def change(user: User) -> str:
+        user.is_enabled = True
+        return f"Enabled {user.name}: they can sign in again."
+
+    return _change_user(user_id, None, change)

@@ -1,18 +1,254 @@
-"""Admin pages for items: add, edit, archive, restore, buyers (/items/...)."""
+"""Admin pages for items: add, edit, archive, restore, stock overview, buyers."""
 
-from flask import render_template
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import ceil
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_sqlalchemy.pagination import Pagination
 
 from app.auth import admin_required
+from app.extensions import begin_write, db
 from app.items import bp
+from app.items.forms import ItemForm
+from app.items.routes import MAX_QUERY_LENGTH, like_pattern
+from app.models import Item, UserItem, utcnow
+from app.pagination import page_arg
+
+MANAGE_PER_PAGE = 50
+BUYERS_PER_PAGE = 20
+MANAGE_FILTERS = {
+    "all": "All",
+    "active": "On sale",
+    "low": "Low stock",
+    "out": "Out of stock",
+    "archived": "Archived",
+}
+MANAGE_SORTS = {
+    "name": ("Name (A–Z)", (Item.name.asc(), Item.id.asc())),
+    "stock": ("Stock (lowest first)", (Item.stock.asc(), Item.name.asc(), Item.id)),
+    "-stock": (
+        "Stock (highest first)",
+        (Item.stock.desc(), Item.name.asc(), Item.id),
+    ),
+    "updated": ("Recently changed", (Item.updated_at.desc(), Item.id.desc())),
+    "newest": ("Newest first", (Item.created_at.desc(), Item.id.desc())),
+}
+
+
+def line_total_cents() -> sa.ColumnElement[int]:
+    """quantity × unit price, in 64 bits: PostgreSQL's int4 product would overflow."""
+    return sa.cast(UserItem.quantity, sa.BigInteger) * UserItem.unit_price_cents
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @admin_required
 def create():
     """Add an item."""
-    return render_template("items/form.html")
+    form = ItemForm()
+    if form.validate_on_submit():
+        begin_write()
+        item = Item(
+            name=form.name.data,
+            description=form.description.data or "",
+            price_cents=form.price.data,
+            stock=form.stock.data,
+        )
+        db.session.add(item)
+        db.session.commit()
+        flash(f"Added “{item.name}”.", "success")
+        return redirect(url_for("items.detail", item_id=item.id))
+    return _render_form(form, None)
 
 
-def buyers_page(item_id: int, page: int):
-    """The item's purchase lines with their buyers, for the admin's item page."""
-    return None
+@bp.route("/<int:item_id>/edit", methods=["GET", "POST"])
+@admin_required
+def edit(item_id: int):
+    """Edit an item's name, description, price or stock (restocking happens here).
+
+    Purchase lines keep the price that was paid: they are never touched. If a
+    checkout changes the stock while the admin is editing, an unchanged stock
+    box leaves the new figure alone, and a changed one is refused with the
+    current number instead of silently overwriting the sale.
+    """
+    item = db.get_or_404(Item, item_id)
+    form = ItemForm(obj=item, price=item.price_cents, stock_seen=item.stock)
+    if not form.validate_on_submit():
+        return _render_form(form, item)
+
+    seen = form.stock_seen.data
+    values = {
+        "name": form.name.data,
+        "description": form.description.data or "",
+        "price_cents": form.price.data,
+        "stock": form.stock.data,
+    }
+    guard = []
+    if seen is not None:
+        if form.stock.data == seen:
+            del values["stock"]
+        else:
+            guard.append(Item.stock == seen)
+    begin_write()
+    result = db.session.execute(
+        sa.update(Item).where(Item.id == item_id, *guard).values(**values)
+    )
+    if result.rowcount != 1:
+        db.session.rollback()
+        item = db.get_or_404(Item, item_id)
+        form.stock.errors.append(
+            f"The stock changed to {item.stock} while you were editing "
+            "(a sale or another admin). Check the number and save again."
+        )
+        form.stock_seen.data = item.stock
+        return _render_form(form, item)
+    db.session.commit()
+    flash(f"Saved “{values['name']}”.", "success")
+    return redirect(url_for("items.detail", item_id=item_id))
+
+
+def _render_form(form: ItemForm, item: Item | None):
+    status = 422 if form.is_submitted() else 200
+    return render_template("items/form.html", form=form, item=item), status
+
+
+@bp.post("/<int:item_id>/archive")
+@admin_required
+def archive(item_id: int):
+    """Hide an item from the catalogue; its purchase history stays."""
+    begin_write()
+    item = db.get_or_404(Item, item_id)
+    if item.is_archived:
+        flash(f"“{item.name}” was already archived.", "info")
+    else:
+        item.archived_at = utcnow()
+        db.session.commit()
+        flash(
+            f"Archived “{item.name}”: shoppers no longer see it. "
+            "Its sales history is kept.",
+            "success",
+        )
+    return redirect(url_for("items.detail", item_id=item_id))
+
+
+@bp.post("/<int:item_id>/restore")
+@admin_required
+def restore(item_id: int):
+    """Put an archived item back in the catalogue."""
+    begin_write()
+    item = db.get_or_404(Item, item_id)
+    if not item.is_archived:
+        flash(f"“{item.name}” is not archived.", "info")
+    else:
+        item.archived_at = None
+        db.session.commit()
+        flash(f"Restored “{item.name}” to the catalogue.", "success")
+    return redirect(url_for("items.detail", item_id=item_id))
+
+
+@bp.get("/manage")
+@admin_required
+def manage():
+    """Stock at a glance: every item, archived too, with filters and search."""
+    q = request.args.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    show = request.args.get("show", "all")
+    if show not in MANAGE_FILTERS:
+        show = "all"
+    sort = request.args.get("sort", "name")
+    if sort not in MANAGE_SORTS:
+        sort = "name"
+    page = page_arg()
+    threshold = current_app.config["LOW_STOCK_THRESHOLD"]
+
+    on_sale = Item.archived_at.is_(None)
+    conditions = {
+        "all": sa.true(),
+        "active": on_sale,
+        "low": sa.and_(on_sale, Item.stock <= threshold),
+        "out": sa.and_(on_sale, Item.stock == 0),
+        "archived": Item.archived_at.is_not(None),
+    }
+    search = Item.name.ilike(like_pattern(q), escape="\\") if q else sa.true()
+    # One query counts every tab, so the admin sees how many need restocking.
+    counts = db.session.execute(
+        sa.select(
+            *(
+                sa.func.count(sa.case((condition, 1))).label(name)
+                for name, condition in conditions.items()
+            )
+        ).where(search)
+    ).one()
+    items = db.paginate(
+        sa.select(Item)
+        .where(search, conditions[show])
+        .order_by(*MANAGE_SORTS[sort][1]),
+        page=page,
+        per_page=MANAGE_PER_PAGE,
+        max_per_page=None,
+    )
+    return render_template(
+        "items/manage.html",
+        items=items,
+        counts=counts._asdict(),
+        q=q,
+        show=show,
+        sort=sort,
+        filters=MANAGE_FILTERS,
+        sorts={key: label for key, (label, _) in MANAGE_SORTS.items()},
+        threshold=threshold,
+    )
+
+
+@dataclass(frozen=True)
+class Buyers:
+    """What the admin's part of an item page shows (templates/items/_buyers.html).
+
+    `pagination.items` are UserItem rows, newest first, each with `.user` loaded.
+    """
+
+    pagination: Pagination
+    lines: int
+    units: int
+    revenue_cents: int
+    customers: int
+
+
+def buyers_page(item_id: int, page: int) -> Buyers:
+    """The item's purchase lines with their buyers, 20 a page, and its sales summary.
+
+    Two queries whatever the number of buyers: one aggregate (which also gives
+    the pagination's total) and one for the page with its users joined in.
+    A page past the end shows the last page rather than hiding the item page.
+    """
+    lines, units, revenue, customers = db.session.execute(
+        sa.select(
+            sa.func.count(UserItem.id),
+            sa.func.coalesce(sa.func.sum(UserItem.quantity), 0),
+            sa.func.coalesce(sa.func.sum(line_total_cents()), 0),
+            sa.func.count(sa.distinct(UserItem.user_id)),
+        ).where(UserItem.item_id == item_id)
+    ).one()
+    last_page = max(1, ceil(lines / BUYERS_PER_PAGE))
+    pagination = db.paginate(
+        sa.select(UserItem)
+        .join(UserItem.user)
+        .options(so.contains_eager(UserItem.user))
+        .where(UserItem.item_id == item_id)
+        .order_by(UserItem.created_at.desc(), UserItem.id.desc()),
+        page=min(max(page, 1), last_page),
+        per_page=BUYERS_PER_PAGE,
+        max_per_page=None,
+        error_out=False,
+        count=False,
+    )
+    pagination.total = lines  # already counted by the aggregate above
+    return Buyers(
+        pagination=pagination,
+        lines=int(lines),
+        units=int(units),
+        revenue_cents=int(revenue),
+        customers=int(customers),
+    )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from conftest import count_rows
 
 from app.extensions import db
 from app.models import Item, Order, User, UserItem
+from tests.conftest import count_rows
 
 PASSWORD = "plum-kite-seventeen"
 

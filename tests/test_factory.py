@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import count_rows
 from flask import Flask, session
 from flask_login import login_user
 
@@ -26,6 +25,7 @@ from config import (
     config_for_environment,
     database_url,
 )
+from tests.conftest import count_rows
 
 GOOD_SECRET = "k" * 40
 

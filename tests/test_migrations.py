@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
-from conftest import _create_postgres_database, _drop_postgres_database
 from flask import Flask
 
 from app import create_app
 from app.extensions import db
 from config import ROOT, TestingConfig
+from tests.conftest import _create_postgres_database, _drop_postgres_database
 
 STORE_TABLES = {"users", "items", "orders", "user_items"}
 # The flask command of the environment running the tests (.venv/bin/flask).

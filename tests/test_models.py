@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from conftest import count_rows
 
 from app.auth import load_user
 from app.extensions import db
 from app.models import Item, User, UserItem, utcnow
+from tests.conftest import count_rows
 
 
 def buy(user_id: int, item_id: int, quantity: int = 1) -> int:

@@ -14,7 +14,15 @@ DEMO_ADMIN_PASSWORD ?= demo-admin-pass
 venv: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# A venv left half-made (python3 -m venv without python3-venv) has no pip: redo it.
+	@$(BIN)/python -m pip --version >/dev/null 2>&1 || { \
+		$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+			echo "The store needs Python 3.11+: install it or set PYTHON=/path/to/python3.11" >&2; \
+			exit 1; }; \
+		rm -rf $(VENV); \
+		$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+			echo "Could not create $(VENV); on Debian/Ubuntu: apt-get install python3-venv" >&2; \
+			exit 1; }; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	rm -f $(VENV)/.installed-*

@@ -49,6 +49,7 @@ def line_total_cents() -> sa.ColumnElement[int]:
 def create():
     """Add an item."""
     form = ItemForm()
+    del form.stock_seen  # only an edit has a stock figure to protect
     if form.validate_on_submit():
         begin_write()
         item = Item(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import psycopg
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask_limiter import Limiter
@@ -53,6 +54,22 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.execute("PRAGMA busy_timeout = 15000")
     cursor.close()
+
+
+@sa.event.listens_for(sa.Engine, "connect")
+def _postgresql_on_connect(dbapi_connection, _record) -> None:
+    """Keep PostgreSQL's clock in UTC, like utcnow() and SQLite's CURRENT_TIMESTAMP.
+
+    The timestamp columns are naive UTC. A PostgreSQL session otherwise takes the
+    server's time zone, so server defaults and `now()` in UPDATEs would write
+    local time beside the ORM's UTC values.
+    """
+    if not isinstance(dbapi_connection, psycopg.Connection):
+        return
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    dbapi_connection.execute("SET TIME ZONE 'UTC'")
+    dbapi_connection.autocommit = autocommit
 
 
 @sa.event.listens_for(sa.Engine, "begin")

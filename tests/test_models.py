@@ -314,6 +314,25 @@ def test_server_defaults_set_timestamps_on_a_raw_insert(app):
     assert item.description == ""
 
 
+def test_database_timestamps_are_utc_like_the_python_ones(app, make_app, monkeypatch):
+    """Server defaults and now() must agree with utcnow() whatever the server's
+    time zone (a PostgreSQL session otherwise uses the server's setting)."""
+    monkeypatch.setenv("PGOPTIONS", "-c TimeZone=Pacific/Kiritimati")  # UTC+14
+    far_from_utc = make_app()
+    with far_from_utc.app_context():
+        db.session.execute(
+            sa.text("INSERT INTO items (name, price_cents) VALUES ('Mug', 100)")
+        )
+        db.session.execute(sa.update(Item).values(updated_at=sa.func.now()))
+        db.session.commit()
+        created_at, updated_at = db.session.execute(
+            sa.select(Item.created_at, Item.updated_at)
+        ).one()
+        db.session.remove()
+    assert abs(created_at - utcnow()) < timedelta(minutes=2)
+    assert abs(updated_at - utcnow()) < timedelta(minutes=2)
+
+
 def test_updated_at_is_bumped_on_update_and_created_at_kept(app, make_item):
     item_id = make_item(price_cents=100)
     an_hour_ago = utcnow() - timedelta(hours=1)

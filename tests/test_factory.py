@@ -157,6 +157,24 @@ def test_database_url_defaults_to_the_instance_sqlite_file(given):
     assert database_url(given) == f"sqlite:///{ROOT / 'instance' / 'store.db'}"
 
 
+@pytest.mark.parametrize("given", [None, ""], ids=["unset", "empty"])
+def test_development_falls_back_to_the_dev_secret_key(given):
+    """An empty SECRET_KEY= must not leave sessions without a key (every page 500)."""
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    if given is not None:
+        env["SECRET_KEY"] = given
+    result = subprocess.run(
+        [sys.executable, "-c", "import config; print(config.Config.SECRET_KEY)"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == DEV_SECRET_KEY
+
+
 def test_importing_config_writes_nothing_to_disk(tmp_path):
     """wsgi.py imports config.py in every worker and every `flask` command."""
     env = {**os.environ, "TMPDIR": str(tmp_path)}

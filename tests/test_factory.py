@@ -109,6 +109,13 @@ def test_production_starts_with_a_long_secret_key(database_uri):
         db.engine.dispose()
 
 
+def skip_if_env_file_sets_secret_key() -> None:
+    """config.py reads .env too: "unset" is only unset when .env has no key."""
+    env_file = ROOT / ".env"
+    if env_file.exists() and "SECRET_KEY" in env_file.read_text():
+        pytest.skip(".env sets SECRET_KEY")
+
+
 def _import_wsgi(**env: str) -> subprocess.CompletedProcess:
     """Load wsgi.py as gunicorn would, with only the given settings."""
     clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY",)}
@@ -123,6 +130,7 @@ def _import_wsgi(**env: str) -> subprocess.CompletedProcess:
 
 
 def test_wsgi_in_production_refuses_an_unset_secret_key(database_uri):
+    skip_if_env_file_sets_secret_key()
     result = _import_wsgi(STORE_ENV="production", DATABASE_URL=database_uri)
     assert result.returncode != 0
     assert "RuntimeError" in result.stderr
@@ -161,7 +169,9 @@ def test_database_url_defaults_to_the_instance_sqlite_file(given):
 def test_development_falls_back_to_the_dev_secret_key(given):
     """An empty SECRET_KEY= must not leave sessions without a key (every page 500)."""
     env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
-    if given is not None:
+    if given is None:
+        skip_if_env_file_sets_secret_key()
+    else:
         env["SECRET_KEY"] = given
     result = subprocess.run(
         [sys.executable, "-c", "import config; print(config.Config.SECRET_KEY)"],

@@ -148,6 +148,26 @@ def test_create_item_with_a_bad_name_writes_nothing(client, admin, name):
     assert count(Item) == 0
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("name", "Lamp\x00"), ("name", "La\x1bmp"), ("description", "nul\x00here")],
+)
+def test_create_item_refuses_control_characters(client, admin, field, value):
+    response = post_form(client, "/items/new", {**VALID, field: value})
+    assert response.status_code == 422
+    assert f'id="{field}-error"' in response.get_data(as_text=True)
+    assert count(Item) == 0
+
+
+def test_create_item_keeps_line_breaks_and_unicode(client, admin):
+    data = {**VALID, "name": "Café\u00a0Mug ☕", "description": "One\r\nTwo\tthree"}
+    assert post_form(client, "/items/new", data).status_code == 302
+    fresh()
+    item = db.session.scalar(sa.select(Item))
+    assert item.name == "Café\u00a0Mug ☕"
+    assert item.description == "One\r\nTwo\tthree"
+
+
 def test_create_item_accepts_a_200_character_name(client, admin):
     assert post_form(client, "/items/new", {**VALID, "name": "x" * 200}).status_code
     fresh()
@@ -318,6 +338,8 @@ def test_edit_bumps_updated_at(client, admin, make_item):
 
 def test_edit_an_unknown_item_is_404(client, admin):
     assert client.get("/items/999/edit").status_code == 404
+    assert client.get("/items/2147483648/edit").status_code == 404
+    assert client.get(f"/items/{'9' * 30}/edit").status_code == 404
     page = client.get("/items/new").get_data(as_text=True)
     data = {"csrf_token": csrf_token_from(page), **VALID}
     assert client.post("/items/999/edit", data=data).status_code == 404
@@ -374,8 +396,11 @@ def test_archive_and_restore_only_by_post_with_csrf(client, admin, make_item):
     assert item_row(item_id).archived_at is not None
 
 
-def test_archive_unknown_item_is_404(client, admin):
-    assert post_form(client, "/items/999/archive", page="/items/new").status_code == 404
+@pytest.mark.parametrize("item_id", ["999", "2147483648", "9" * 30])
+def test_archive_or_restore_unknown_item_is_404(client, admin, item_id):
+    for action in ("archive", "restore"):
+        url = f"/items/{item_id}/{action}"
+        assert post_form(client, url, page="/items/new").status_code == 404
 
 
 def test_there_is_no_way_to_delete_an_item(app):
@@ -450,6 +475,8 @@ def names_on(html: str) -> set[str]:
         ("?q=gone", {"Gone Lamp"}),
         ("?q=LAMP&show=low", {"Low Lamp", "Gone Lamp"}),
         ("?q=%25", set()),
+        ("?q=Gone%00", {"Gone Lamp"}),
+        ("?q=%00%01", {"Plenty Lamp", "Low Lamp", "Gone Lamp", "Retired Lamp"}),
         ("?q=_", set()),
     ],
 )

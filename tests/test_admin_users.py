@@ -90,6 +90,7 @@ def test_customer_list_totals_do_not_overflow_32_bits(
         ("nora@EXAMPLE", {"Nora Never"}),
         ("example.com", {"Alex Admin", "Ann Buyer", "Nora Never"}),
         ("%", set()),
+        ("ann\x00", {"Ann Buyer"}),
         ("_", set()),
         ("' OR 1=1--", set()),
         ("%' UNION SELECT password_hash FROM users--", set()),
@@ -225,8 +226,11 @@ def test_admin_cannot_demote_or_disable_themselves(client, admin):
     assert f'action="/users/{admin}/' not in html  # no buttons for yourself
 
 
-def test_access_change_for_unknown_user_is_404(client, admin):
-    assert post_form(client, "/users/999/disable", page="/users/").status_code == 404
+@pytest.mark.parametrize("user_id", ["999", "2147483648", "9" * 30])
+def test_access_change_for_unknown_user_is_404(client, admin, user_id):
+    for action in ("grant-admin", "revoke-admin", "disable", "enable"):
+        url = f"/users/{user_id}/{action}"
+        assert post_form(client, url, page="/users/").status_code == 404
 
 
 def test_access_changes_need_post_and_csrf(client, admin, make_user):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from math import ceil
 
@@ -39,6 +40,13 @@ MANAGE_SORTS = {
 }
 
 
+def search_text() -> str:
+    """`?q=` without control characters (PostgreSQL refuses NUL), capped in length."""
+    text = request.args.get("q", "")
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cc")
+    return text.strip()[:MAX_QUERY_LENGTH]
+
+
 def line_total_cents() -> sa.ColumnElement[int]:
     """quantity × unit price, in 64 bits: PostgreSQL's int4 product would overflow."""
     return sa.cast(UserItem.quantity, sa.BigInteger) * UserItem.unit_price_cents
@@ -65,7 +73,7 @@ def create():
     return _render_form(form, None)
 
 
-@bp.route("/<int:item_id>/edit", methods=["GET", "POST"])
+@bp.route("/<int(max=2147483647):item_id>/edit", methods=["GET", "POST"])
 @admin_required
 def edit(item_id: int):
     """Edit an item's name, description, price or stock (restocking happens here).
@@ -116,7 +124,7 @@ def _render_form(form: ItemForm, item: Item | None):
     return render_template("items/form.html", form=form, item=item), status
 
 
-@bp.post("/<int:item_id>/archive")
+@bp.post("/<int(max=2147483647):item_id>/archive")
 @admin_required
 def archive(item_id: int):
     """Hide an item from the catalogue; its purchase history stays."""
@@ -135,7 +143,7 @@ def archive(item_id: int):
     return redirect(url_for("items.detail", item_id=item_id))
 
 
-@bp.post("/<int:item_id>/restore")
+@bp.post("/<int(max=2147483647):item_id>/restore")
 @admin_required
 def restore(item_id: int):
     """Put an archived item back in the catalogue."""
@@ -154,7 +162,7 @@ def restore(item_id: int):
 @admin_required
 def manage():
     """Stock at a glance: every item, archived too, with filters and search."""
-    q = request.args.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    q = search_text()
     show = request.args.get("show", "all")
     if show not in MANAGE_FILTERS:
         show = "all"

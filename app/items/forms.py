@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from decimal import Decimal
 
 from flask_wtf import FlaskForm
-from wtforms import Field, StringField, TextAreaField
+from wtforms import Field, StringField, TextAreaField, ValidationError
 from wtforms.validators import InputRequired, Length, Optional
 from wtforms.widgets import HiddenInput, TextInput
 
@@ -103,6 +104,20 @@ class SeenStockField(Field):
         self.data = int(text) if WHOLE_RE.fullmatch(text) else None
 
 
+class NoControlCharacters:
+    """Refuse control characters (PostgreSQL rejects NUL; none belong in a name)."""
+
+    def __init__(self, allow: str = "") -> None:
+        self.allow = allow
+
+    def __call__(self, form: FlaskForm, field: Field) -> None:
+        text = field.data or ""
+        if any(
+            unicodedata.category(ch) == "Cc" and ch not in self.allow for ch in text
+        ):
+            raise ValidationError("Remove the control characters from this text.")
+
+
 class ItemForm(FlaskForm):
     """Add or edit an item (field names are part of the published contract)."""
 
@@ -116,6 +131,7 @@ class ItemForm(FlaskForm):
                 max=NAME_MAX,
                 message=f"Use 1 to {NAME_MAX} characters for the name.",
             ),
+            NoControlCharacters(),
         ],
     )
     description = TextAreaField(
@@ -127,6 +143,7 @@ class ItemForm(FlaskForm):
                 max=DESCRIPTION_MAX,
                 message=f"Keep the description under {DESCRIPTION_MAX:,} characters.",
             ),
+            NoControlCharacters(allow="\r\n\t"),
         ],
         render_kw={"rows": 6},
     )

@@ -10,7 +10,8 @@ from flask_login import current_user
 
 from app.auth import admin_required
 from app.extensions import begin_write, db
-from app.items.routes import MAX_QUERY_LENGTH, like_pattern
+from app.items.admin import search_text
+from app.items.routes import like_pattern
 from app.models import User, UserItem
 from app.pagination import RowPagination, page_arg
 from app.users import bp
@@ -33,7 +34,7 @@ SORTS = {
 
 
 def _list_args() -> tuple[str, str]:
-    q = request.args.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    q = search_text()
     sort = request.args.get("sort", "name")
     return q, sort if sort in SORTS else "name"
 
@@ -102,7 +103,7 @@ def _change_user(user_id: int, refuse_self: str | None, change: Callable[[User],
     return _back_to_list()
 
 
-@bp.post("/<int:user_id>/grant-admin")
+@bp.post("/<int(max=2147483647):user_id>/grant-admin")
 @admin_required
 def grant_admin(user_id: int):
     """Make a user an admin."""
@@ -114,7 +115,7 @@ def grant_admin(user_id: int):
     return _change_user(user_id, None, change)
 
 
-@bp.post("/<int:user_id>/revoke-admin")
+@bp.post("/<int(max=2147483647):user_id>/revoke-admin")
 @admin_required
 def revoke_admin(user_id: int):
     """Take admin rights away (never your own: the store always keeps an admin)."""
@@ -126,7 +127,7 @@ def revoke_admin(user_id: int):
     return _change_user(user_id, "You cannot remove your own admin rights.", change)
 
 
-@bp.post("/<int:user_id>/disable")
+@bp.post("/<int(max=2147483647):user_id>/disable")
 @admin_required
 def disable(user_id: int):
     """Stop a user signing in and end every session they have."""
@@ -139,7 +140,7 @@ def disable(user_id: int):
     return _change_user(user_id, "You cannot disable your own account.", change)
 
 
-@bp.post("/<int:user_id>/enable")
+@bp.post("/<int(max=2147483647):user_id>/enable")
 @admin_required
 def enable(user_id: int):
     """Let a disabled user sign in again."""

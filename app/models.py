@@ -18,6 +18,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+LIVE = {
+    "sqlite_where": sa.text("archived_at IS NULL"),
+    "postgresql_where": sa.text("archived_at IS NULL"),
+}
+# Engine-specific search indexes made by migration 0002 and kept out of the
+# models: SQLite's FTS5 table (items_search*) and PostgreSQL's trigram index.
+SEARCH_OBJECTS = ("items_search", "ix_items_name_trgm")
+
+
 class TimestampMixin:
     """`created_at` set on insert and `updated_at` bumped on every update."""
 
@@ -94,7 +103,13 @@ class Item(TimestampMixin, db.Model):
     __table_args__ = (
         sa.CheckConstraint("price_cents >= 0", name="price_cents_not_negative"),
         sa.CheckConstraint("stock >= 0", name="stock_not_negative"),
-        sa.CheckConstraint("length(name) >= 1", name="name_not_empty"),
+        sa.CheckConstraint("length(name) BETWEEN 1 AND 200", name="name_length"),
+        # The catalogue lists live items only: partial indexes serve its three
+        # orders without sorting and stay small as archived items pile up.
+        sa.Index("ix_items_live_name", "name", "id", **LIVE),
+        sa.Index("ix_items_live_price", "price_cents", "id", **LIVE),
+        sa.Index("ix_items_live_newest", "created_at", "id", **LIVE),
+        sa.Index("ix_items_live_stock", "stock", **LIVE),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -102,9 +117,9 @@ class Item(TimestampMixin, db.Model):
     description: so.Mapped[str] = so.mapped_column(
         sa.Text, default="", server_default=""
     )
-    price_cents: so.Mapped[int] = so.mapped_column(index=True)
+    price_cents: so.Mapped[int]
     stock: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
-    archived_at: so.Mapped[datetime | None] = so.mapped_column(index=True)
+    archived_at: so.Mapped[datetime | None]
 
     user_items: so.Mapped[list[UserItem]] = so.relationship(
         back_populates="item", passive_deletes="all", order_by="UserItem.id"
@@ -130,8 +145,9 @@ class UserItem(TimestampMixin, db.Model):
         sa.CheckConstraint(
             "unit_price_cents >= 0", name="unit_price_cents_not_negative"
         ),
-        sa.Index("ix_user_items_user_id_created_at", "user_id", "created_at"),
-        sa.Index("ix_user_items_item_id_created_at", "item_id", "created_at"),
+        # "This user's (or this item's) lines, newest first", with a stable tie-break.
+        sa.Index("ix_user_items_user_id_created_at", "user_id", "created_at", "id"),
+        sa.Index("ix_user_items_item_id_created_at", "item_id", "created_at", "id"),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -173,7 +189,7 @@ class Order(TimestampMixin, db.Model):
     )
     # The cart's one-time token: a double-submitted checkout hits this unique key.
     token: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
-    total_cents: so.Mapped[int]
+    total_cents: so.Mapped[int] = so.mapped_column(sa.BigInteger)
 
     user: so.Mapped[User] = so.relationship()
     lines: so.Mapped[list[UserItem]] = so.relationship(

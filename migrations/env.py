@@ -13,6 +13,15 @@ logger = logging.getLogger("alembic.env")
 target_db = current_app.extensions["migrate"].db
 
 
+def include_object(obj, name, type_, reflected, compare_to):
+    """Leave the engine-specific search objects of migration 0002 out of autogenerate."""
+    from app.models import SEARCH_OBJECTS
+
+    return not (
+        reflected and compare_to is None and name and name.startswith(SEARCH_OBJECTS)
+    )
+
+
 def get_engine():
     return target_db.engine
 
@@ -47,6 +56,7 @@ def run_migrations_online():
 
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", process_revision_directives)
+    conf_args.setdefault("include_object", include_object)
 
     with get_engine().connect() as connection:
         context.configure(

@@ -49,7 +49,7 @@ def upgrade():
         sa.Column("stock", sa.Integer(), server_default="0", nullable=False),
         sa.Column("archived_at", sa.DateTime(), nullable=True),
         *timestamps(),
-        sa.CheckConstraint("length(name) >= 1", name=op.f("ck_items_name_not_empty")),
+        sa.CheckConstraint("length(name) BETWEEN 1 AND 200", name=op.f("ck_items_name_length")),
         sa.CheckConstraint("price_cents >= 0", name=op.f("ck_items_price_cents_not_negative")),
         sa.CheckConstraint("stock >= 0", name=op.f("ck_items_stock_not_negative")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_items")),
@@ -63,7 +63,7 @@ def upgrade():
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("token", sa.String(length=64), nullable=False),
-        sa.Column("total_cents", sa.Integer(), nullable=False),
+        sa.Column("total_cents", sa.BigInteger(), nullable=False),
         *timestamps(),
         sa.CheckConstraint("total_cents >= 0", name=op.f("ck_orders_total_cents_not_negative")),
         sa.ForeignKeyConstraint(

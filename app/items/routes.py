@@ -36,7 +36,9 @@ def like_pattern(text: str) -> str:
 @bp.get("/")
 def index():
     """The catalogue: 24 items a page, searchable and sortable."""
-    q = request.args.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    # Control characters match no name, and PostgreSQL refuses NUL in text.
+    q = "".join(ch for ch in request.args.get("q", "") if ch >= " " and ch != "\x7f")
+    q = q.strip()[:MAX_QUERY_LENGTH]
     sort = request.args.get("sort", "name")
     if sort not in SORTS:
         sort = "name"
@@ -57,7 +59,9 @@ def index():
     )
 
 
-@bp.get("/<int:item_id>")
+# Ids are 32-bit on PostgreSQL (SQLite overflows at 64): larger numbers name no
+# row, so the URL does not match (404) instead of failing in the driver (500).
+@bp.get("/<int(max=2147483647):item_id>")
 def detail(item_id: int):
     """One item: price, stock, description and the add-to-cart form."""
     item = db.get_or_404(Item, item_id)

@@ -1,0 +1,330 @@
+"""The catalogue and item pages: paging, search, sort, prices, stock, archived
+items, odd query strings and hostile item names (SECURITY 1-5, 7, 13)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from app.extensions import db
+from app.models import Item
+from tests.conftest import login
+from tests.shop_helpers import (
+    add_to_cart,
+    assert_no_hash,
+    checkout,
+    isolate_requests,
+    item_ids_linked,
+    minutes_ago,
+    set_item,
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_requests(app):
+    isolate_requests(app)
+
+
+def bulk_items(n: int, **values) -> list[int]:
+    """`n` items named "Item 001"... in one commit (the factory commits per row)."""
+    items = [
+        Item(name=f"Item {i:03d}", price_cents=100 + i, stock=10, **values)
+        for i in range(1, n + 1)
+    ]
+    db.session.add_all(items)
+    db.session.commit()
+    return [item.id for item in items]
+
+
+def page(client, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return response.get_data(as_text=True)
+
+
+# --- paging ----------------------------------------------------------------------
+
+
+def test_catalogue_shows_24_items_a_page_with_links_to_page_two(client):
+    ids = bulk_items(30)
+
+    first = page(client, "/items/")
+    assert item_ids_linked(first) == ids[:24]
+    assert 'href="/items/?page=2"' in first
+    assert "30 items" in first
+
+    second = page(client, "/items/?page=2")
+    assert item_ids_linked(second) == ids[24:]
+    assert 'href="/items/?page=1"' in second
+    assert 'href="/items/?page=3"' not in second
+
+
+def test_catalogue_page_links_keep_the_search_and_sort(client):
+    bulk_items(30)
+    html = page(client, "/items/?q=item&sort=-price")
+    assert re.search(r'href="/items/\?page=2&amp;q=item&amp;sort=-price"', html)
+
+
+def test_page_past_the_end_is_404(client):
+    bulk_items(3)
+    assert client.get("/items/?page=2").status_code == 404
+
+
+def test_item_links_point_at_the_item_page(client, make_item):
+    item_id = make_item(name="Teapot")
+    html = page(client, "/items/")
+    assert f'href="/items/{item_id}"' in html
+    assert "Teapot" in page(client, f"/items/{item_id}")
+
+
+# --- search ----------------------------------------------------------------------
+
+
+def test_search_is_case_insensitive_and_shows_the_query_back(client, make_item):
+    red = make_item(name="Red Apple")
+    green = make_item(name="green apple")
+    banana = make_item(name="Banana")
+
+    html = page(client, "/items/?q=APPLE")
+    assert sorted(item_ids_linked(html)) == sorted([red, green])
+    assert banana not in item_ids_linked(html)
+    assert 'name="q" value="APPLE"' in html
+
+
+def test_search_with_no_match_says_so(client, make_item):
+    make_item(name="Banana")
+    html = page(client, "/items/?q=zzzz")
+    assert "No items match “zzzz”" in html
+    assert item_ids_linked(html) == []
+
+
+def test_search_box_escapes_the_echoed_query(client, make_item):
+    make_item(name="Banana")
+    hostile = '<iframe src="javascript:alert(1)">'
+    response = client.get("/items/", query_string={"q": hostile})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "<iframe" not in html
+    assert 'value="&lt;iframe src=&#34;javascript:alert(1)&#34;&gt;"' in html
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("%", "100% cotton"), ("_", "snake_case mug"), ("\\", "back\\slash")],
+)
+def test_search_takes_like_wildcards_literally(client, make_item, query, expected):
+    names = ["100% cotton", "snake_case mug", "back\\slash", "Plain thing"]
+    ids = {name: make_item(name=name) for name in names}
+    html = client.get("/items/", query_string={"q": query}).get_data(as_text=True)
+    assert item_ids_linked(html) == [ids[expected]]
+
+
+# --- sorting ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def three_items(make_item):
+    """Banana is the newest, Cherry the oldest; prices run the other way from names."""
+    ids = {
+        "Apple": make_item(name="Apple", price_cents=300),
+        "Banana": make_item(name="Banana", price_cents=100),
+        "Cherry": make_item(name="Cherry", price_cents=200),
+    }
+    for age, name in enumerate(["Banana", "Apple", "Cherry"]):
+        set_item(ids[name], created_at=minutes_ago(age))
+    return ids
+
+
+@pytest.mark.parametrize(
+    ("sort", "order"),
+    [
+        ("name", ["Apple", "Banana", "Cherry"]),
+        ("price", ["Banana", "Cherry", "Apple"]),
+        ("-price", ["Apple", "Cherry", "Banana"]),
+        ("newest", ["Banana", "Apple", "Cherry"]),
+        (None, ["Apple", "Banana", "Cherry"]),
+    ],
+)
+def test_sort_orders_the_catalogue(client, three_items, sort, order):
+    query = {"sort": sort} if sort else {}
+    html = client.get("/items/", query_string=query).get_data(as_text=True)
+    assert item_ids_linked(html) == [three_items[name] for name in order]
+
+
+@pytest.mark.parametrize("sort", ["bogus", ";DROP TABLE items", "price desc", ""])
+def test_unknown_sort_falls_back_to_name_order(client, three_items, sort):
+    response = client.get("/items/", query_string={"sort": sort})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert item_ids_linked(html) == [
+        three_items[n] for n in ("Apple", "Banana", "Cherry")
+    ]
+    assert '<option value="name" selected>' in html
+
+
+# --- prices and stock ------------------------------------------------------------
+
+
+def test_prices_show_as_dollars_with_cents_and_thousands(client, make_item):
+    cheap = make_item(name="Cheap", price_cents=1250)
+    dear = make_item(name="Dear", price_cents=123456)
+    free = make_item(name="Free", price_cents=5)
+    catalogue = page(client, "/items/")
+    for text in ("$12.50", "$1,234.56", "$0.05"):
+        assert text in catalogue
+    assert "$12.50" in page(client, f"/items/{cheap}")
+    assert "$1,234.56" in page(client, f"/items/{dear}")
+    assert "$0.05" in page(client, f"/items/{free}")
+
+
+def test_stock_is_shown_as_left_or_out_of_stock(client, make_item):
+    low = make_item(name="Low", stock=3)
+    none = make_item(name="Gone", stock=0)
+    plenty = make_item(name="Plenty", stock=50)
+    catalogue = page(client, "/items/")
+    assert "3 left" in catalogue
+    assert "Out of stock" in catalogue
+    assert "50 in stock" in catalogue
+    assert "3 left" in page(client, f"/items/{low}")
+    sold_out = page(client, f"/items/{none}")
+    assert "Out of stock" in sold_out
+    assert re.search(r"<button type=\"submit\" disabled>", sold_out)
+    assert "50 in stock" in page(client, f"/items/{plenty}")
+
+
+def test_item_page_shows_description_and_add_to_cart_form(client, make_item):
+    item_id = make_item(name="Kettle", description="Boils water quickly.")
+    html = page(client, f"/items/{item_id}")
+    assert "Boils water quickly." in html
+    assert 'action="/purchases/cart"' in html
+    assert re.search(rf'name="item_id"[^>]*type="hidden" value="{item_id}"', html)
+
+
+# --- archived and unknown items --------------------------------------------------
+
+
+def test_archived_items_are_never_listed_or_found(client, make_item):
+    shown = make_item(name="Lamp shown")
+    hidden = make_item(name="Lamp hidden", archived=True)
+    for url in ("/items/", "/items/?q=lamp", "/items/?sort=newest"):
+        ids = item_ids_linked(page(client, url))
+        assert shown in ids
+        assert hidden not in ids
+    assert "1 item" in page(client, "/items/?q=lamp")
+
+
+def test_archived_item_page_is_404_for_anonymous_and_shoppers(
+    client, make_item, shopper
+):
+    hidden = make_item(name="Lamp hidden", archived=True)
+    assert client.get(f"/items/{hidden}").status_code == 404
+    client.post("/users/logout", data={"csrf_token": _token(client)})
+    assert client.get(f"/items/{hidden}").status_code == 404
+
+
+def test_archived_item_page_stays_visible_to_admins(client, make_item, admin):
+    hidden = make_item(name="Lamp hidden", archived=True)
+    html = page(client, f"/items/{hidden}")
+    assert "Lamp hidden" in html
+    assert "archived" in html
+    assert hidden not in item_ids_linked(page(client, "/items/"))
+
+
+@pytest.mark.parametrize(
+    "url", ["/items/999999", "/items/0", "/items/abc", f"/items/{10**30}", "/items/-1"]
+)
+def test_unknown_item_is_404(client, make_item, url):
+    make_item()
+    assert client.get(url).status_code == 404
+
+
+# --- odd query strings -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "page=0",
+        "page=-1",
+        "page=abc",
+        "page=999999",
+        f"page={10**30}",
+        "page=",
+        "page=1.5",
+        "q=%25",
+        "q=_",
+        "q=%27%20OR%201%3D1--",
+        "q=%25%27%20UNION%20SELECT%20password_hash%20FROM%20users--",
+        "sort=%3BDROP",
+        "q=" + "x" * 5000,
+        "q=%00",
+        "q=%F0%9F%8D%B5",
+        "q=%ff",
+        "sort=name&sort=price&page=1&page=2",
+    ],
+)
+def test_odd_query_strings_never_fail_or_leak(client, make_user, make_item, query):
+    make_user(email="victim@example.com")
+    make_item(name="Victim's item")
+    response = client.get(f"/items/?{query}")
+    assert response.status_code in (200, 404)
+    assert_no_hash(response.get_data(as_text=True))
+
+
+def test_sql_looking_searches_find_nothing_special(client, make_user, make_item):
+    make_user(email="victim@example.com")
+    make_item(name="Plain item")
+    for q in ("' OR 1=1--", "%' UNION SELECT password_hash FROM users--"):
+        html = client.get("/items/", query_string={"q": q}).get_data(as_text=True)
+        assert item_ids_linked(html) == []
+        assert "No items match" in html
+        assert_no_hash(html)
+
+
+# --- hostile names (SECURITY 1, 3, 4) --------------------------------------------
+
+SCRIPT = "<script>alert(1)</script>"
+QUOTE = '" onmouseover="alert(1)'
+TEMPLATE = "{{7*7}}"
+# How each name must appear in the HTML: as text, inside any quoted attribute.
+ESCAPED = {
+    SCRIPT: "&lt;script&gt;alert(1)&lt;/script&gt;",
+    QUOTE: "&#34; onmouseover=&#34;alert(1)",
+    TEMPLATE: "{{7*7}}",
+}
+
+
+def assert_escaped(html: str, names=tuple(ESCAPED)) -> None:
+    assert "<script>alert(1)" not in html
+    assert '" onmouseover="' not in html
+    for name in names:
+        assert ESCAPED[name] in html, name
+
+
+def _token(client) -> str:
+    from tests.conftest import csrf_token_from
+
+    return csrf_token_from(client.get("/purchases/cart").get_data(as_text=True))
+
+
+def test_hostile_item_names_render_as_text_everywhere(client, make_item, make_user):
+    ids = [make_item(name=name, stock=5) for name in (SCRIPT, QUOTE, TEMPLATE)]
+    user_id = make_user(name=f"{SCRIPT}{QUOTE}{TEMPLATE}", email="mallory@example.com")
+
+    assert_escaped(page(client, "/items/"))
+    for item_id, name in zip(ids, ESCAPED, strict=True):
+        assert_escaped(page(client, f"/items/{item_id}"), names=[name])
+
+    assert login(client, "mallory@example.com").status_code == 302
+    for item_id in ids:
+        assert add_to_cart(client, item_id).status_code == 302
+    cart = page(client, "/purchases/cart")
+    assert_escaped(cart)
+    assert 'aria-label="Remove &#34; onmouseover=&#34;alert(1)"' in cart
+
+    response = checkout(client)
+    assert response.status_code == 302
+    assert_escaped(page(client, response.headers["Location"]))
+    assert_escaped(page(client, "/purchases/"))
+    assert_escaped(page(client, f"/users/{user_id}"))

@@ -11,7 +11,7 @@ from wtforms import (
     StringField,
     ValidationError,
 )
-from wtforms.validators import Email, EqualTo, InputRequired, Length
+from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length
 
 from app.extensions import db
 from app.models import User
@@ -22,11 +22,19 @@ def _strip(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
 
 
+def _clean(value: str | None) -> str | None:
+    """Trim and drop control characters (PostgreSQL refuses NUL in text)."""
+    if not isinstance(value, str):
+        return value
+    return "".join(ch for ch in value if ch >= " " and ch != "\x7f").strip()
+
+
 class RegisterForm(FlaskForm):
     name = StringField(
         "Name",
-        filters=[_strip],
-        validators=[InputRequired("Enter your name."), Length(max=100)],
+        filters=[_clean],
+        # DataRequired: a name of only spaces is empty once stripped.
+        validators=[DataRequired("Enter your name."), Length(max=100)],
     )
     email = EmailField(
         "Email",
@@ -50,6 +58,8 @@ class RegisterForm(FlaskForm):
     )
 
     def validate_email(self, field: EmailField) -> None:
+        if field.errors:  # not an address (may hold NUL): nothing to look up
+            return
         email = User.normalize_email(field.data)
         if db.session.scalar(sa.select(User.id).where(User.email == email)):
             raise ValidationError(
@@ -64,7 +74,7 @@ class RegisterForm(FlaskForm):
 class LoginForm(FlaskForm):
     email = EmailField(
         "Email",
-        filters=[_strip],
+        filters=[_clean],
         validators=[InputRequired("Enter your email."), Length(max=254)],
     )
     password = PasswordField(

@@ -1,0 +1,471 @@
+"""Accounts: sign-up, sign-in (remember me, safe ?next=, rate limit), fresh
+sessions that keep the cart, logout that kills old cookies, profiles."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
+
+from app.extensions import db
+from app.models import User
+from tests.conftest import TEST_PASSWORD, csrf_token_from, login, post_form
+from tests.shop_helpers import (
+    add_to_cart,
+    assert_no_hash,
+    cart_count,
+    cheap_user,
+    count,
+    isolate_requests,
+    record_purchase,
+)
+
+SESSIONS = SecureCookieSessionInterface()
+GOOD = {
+    "name": "New Person",
+    "email": "New.Person@Example.COM",
+    "password": "a-long-unusual-passphrase",
+    "password_confirm": "a-long-unusual-passphrase",
+}
+
+
+@pytest.fixture(autouse=True)
+def _isolated_requests(app):
+    isolate_requests(app)
+
+
+def html_of(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def is_signed_in(client) -> bool:
+    """The signed-in-only history page answers instead of sending us to sign in."""
+    return client.get("/purchases/").status_code == 200
+
+
+def logout(client):
+    return post_form(client, "/users/logout", page="/items/")
+
+
+# --- registration -----------------------------------------------------------------
+
+
+def test_register_creates_a_lower_cased_account_and_signs_in(client):
+    response = post_form(client, "/users/register", GOOD)
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/items/"
+    user = db.session.scalar(db.select(User))
+    assert (user.name, user.email, user.is_admin) == (
+        "New Person",
+        "new.person@example.com",
+        False,
+    )
+    assert user.check_password(GOOD["password"])
+    assert GOOD["password"] not in user.password_hash
+    html = html_of(client.get("/items/"))
+    assert "Welcome, New Person! Your account is ready." in html
+    assert "Sign out" in html
+    assert is_signed_in(client)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"name": ""}, "Enter your name."),
+        ({"name": "   "}, "Enter your name."),
+        ({"name": "\x00"}, "Enter your name."),
+        ({"email": ""}, "Enter your email address."),
+        ({"password": "", "password_confirm": ""}, "Choose a password."),
+        ({"password_confirm": ""}, "Type the password again."),
+        ({"password_confirm": "a-long-unusual-passphrasE"}, "do not match"),
+        ({"email": "not-an-email"}, "Enter a valid email address."),
+        ({"email": "a@b@example.com"}, "Enter a valid email address."),
+        ({"email": "new\x00person@example.com"}, "Enter a valid email address."),
+        ({"password": "short1", "password_confirm": "short1"}, "at least 8"),
+        (
+            {"password": "password123", "password_confirm": "password123"},
+            "too common",
+        ),
+        (
+            {"password": "PASSWORD123", "password_confirm": "PASSWORD123"},
+            "too common",
+        ),
+        ({"name": "x" * 101}, "100"),
+        ({"email": "x" * 250 + "@example.com"}, "254"),
+        ({"password": "p" * 200, "password_confirm": "p" * 200}, "128"),
+    ],
+)
+def test_register_with_bad_input_shows_errors_and_writes_no_user(
+    client, changes, message
+):
+    response = post_form(client, "/users/register", {**GOOD, **changes})
+
+    assert response.status_code == 422
+    assert message in html_of(response)
+    assert count(User) == 0
+    assert not is_signed_in(client)
+
+
+def test_register_with_missing_fields_writes_no_user(client):
+    response = post_form(client, "/users/register", {"name": "Only a name"})
+    assert response.status_code == 422
+    assert count(User) == 0
+
+
+@pytest.mark.parametrize(
+    "email", ["sam@example.com", "SAM@EXAMPLE.COM", " Sam@Example.com "]
+)
+def test_register_with_a_taken_email_in_any_case_is_refused(client, make_user, email):
+    make_user(email="sam@example.com")
+    response = post_form(client, "/users/register", {**GOOD, "email": email})
+    assert response.status_code == 422
+    assert "already exists" in html_of(response)
+    assert count(User) == 1
+
+
+def test_register_ignores_an_is_admin_field(client):
+    response = post_form(
+        client, "/users/register", {**GOOD, "is_admin": "1", "is_enabled": "1"}
+    )
+    assert response.status_code == 302
+    assert db.session.scalar(db.select(User.is_admin)) is False
+    assert client.get("/users/").status_code == 403
+
+
+def test_register_keeps_the_form_values_but_never_the_password(client):
+    response = post_form(client, "/users/register", {**GOOD, "password_confirm": "x"})
+    html = html_of(response)
+    assert 'value="New Person"' in html
+    assert GOOD["password"] not in html
+
+
+# --- signing in -------------------------------------------------------------------
+
+
+@pytest.fixture
+def sam() -> int:
+    """A shopper whose password is quick to check (these tests sign in a lot)."""
+    return cheap_user("Sam Shopper", "sam@example.com")
+
+
+def test_login_signs_in_and_flashes(client, sam):
+    response = login(client, "SAM@example.com ")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/items/"
+    html = html_of(client.get("/items/"))
+    assert "Signed in as Sam Shopper." in html
+    assert f'href="/users/{sam}"' in html
+    assert is_signed_in(client)
+
+
+def test_login_without_remember_sets_no_remember_cookie(client, sam):
+    response = login(client, "sam@example.com")
+    cookies = response.headers.getlist("Set-Cookie")
+    assert not any(c.startswith("remember_token=") for c in cookies)
+    session_cookie = next(c for c in cookies if c.startswith("session="))
+    assert "HttpOnly" in session_cookie
+    assert "SameSite=Lax" in session_cookie
+
+
+def test_login_with_remember_me_sets_an_http_only_remember_cookie(client, sam):
+    response = post_form(
+        client,
+        "/users/login",
+        {"email": "sam@example.com", "password": TEST_PASSWORD, "remember": "y"},
+    )
+    assert response.status_code == 302
+    remember = [
+        c
+        for c in response.headers.getlist("Set-Cookie")
+        if c.startswith("remember_token=")
+    ]
+    assert len(remember) == 1
+    assert "HttpOnly" in remember[0]
+    assert "SameSite=Lax" in remember[0]
+    assert "Expires=" in remember[0]
+
+    # The remember cookie alone signs a new browser in.
+    other = client.application.test_client()
+    other.set_cookie("remember_token", client.get_cookie("remember_token").value)
+    assert is_signed_in(other)
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [
+        ("sam@example.com", "wrong-password-1"),
+        ("nobody@example.com", TEST_PASSWORD),
+        ("x@example.com'--", "anything-at-all"),
+        ("sam@example.com' OR '1'='1", "' OR '1'='1"),
+        ("nobody\x00@example.com", TEST_PASSWORD),
+        ("sam@example.com", "wrong\x00password"),
+    ],
+)
+def test_failed_logins_all_get_the_same_answer(client, sam, email, password):
+    response = post_form(client, "/users/login", {"email": email, "password": password})
+    assert response.status_code == 422
+    errors = re.findall(r'class="field-error">([^<]*)<', html_of(response))
+    assert errors == ["Invalid email or password."]
+    assert not is_signed_in(client)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example",
+        "//evil.example",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "javascript:alert(1)",
+        "http:/evil.example",
+        "/%09/evil.example",
+        " //evil.example",
+        "\t//evil.example",
+    ],
+)
+def test_login_never_redirects_off_site(client, sam, target):
+    response = post_form(
+        client,
+        f"/users/login?next={target}",
+        {"email": "sam@example.com", "password": TEST_PASSWORD},
+    )
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    parts = urlsplit(location)
+    assert parts.scheme in ("", "http")
+    assert parts.netloc in ("", "localhost")
+    assert location.startswith("/")
+    assert not location.startswith("//")
+    assert "\\" not in location
+    assert "evil" not in location
+
+
+def test_login_honours_a_local_next(client, sam):
+    response = post_form(
+        client,
+        "/users/login?next=/purchases/?page=1",
+        {"email": "sam@example.com", "password": TEST_PASSWORD},
+    )
+    assert response.headers["Location"] == "/purchases/?page=1"
+
+
+def test_signed_in_visit_to_login_page_never_redirects_off_site(client, sam):
+    login(client, "sam@example.com")
+    response = client.get("/users/login?next=//evil.example")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/items/"
+
+
+def test_anonymous_visit_to_a_signed_in_page_comes_back_after_login(client, sam):
+    response = client.get("/purchases/")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/users/login?next=%2Fpurchases%2F"
+    response = post_form(
+        client,
+        response.headers["Location"],
+        {"email": "sam@example.com", "password": TEST_PASSWORD},
+    )
+    assert response.headers["Location"] == "/purchases/"
+
+
+def test_login_starts_a_fresh_session_but_keeps_the_cart(client, sam, make_item):
+    item_id = make_item(stock=5)
+    assert add_to_cart(client, item_id, 2).status_code == 302
+    with client.session_transaction() as session:
+        session["planted"] = "attacker-chosen"
+        before = dict(session)
+    old_cookie = client.get_cookie("session").value
+
+    assert login(client, "sam@example.com").status_code == 302
+
+    with client.session_transaction() as session:
+        assert "planted" not in session
+        assert session["cart"] == before["cart"]
+        assert session.get("csrf_token") != before.get("csrf_token")
+    assert client.get_cookie("session").value != old_cookie
+    assert cart_count(html_of(client.get("/purchases/cart"))) == 2
+
+
+def test_register_starts_a_fresh_session_but_keeps_the_cart(client, make_item):
+    item_id = make_item(stock=5)
+    add_to_cart(client, item_id, 3)
+    with client.session_transaction() as session:
+        session["planted"] = "attacker-chosen"
+    assert post_form(client, "/users/register", GOOD).status_code == 302
+    with client.session_transaction() as session:
+        assert "planted" not in session
+        assert session["cart"] == {str(item_id): 3}
+    assert cart_count(html_of(client.get("/purchases/cart"))) == 3
+
+
+def test_login_rate_limit_answers_429_with_retry_after(make_app, sam):
+    strict = isolate_requests(make_app(LOGIN_RATE_LIMIT="3 per minute"))
+    client = strict.test_client()
+    bad = {"email": "sam@example.com", "password": "wrong-password-1"}
+
+    statuses = [post_form(client, "/users/login", bad).status_code for _ in range(3)]
+    assert statuses == [422, 422, 422]
+
+    blocked = post_form(client, "/users/login", bad)
+    assert blocked.status_code == 429
+    assert int(blocked.headers["Retry-After"]) > 0
+    assert "Too many attempts" in html_of(blocked)
+    # Even the right password waits out the limit.
+    right = post_form(
+        client, "/users/login", {"email": "sam@example.com", "password": TEST_PASSWORD}
+    )
+    assert right.status_code == 429
+    assert not is_signed_in(client)
+
+
+# --- signing out ------------------------------------------------------------------
+
+
+def test_logout_by_get_is_not_allowed(client, sam):
+    login(client, "sam@example.com")
+    assert client.get("/users/logout").status_code == 405
+    assert is_signed_in(client)
+
+
+def test_logout_without_csrf_token_is_refused(client, sam):
+    login(client, "sam@example.com")
+    assert client.post("/users/logout").status_code == 400
+    assert is_signed_in(client)
+
+
+def test_logout_signs_out_and_old_cookies_stop_working(client, sam):
+    post_form(
+        client,
+        "/users/login",
+        {"email": "sam@example.com", "password": TEST_PASSWORD, "remember": "y"},
+    )
+    session_cookie = client.get_cookie("session").value
+    remember_cookie = client.get_cookie("remember_token").value
+
+    response = logout(client)
+    assert response.status_code == 302
+    assert "You are signed out." in html_of(client.get("/items/"))
+    assert not is_signed_in(client)
+
+    replay = client.application.test_client()
+    replay.set_cookie("session", session_cookie)
+    response = replay.get("/purchases/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/users/login")
+
+    replay = client.application.test_client()
+    replay.set_cookie("remember_token", remember_cookie)
+    assert not is_signed_in(replay)
+
+
+def test_tampered_session_cookie_is_anonymous(client, sam, app):
+    login(client, "sam@example.com")
+    value = client.get_cookie("session").value
+    payload, _, signature = value.rpartition(".")
+
+    flipped = signature[:-2] + ("AA" if not signature.endswith("AA") else "BB")
+    with client.session_transaction() as session:
+        identity = session["_user_id"]
+    forger = Flask("forger")
+    forger.secret_key = "not-the-secret-key"
+    forged_with_other_key = SESSIONS.get_signing_serializer(forger).dumps(
+        {"_user_id": identity, "_fresh": True}
+    )
+    # Signed with the real key but naming an old session token: still anonymous.
+    stale_token = SESSIONS.get_signing_serializer(app).dumps(
+        {"_user_id": f"{sam}:{'0' * 32}", "_fresh": True}
+    )
+    cookies = [f"{payload}.{flipped}", forged_with_other_key, stale_token, "garbage"]
+    for cookie in cookies:
+        fresh_client = app.test_client()
+        fresh_client.set_cookie("session", cookie)
+        response = fresh_client.get("/purchases/")
+        assert response.status_code == 302, cookie
+        assert "Sign in" in html_of(fresh_client.get("/items/"))
+
+
+# --- profiles ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def buyer_with_purchases(make_item) -> tuple[int, dict]:
+    buyer = cheap_user("Bea Buyer", "bea@example.com")
+    kettle = make_item(name="Copper Kettle", price_cents=4500)
+    mugs = make_item(name="Blue Mug", price_cents=800)
+    record_purchase(buyer, kettle, 1, 4500)
+    record_purchase(buyer, mugs, 2, 800)
+    record_purchase(buyer, mugs, 3, 700)
+    return buyer, {"kettle": kettle, "mugs": mugs}
+
+
+def test_profile_lists_the_items_the_user_bought_with_units(
+    client, buyer_with_purchases
+):
+    buyer, items = buyer_with_purchases
+    login(client, "bea@example.com")
+    response = client.get(f"/users/{buyer}")
+    assert response.status_code == 200
+    html = html_of(response)
+    assert "Bea Buyer" in html
+    user = db.session.get(User, buyer)
+    for item in user.items:
+        assert f'<a href="/items/{item.id}">{item.name}</a>' in html
+    # One row per item, with the units added up over its purchase lines.
+    mug_row = html[html.index(f'href="/items/{items["mugs"]}"') :].split("</tr>")[0]
+    assert '<td class="num">5</td>' in mug_row
+    assert "$37.00" in mug_row
+    kettle_row = html[html.index(f'href="/items/{items["kettle"]}"') :]
+    assert '<td class="num">1</td>' in kettle_row.split("</tr>")[0]
+    assert "3 purchase lines, $82.00 spent." in html
+    assert_no_hash(html)
+
+
+def test_profile_is_visible_to_admins(client, buyer_with_purchases):
+    buyer, _ = buyer_with_purchases
+    cheap_user("Alex Admin", "admin@example.com", is_admin=True)
+    login(client, "admin@example.com")
+    html = html_of(client.get(f"/users/{buyer}"))
+    assert "Bea Buyer" in html
+    assert "Copper Kettle" in html
+
+
+def test_profile_of_another_shopper_is_403_without_their_data(
+    client, buyer_with_purchases
+):
+    buyer, _ = buyer_with_purchases
+    cheap_user("Nosy Neighbour", "nosy@example.com")
+    login(client, "nosy@example.com")
+    response = client.get(f"/users/{buyer}")
+    assert response.status_code == 403
+    html = html_of(response)
+    assert "Bea Buyer" not in html
+    assert "bea@example.com" not in html
+    assert "Copper Kettle" not in html
+
+
+def test_profile_sends_anonymous_visitors_to_login(client, buyer_with_purchases):
+    buyer, _ = buyer_with_purchases
+    response = client.get(f"/users/{buyer}")
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/users/login?next=%2Fusers%2F{buyer}"
+
+
+def test_unknown_profile_is_not_found_for_admins(client):
+    cheap_user("Alex Admin", "admin@example.com", is_admin=True)
+    login(client, "admin@example.com")
+    for user_id in (999999, 2**31, 10**30):
+        assert client.get(f"/users/{user_id}").status_code == 404
+
+
+def test_login_page_token_is_required(client, sam):
+    response = client.post(
+        "/users/login", data={"email": "sam@example.com", "password": TEST_PASSWORD}
+    )
+    assert response.status_code == 400
+    assert not is_signed_in(client)
+    html = html_of(client.get("/users/login"))
+    assert csrf_token_from(html)

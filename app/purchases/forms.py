@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField
-from wtforms.validators import InputRequired, NumberRange
+from wtforms.validators import InputRequired, NumberRange, Regexp
 
 MAX_QUANTITY = 1_000
+MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL; larger ones name no item
 
 
 class CartAddForm(FlaskForm):
     """Add `quantity` of `item_id` to the cart (the stock check needs the item)."""
 
-    item_id = IntegerField("Item", validators=[InputRequired(), NumberRange(min=1)])
+    item_id = IntegerField(
+        "Item", validators=[InputRequired(), NumberRange(min=1, max=MAX_ID)]
+    )
     quantity = IntegerField(
         "Quantity",
         validators=[
@@ -41,4 +44,4 @@ class CartUpdateForm(FlaskForm):
 class CheckoutForm(FlaskForm):
     """Buy the whole cart; the token makes a double-submitted checkout harmless."""
 
-    token = HiddenField()
+    token = HiddenField(validators=[Regexp(r"^[A-Za-z0-9_-]{1,64}$")])

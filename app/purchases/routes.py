@@ -108,8 +108,8 @@ def checkout():
         flash("Please sign in to check out. Your cart is kept.", "info")
         return redirect(url_for("users.login", next=url_for("purchases.cart")))
     form = CheckoutForm()
-    form.validate()  # CSRF is checked for every POST; the token is compared below
-    token = form.token.data or ""
+    # CSRF is checked for every POST; a malformed token is treated as a stale one.
+    token = form.token.data if form.validate() else ""
     if token and (placed := _order_for_token(token)):
         flash("This order was already placed.", "info")
         return redirect(url_for("purchases.order", order_id=placed))
@@ -126,7 +126,7 @@ def checkout():
 
     user_id = current_user.id
     try:
-        order_id, short = _buy(user_id, token, wanted)
+        order_id, short, gone = _buy(user_id, token, wanted)
     except sa.exc.IntegrityError:
         db.session.rollback()
         if placed := _order_for_token(token):
@@ -141,8 +141,14 @@ def checkout():
             "error",
         )
         return redirect(url_for("purchases.cart"))
-    if short:
-        flash(f"Not enough stock for: {', '.join(short)}. Nothing was bought.", "error")
+    if short or gone:
+        problems = []
+        if gone:
+            verb = "is" if len(gone) == 1 else "are"
+            problems.append(f"{', '.join(gone)} {verb} no longer sold.")
+        if short:
+            problems.append(f"Not enough stock for: {', '.join(short)}.")
+        flash(f"{' '.join(problems)} Nothing was bought.", "error")
         return redirect(url_for("purchases.cart"))
     cart.clear()
     flash("Thank you! Your order is placed.", "success")
@@ -151,8 +157,11 @@ def checkout():
 
 def _buy(
     user_id: int, token: str, wanted: dict[int, int]
-) -> tuple[int | None, list[str]]:
+) -> tuple[int | None, list[str], list[str]]:
     """Take stock for every line and record the purchase; roll back if any is short.
+
+    Returns the order id, or None with the names of the items short of stock
+    and of those no longer sold (archived since they went in the cart).
 
     Each line is one conditional UPDATE (stock never goes below zero, however
     many buyers race), in item-id order so concurrent checkouts lock rows in
@@ -160,7 +169,7 @@ def _buy(
     statement, so it is the price at the moment the stock was taken.
     """
     begin_write()
-    short: list[str] = []
+    short: list[int] = []
     bought: list[tuple[int, int, int]] = []
     for item_id in sorted(wanted):
         quantity = wanted[item_id]
@@ -179,10 +188,16 @@ def _buy(
             bought.append((item_id, quantity, price))
     if short:
         db.session.rollback()
-        names = db.session.scalars(
-            sa.select(Item.name).where(Item.id.in_(short)).order_by(Item.name)
+        rows = db.session.execute(
+            sa.select(Item.name, Item.archived_at)
+            .where(Item.id.in_(short))
+            .order_by(Item.name)
         ).all()
-        return None, list(names) or ["items no longer sold"]
+        low = [name for name, archived_at in rows if archived_at is None]
+        gone = [name for name, archived_at in rows if archived_at is not None]
+        if len(rows) < len(short):
+            gone.append("An item in your cart")
+        return None, low, gone
     order = Order(
         user_id=user_id, token=token, total_cents=sum(q * p for _, q, p in bought)
     )
@@ -194,7 +209,7 @@ def _buy(
         for i, q, p in bought
     )
     db.session.commit()
-    return order.id, []
+    return order.id, [], []
 
 
 def _order_for_token(token: str) -> int | None:
@@ -205,7 +220,7 @@ def _order_for_token(token: str) -> int | None:
     )
 
 
-@bp.get("/orders/<int:order_id>")
+@bp.get("/orders/<int(max=2147483647):order_id>")  # 32-bit ids
 @login_required
 def order(order_id: int):
     """An order's confirmation: what was bought, at what price."""

@@ -1,0 +1,446 @@
+"""Checkout and history: all-or-nothing purchases at the server's price, for the
+signed-in user only, once per cart; the confirmation and history pages."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from app.extensions import db
+from app.models import Order, UserItem
+from tests.shop_helpers import (
+    add_to_cart,
+    cart_count,
+    cheap_user,
+    checkout,
+    checkout_form,
+    count,
+    db_state,
+    fresh,
+    isolate_requests,
+    item_ids_linked,
+    minutes_ago,
+    record_purchase,
+    set_item,
+    sign_in,
+    stock_of,
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_requests(app):
+    isolate_requests(app)
+
+
+@pytest.fixture
+def shopper(client) -> int:
+    """conftest's signed-in shopper, with a hash that is quick to check."""
+    user_id = cheap_user("Sam Shopper", "sam@example.com")
+    sign_in(client, "sam@example.com")
+    return user_id
+
+
+@pytest.fixture
+def kettle(make_item) -> int:
+    return make_item(name="Copper Kettle", price_cents=4500, stock=5)
+
+
+@pytest.fixture
+def mug(make_item) -> int:
+    return make_item(name="Blue Mug", price_cents=1250, stock=10)
+
+
+def html_of(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def follow(client, response) -> str:
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"])
+    assert page.status_code == 200
+    return html_of(page)
+
+
+def session_cart(client) -> dict:
+    with client.session_transaction() as session:
+        return dict(session.get("cart") or {})
+
+
+def lines() -> list[tuple]:
+    fresh()
+    return db.session.execute(
+        db.select(
+            UserItem.user_id,
+            UserItem.item_id,
+            UserItem.quantity,
+            UserItem.unit_price_cents,
+        ).order_by(UserItem.item_id)
+    ).all()
+
+
+# --- who may check out ------------------------------------------------------------
+
+
+def test_anonymous_checkout_goes_to_login_and_writes_nothing(client, kettle):
+    add_to_cart(client, kettle, 2)
+    before = db_state()
+
+    response = checkout(client)
+
+    assert response.status_code == 302
+    location = urlsplit(response.headers["Location"])
+    assert location.path == "/users/login"
+    assert parse_qs(location.query) == {"next": ["/purchases/cart"]}
+    assert db_state() == before
+    assert session_cart(client) == {str(kettle): 2}
+    assert "Please sign in to check out." in follow(client, response)
+
+
+def test_checkout_by_get_is_not_allowed(client, shopper, kettle):
+    add_to_cart(client, kettle, 1)
+    assert client.get("/purchases/checkout").status_code == 405
+    assert count(Order) == 0
+
+
+def test_checkout_without_csrf_token_is_400_and_writes_nothing(client, shopper, kettle):
+    add_to_cart(client, kettle, 2)
+    form = checkout_form(client)
+    before = db_state()
+
+    response = client.post("/purchases/checkout", data={"token": form["token"]})
+
+    assert response.status_code == 400
+    assert db_state() == before
+    assert session_cart(client) == {str(kettle): 2}
+
+
+def test_checkout_with_a_wrong_csrf_token_is_400_and_writes_nothing(
+    client, shopper, kettle
+):
+    add_to_cart(client, kettle, 2)
+    form = checkout_form(client)
+    before = db_state()
+    form["csrf_token"] = form["csrf_token"][:-4] + "AAAA"
+    assert client.post("/purchases/checkout", data=form).status_code == 400
+    assert db_state() == before
+
+
+# --- a good checkout --------------------------------------------------------------
+
+
+def test_checkout_buys_every_line_at_the_current_price(client, shopper, kettle, mug):
+    add_to_cart(client, kettle, 2)
+    add_to_cart(client, mug, 3)
+    set_item(mug, price_cents=1100)  # a price change before checkout counts
+
+    response = checkout(client)
+
+    assert response.status_code == 302
+    order = db.session.scalar(db.select(Order))
+    assert response.headers["Location"] == f"/purchases/orders/{order.id}"
+    assert count(Order) == 1
+    assert (order.user_id, order.total_cents) == (shopper, 2 * 4500 + 3 * 1100)
+    assert lines() == [(shopper, kettle, 2, 4500), (shopper, mug, 3, 1100)]
+    assert (stock_of(kettle), stock_of(mug)) == (3, 7)
+    assert session_cart(client) == {}
+
+    html = follow(client, response)
+    assert "Thank you! Your order is placed." in html
+    assert cart_count(html) == 0
+    rows = html.split("<tbody>")[1].split("</tbody>")[0].split("</tr>")
+    kettle_row = next(row for row in rows if "Copper Kettle" in row)
+    mug_row = next(row for row in rows if "Blue Mug" in row)
+    for row, cells in (
+        (kettle_row, ("2", "$45.00", "$90.00")),
+        (mug_row, ("3", "$11.00", "$33.00")),
+    ):
+        for cell in cells:
+            assert f'<td class="num">{cell}</td>' in row
+    assert "<strong>$123.00</strong>" in html
+    assert "Your cart is empty." in html_of(client.get("/purchases/cart"))
+
+
+def test_checkout_of_an_empty_cart_writes_nothing(client, shopper, kettle):
+    before = db_state()
+    form = checkout_form_empty(client)
+    response = client.post("/purchases/checkout", data=form)
+    assert response.status_code == 302
+    assert "Your cart is empty." in follow(client, response)
+    assert db_state() == before
+
+
+def checkout_form_empty(client) -> dict:
+    """An empty cart has no checkout button; post its token as a script would."""
+    from tests.conftest import csrf_token_from
+
+    html = html_of(client.get("/purchases/cart"))
+    with client.session_transaction() as session:
+        token = session.get("checkout_token", "")
+    return {"csrf_token": csrf_token_from(html), "token": token}
+
+
+def test_checkout_can_buy_the_last_unit(client, shopper, make_item):
+    last = make_item(name="Last one", stock=1)
+    add_to_cart(client, last, 1)
+    assert checkout(client).status_code == 302
+    assert stock_of(last) == 0
+    assert count(UserItem) == 1
+    assert "Out of stock" in html_of(client.get(f"/items/{last}"))
+
+
+# --- all or nothing ---------------------------------------------------------------
+
+
+def test_checkout_beyond_stock_writes_nothing(client, shopper, kettle, mug):
+    add_to_cart(client, kettle, 2)
+    add_to_cart(client, mug, 4)
+    set_item(mug, stock=3)  # someone else bought some meanwhile
+    before = db_state()
+
+    response = checkout(client)
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/purchases/cart"
+    assert db_state() == before
+    assert (stock_of(kettle), stock_of(mug)) == (5, 3)
+    html = follow(client, response)
+    assert "Not enough stock for: Blue Mug. Nothing was bought." in html
+    assert "Copper Kettle." not in html.split("Not enough stock for:")[1][:40]
+    assert "Only 3 left: lower the quantity." in html
+    assert session_cart(client) == {str(kettle): 2, str(mug): 4}
+
+
+def test_checkout_names_every_short_item(client, shopper, kettle, mug):
+    add_to_cart(client, kettle, 2)
+    add_to_cart(client, mug, 4)
+    set_item(mug, stock=0)
+    set_item(kettle, stock=1)
+    before = db_state()
+    html = follow(client, checkout(client))
+    assert "Not enough stock for: Blue Mug, Copper Kettle. Nothing was bought." in html
+    assert db_state() == before
+
+
+def test_checkout_with_an_archived_item_buys_nothing_and_says_why(
+    client, shopper, kettle, mug
+):
+    add_to_cart(client, kettle, 1)
+    add_to_cart(client, mug, 1)
+    form = checkout_form(client)  # the shopper has the cart page open...
+    set_item(mug, archived_at=datetime(2024, 1, 1))  # ...when an admin archives
+    before = db_state()
+
+    response = client.post("/purchases/checkout", data=form)
+
+    assert response.status_code == 302
+    assert db_state() == before
+    html = follow(client, response)
+    assert "Blue Mug is no longer sold. Nothing was bought." in html
+    assert "Not enough stock" not in html
+    assert item_ids_linked(html.split("<tbody>")[1]) == [kettle]
+
+
+@pytest.mark.parametrize("token", ["", "nonsense", "\x00", "x" * 10_000])
+def test_checkout_with_a_bad_checkout_token_buys_nothing(
+    client, shopper, kettle, token
+):
+    add_to_cart(client, kettle, 1)
+    form = checkout_form(client)
+    before = db_state()
+
+    response = client.post("/purchases/checkout", data={**form, "token": token})
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/purchases/cart"
+    assert db_state() == before
+    assert "Your cart changed since you opened it." in follow(client, response)
+
+
+def test_checkout_after_the_cart_changed_elsewhere_buys_nothing(
+    client, shopper, kettle, mug
+):
+    add_to_cart(client, kettle, 1)
+    stale = checkout_form(client)
+    add_to_cart(client, mug, 1)  # e.g. in another tab
+    before = db_state()
+
+    response = client.post("/purchases/checkout", data=stale)
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/purchases/cart"
+    assert db_state() == before
+    assert "Your cart changed since you opened it." in follow(client, response)
+
+
+# --- once only, server prices, the signed-in user ----------------------------------
+
+
+def test_double_submitted_checkout_buys_once(client, shopper, kettle):
+    add_to_cart(client, kettle, 2)
+    form = checkout_form(client)
+
+    first = client.post("/purchases/checkout", data=form)
+    second = client.post("/purchases/checkout", data=form)
+
+    assert first.status_code == second.status_code == 302
+    assert second.headers["Location"] == first.headers["Location"]
+    assert count(Order) == 1
+    assert count(UserItem) == 1
+    assert stock_of(kettle) == 3
+    assert "This order was already placed." in follow(client, second)
+
+
+def test_checkout_ignores_price_total_and_user_fields(
+    client, shopper, kettle, make_user
+):
+    other = cheap_user("Somebody Else", "else@example.com")
+    add_to_cart(client, kettle, 2)
+
+    response = checkout(
+        client,
+        price="0.01",
+        unit_price_cents="1",
+        total="1",
+        total_cents="1",
+        user_id=str(other),
+    )
+
+    assert response.status_code == 302
+    assert lines() == [(shopper, kettle, 2, 4500)]
+    order = db.session.scalar(db.select(Order))
+    assert (order.user_id, order.total_cents) == (shopper, 9000)
+
+
+def test_recorded_price_survives_a_later_price_change(client, shopper, kettle):
+    add_to_cart(client, kettle, 2)
+    order_url = checkout(client).headers["Location"]
+    set_item(kettle, price_cents=9999)
+
+    assert lines() == [(shopper, kettle, 2, 4500)]
+    order_page = html_of(client.get(order_url))
+    assert '<td class="num">$45.00</td>' in order_page
+    assert "$99.99" not in order_page
+    history = html_of(client.get("/purchases/"))
+    assert '<td class="num">$45.00</td>' in history
+    assert '<td class="num">$90.00</td>' in history
+    assert "$99.99" not in history
+
+
+# --- history --------------------------------------------------------------------
+
+
+def history_rows(html: str) -> list[str]:
+    body = html.split("<tbody>")[1].split("</tbody>")[0]
+    return [row for row in body.split("</tr>") if "<td" in row]
+
+
+def test_history_lists_lines_newest_first_with_details(client, shopper, kettle, mug):
+    record_purchase(shopper, kettle, 1, 4000, when=datetime(2024, 3, 1, 9, 30))
+    record_purchase(shopper, mug, 3, 1250, when=datetime(2024, 4, 2, 17, 5))
+
+    html = html_of(client.get("/purchases/"))
+
+    rows = history_rows(html)
+    assert len(rows) == 2
+    newest, oldest = rows
+    assert "2024-04-02 17:05" in newest
+    assert f'<a href="/items/{mug}">Blue Mug</a>' in newest
+    for cell in ("3", "$12.50", "$37.50"):
+        assert f'<td class="num">{cell}</td>' in newest
+    assert "2024-03-01 09:30" in oldest
+    assert f'<a href="/items/{kettle}">Copper Kettle</a>' in oldest
+    for cell in ("1", "$40.00"):
+        assert f'<td class="num">{cell}</td>' in oldest
+
+
+def test_history_is_paginated_20_a_page(client, shopper, make_item):
+    item_ids = [make_item(name=f"Thing {n:02d}", stock=1) for n in range(25)]
+    for age, item_id in enumerate(reversed(item_ids)):
+        record_purchase(shopper, item_id, when=minutes_ago(age))
+
+    first = html_of(client.get("/purchases/"))
+    assert item_ids_linked("".join(history_rows(first))) == item_ids[::-1][:20]
+    assert 'href="/purchases/?page=2"' in first
+
+    second = html_of(client.get("/purchases/?page=2"))
+    assert item_ids_linked("".join(history_rows(second))) == item_ids[::-1][20:]
+    assert client.get("/purchases/?page=3").status_code == 404
+    for page in ("0", "-1", "abc", str(10**30)):
+        assert client.get(f"/purchases/?page={page}").status_code in (200, 404)
+
+
+def test_history_marks_archived_items_without_a_link(client, shopper, kettle):
+    record_purchase(shopper, kettle, 1, 4500)
+    set_item(kettle, archived_at=datetime(2024, 1, 1))
+    html = html_of(client.get("/purchases/"))
+    assert "Copper Kettle <small" in html
+    assert "(no longer sold)" in html
+    assert f'href="/items/{kettle}"' not in html
+
+
+def test_history_requires_sign_in(client):
+    response = client.get("/purchases/")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/users/login?next=%2Fpurchases%2F"
+
+
+# --- other shoppers' orders -------------------------------------------------------
+
+
+@pytest.fixture
+def theirs(make_user, make_item) -> tuple[int, int]:
+    """Another shopper's order of a "Secret Gift"; returns (user id, order id)."""
+    them = cheap_user("Other Shopper", "other@example.com")
+    gift = make_item(name="Secret Gift", price_cents=777)
+    record_purchase(them, gift, 2, 777)
+    return them, db.session.scalar(db.select(Order.id).where(Order.user_id == them))
+
+
+def test_another_shoppers_order_page_is_404(client, shopper, theirs):
+    _, their_order = theirs
+    response = client.get(f"/purchases/orders/{their_order}")
+    assert response.status_code == 404
+    html = html_of(response)
+    assert "Secret Gift" not in html
+    assert "Other Shopper" not in html
+
+
+def test_another_shoppers_lines_never_appear_in_my_history(
+    client, shopper, theirs, kettle
+):
+    record_purchase(shopper, kettle, 1, 4500)
+    html = html_of(client.get("/purchases/"))
+    assert "Copper Kettle" in html
+    assert "Secret Gift" not in html
+    assert len(history_rows(html)) == 1
+    # ...nor a user_id in the query string.
+    them, _ = theirs
+    html = html_of(client.get(f"/purchases/?user_id={them}"))
+    assert "Secret Gift" not in html
+
+
+def test_unknown_order_is_404(client, shopper):
+    for order_id in ("999999", str(2**31), str(10**30)):
+        assert client.get(f"/purchases/orders/{order_id}").status_code == 404
+
+
+def test_order_page_requires_sign_in(client, theirs):
+    _, their_order = theirs
+    response = client.get(f"/purchases/orders/{their_order}")
+    assert response.status_code == 302
+    assert re.match(r"/users/login\?next=", response.headers["Location"])
+
+
+def test_login_in_the_middle_of_checkout_keeps_the_cart(client, make_user, kettle):
+    cheap_user("Late Login", "late@example.com")
+    add_to_cart(client, kettle, 2)
+    assert checkout(client).status_code == 302
+    sign_in(client, "late@example.com")
+    response = checkout(client)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/purchases/orders/")
+    assert count(UserItem) == 1
+    assert stock_of(kettle) == 3

@@ -1,0 +1,151 @@
+"""Many shoppers checking out the last units at the same moment (SECURITY 15):
+successes equal the units there were, stock ends at zero, never below, and
+nobody gets a 500 — on SQLite (BEGIN IMMEDIATE, WAL) and on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from app.extensions import db
+from app.models import Order, UserItem
+from tests.shop_helpers import (
+    add_to_cart,
+    cheap_users,
+    checkout_form,
+    count,
+    fresh,
+    isolate_requests,
+    sign_in,
+    stock_of,
+)
+
+BUYERS = 24
+
+
+@pytest.fixture(autouse=True)
+def _isolated_requests(app):
+    isolate_requests(app)
+
+
+def shoppers_with_carts(app, cart: dict[int, int]) -> list[tuple[int, object, dict]]:
+    """BUYERS signed-in clients, each with `cart` in its cart and the checkout
+    form (CSRF and checkout token) taken from its own cart page."""
+    shoppers = []
+    for user_id, email in cheap_users(BUYERS):
+        client = app.test_client()
+        sign_in(client, email)
+        for item_id, quantity in cart.items():
+            assert add_to_cart(client, item_id, quantity).status_code == 302
+        shoppers.append((user_id, client, checkout_form(client)))
+    return shoppers
+
+
+def check_out_together(shoppers) -> list:
+    """Every shopper presses "Check out" at once; returns each response (or error)."""
+    barrier = threading.Barrier(len(shoppers))
+    results: list = [None] * len(shoppers)
+
+    def buy(index: int, client, form: dict) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[index] = client.post("/purchases/checkout", data=form)
+        except BaseException as error:  # reported by the assertions below
+            results[index] = error
+
+    threads = [
+        threading.Thread(target=buy, args=(i, client, form))
+        for i, (_, client, form) in enumerate(shoppers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=90)
+    assert not any(thread.is_alive() for thread in threads), "a checkout hung"
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert not errors, errors
+    statuses = sorted({r.status_code for r in results})
+    assert statuses == [302], f"statuses {statuses}: no checkout may fail with a 500"
+    return results
+
+
+def winners_and_losers(shoppers, results) -> tuple[set[int], list]:
+    winners, losers = set(), []
+    for (user_id, client, _), response in zip(shoppers, results, strict=True):
+        location = response.headers["Location"]
+        if location.startswith("/purchases/orders/"):
+            winners.add(user_id)
+        else:
+            assert location == "/purchases/cart", location
+            losers.append(client)
+    return winners, losers
+
+
+def bought_by() -> list[int]:
+    fresh()
+    return db.session.scalars(db.select(UserItem.user_id)).all()
+
+
+def test_last_five_units_go_to_exactly_five_of_many_buyers(app, make_item):
+    lamp = make_item(name="Last Lamp", price_cents=999, stock=5)
+    shoppers = shoppers_with_carts(app, {lamp: 1})
+
+    results = check_out_together(shoppers)
+
+    winners, losers = winners_and_losers(shoppers, results)
+    assert len(winners) == 5
+    assert len(losers) == BUYERS - 5
+    assert stock_of(lamp) == 0
+    assert count(Order) == 5
+    assert count(UserItem) == 5
+    assert sorted(bought_by()) == sorted(winners)
+    for client in losers:
+        html = client.get("/purchases/cart").get_data(as_text=True)
+        assert "Not enough stock for: Last Lamp. Nothing was bought." in html
+        assert "Last Lamp" in html  # the cart is kept for another try
+
+
+def test_racing_multi_line_carts_are_all_or_nothing(app, make_item):
+    """Each buyer wants one of each; the scarcer item decides, and the losers'
+    units of the plentiful item are put back."""
+    plenty = make_item(name="Plenty", stock=BUYERS)
+    scarce = make_item(name="Scarce", stock=3)
+    shoppers = shoppers_with_carts(app, {plenty: 1, scarce: 1})
+
+    results = check_out_together(shoppers)
+
+    winners, losers = winners_and_losers(shoppers, results)
+    assert len(winners) == 3
+    assert (stock_of(scarce), stock_of(plenty)) == (0, BUYERS - 3)
+    assert count(Order) == 3
+    assert count(UserItem) == 6
+    assert sorted(bought_by()) == sorted(2 * list(winners))
+    html = losers[0].get("/purchases/cart").get_data(as_text=True)
+    assert "Not enough stock for: Scarce. Nothing was bought." in html
+
+
+def test_same_checkout_sent_many_times_at_once_buys_once(app, make_item):
+    """A double (or eightfold) click: one browser session, one checkout token."""
+    kettle = make_item(name="Kettle", stock=10)
+    [(user_id, email)] = cheap_users(1)
+    first = app.test_client()
+    sign_in(first, email)
+    add_to_cart(first, kettle, 2)
+    form = checkout_form(first)
+    cookie = first.get_cookie("session").value
+    clicks = []
+    for _ in range(8):
+        client = app.test_client()
+        client.set_cookie("session", cookie)
+        clicks.append((user_id, client, form))
+
+    results = check_out_together(clicks)
+
+    assert count(Order) == 1
+    assert count(UserItem) == 1
+    assert stock_of(kettle) == 8
+    fresh()
+    order_id = db.session.scalar(db.select(Order.id))
+    # Every click lands on the one order, none on an error or the cart.
+    assert {r.headers["Location"] for r in results} == {f"/purchases/orders/{order_id}"}

@@ -1,0 +1,146 @@
+"""Query budgets: each shopper page runs a fixed number of SQL statements, the
+same with one row as with a full page of rows (no N+1 queries).
+
+Transaction control (the `BEGIN` the SQLite engine issues itself) is not
+counted, so the budgets are the same on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from app.extensions import db
+from app.models import Item
+from tests.conftest import count_queries
+from tests.shop_helpers import (
+    add_to_cart,
+    cheap_user,
+    cheap_users,
+    checkout,
+    isolate_requests,
+    record_purchase,
+    sign_in,
+)
+
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_requests(app):
+    isolate_requests(app)
+
+
+def queries(client, url: str) -> int:
+    """SQL statements run to serve GET `url` (which must answer 200)."""
+    with count_queries() as statements:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return sum(
+        1
+        for statement in statements
+        if not statement.lstrip().upper().startswith(TRANSACTION_CONTROL)
+    )
+
+
+def more_items(n: int) -> list[int]:
+    items = [Item(name=f"Bulk {i:03d}", price_cents=100 + i, stock=5) for i in range(n)]
+    db.session.add_all(items)
+    db.session.commit()
+    return [item.id for item in items]
+
+
+def put_in_cart(client, item_ids: list[int]) -> None:
+    with client.session_transaction() as session:
+        session["cart"] = {str(item_id): 1 for item_id in item_ids}
+
+
+@pytest.fixture
+def signed_in(client) -> int:
+    user_id = cheap_user("Budget Buyer", "budget@example.com")
+    sign_in(client, "budget@example.com")
+    return user_id
+
+
+# The budgets. A change to any of these is a decision, not an accident.
+CATALOGUE_ANONYMOUS = 2  # the page of items, the total count
+CATALOGUE_SIGNED_IN = 3  # + the signed-in user
+ITEM_PAGE_ANONYMOUS = 1  # the item
+ITEM_PAGE_SIGNED_IN = 2  # + the user
+CART_ANONYMOUS = 1  # every line's item in one query
+CART_SIGNED_IN = 2  # + the user
+HISTORY = 3  # user, the page of lines with their items, the count
+PROFILE = 5  # user, items bought with totals, their count, the summary, recent lines
+ORDER = 3  # user, the order, its lines with their items
+
+
+def test_catalogue_query_count_is_fixed_for_anonymous_visitors(client, make_item):
+    make_item()
+    one = queries(client, "/items/")
+    more_items(40)
+    full_page = queries(client, "/items/")
+    searched = queries(client, "/items/?q=bulk&sort=-price&page=2")
+    assert one == full_page == searched == CATALOGUE_ANONYMOUS
+
+
+def test_catalogue_query_count_is_fixed_when_signed_in(client, signed_in, make_item):
+    make_item()
+    one = queries(client, "/items/")
+    more_items(40)
+    assert one == queries(client, "/items/") == CATALOGUE_SIGNED_IN
+
+
+def test_item_page_query_count_is_fixed(client, make_item):
+    item_id = make_item()
+    assert queries(client, f"/items/{item_id}") == ITEM_PAGE_ANONYMOUS
+    for buyer, _ in cheap_users(2):
+        record_purchase(buyer, item_id)
+    sign_in(client, "buyer0@example.com")
+    assert queries(client, f"/items/{item_id}") == ITEM_PAGE_SIGNED_IN
+
+
+def test_cart_query_count_does_not_grow_with_lines(client, make_item):
+    put_in_cart(client, [make_item()])
+    one = queries(client, "/purchases/cart")
+    put_in_cart(client, more_items(10))
+    ten = queries(client, "/purchases/cart")
+    assert one == ten == CART_ANONYMOUS
+
+
+def test_signed_in_cart_query_count_does_not_grow_with_lines(
+    client, signed_in, make_item
+):
+    put_in_cart(client, [make_item()])
+    one = queries(client, "/purchases/cart")
+    put_in_cart(client, more_items(10))
+    ten = queries(client, "/purchases/cart")
+    assert one == ten == CART_SIGNED_IN
+
+
+def test_history_query_count_does_not_grow_with_lines(client, signed_in):
+    item_ids = more_items(20)
+    record_purchase(signed_in, item_ids[0])
+    one = queries(client, "/purchases/")
+    for item_id in item_ids[1:]:
+        record_purchase(signed_in, item_id)
+    twenty = queries(client, "/purchases/")
+    assert one == twenty == HISTORY
+
+
+def test_profile_query_count_does_not_grow_with_items(client, signed_in):
+    item_ids = more_items(20)
+    record_purchase(signed_in, item_ids[0])
+    one = queries(client, f"/users/{signed_in}")
+    for item_id in item_ids[1:]:
+        record_purchase(signed_in, item_id, quantity=2)
+    twenty = queries(client, f"/users/{signed_in}")
+    assert one == twenty == PROFILE
+
+
+def test_order_page_query_count_does_not_grow_with_lines(client, signed_in):
+    item_ids = more_items(10)
+    add_to_cart(client, item_ids[0])
+    one_line = checkout(client).headers["Location"]
+    for item_id in item_ids:
+        add_to_cart(client, item_id)
+    ten_lines = checkout(client).headers["Location"]
+    assert queries(client, one_line) == queries(client, ten_lines) == ORDER

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, current_app, has_request_context, render_template
+from flask.globals import request_ctx
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.extensions import db
@@ -41,13 +43,35 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(Exception, _unhandled_error)
 
 
+# Drawn without the layout when the layout cannot be: a Host header outside
+# TRUSTED_HOSTS leaves no URL adapter for url_for(), and a database that is down
+# fails the nav's current_user of a signed-in visitor.
+PLAIN_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>{title} · Corner Store</title>
+<link rel="stylesheet" href="/static/css/store.css"></head>
+<body><main class="container">
+<h1>{title}</h1><p class="muted">Error {code}</p><p>{message}</p>
+<p><a href="/items/">Browse the catalogue</a></p>
+</main></body>
+</html>
+"""
+
+
 def render_error(code: int, message: str | None = None):
     title, default = MESSAGES.get(
         code, ("Error", "The request could not be completed.")
     )
-    return render_template(
-        "errors/error.html", code=code, title=title, message=message or default
-    ), code
+    message = message or default
+    if has_request_context() and request_ctx.url_adapter is not None:
+        try:
+            return render_template(
+                "errors/error.html", code=code, title=title, message=message
+            ), code
+        except Exception:  # the page must still answer; the log says why
+            current_app.logger.exception("Could not draw the %s page", code)
+    page = PLAIN_PAGE.format(code=code, title=escape(title), message=escape(message))
+    return page, code
 
 
 def _csrf_error(error: CSRFError):
@@ -76,7 +100,5 @@ def _unhandled_error(error: Exception):
     if isinstance(error, HTTPException):
         return _http_error(error)
     db.session.rollback()
-    from flask import current_app
-
     current_app.logger.exception("Unhandled error", exc_info=error)
     return render_error(InternalServerError.code)

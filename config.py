@@ -46,11 +46,14 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
 
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # Keeps this store's counters apart from anything else in a shared Redis.
+    RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "store")
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
 
+    # Flask answers 400 to a Host header outside this list (None: any host).
     TRUSTED_HOSTS = [
-        h for h in os.environ.get("TRUSTED_HOSTS", "").split(",") if h
+        h.strip() for h in os.environ.get("TRUSTED_HOSTS", "").split(",") if h.strip()
     ] or None
     HSTS = False
 
@@ -59,6 +62,8 @@ class ProductionConfig(Config):
     """Behind HTTPS under gunicorn: secure cookies, HSTS, and a real SECRET_KEY required."""
 
     ENV_NAME = "production"
+    # Flask takes DEBUG from FLASK_DEBUG (which a .env may set): never in production.
+    DEBUG = False
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     HSTS = True

@@ -236,11 +236,16 @@ def _reset_sequences() -> None:
     """Rows were inserted with explicit ids: move PostgreSQL's sequences past them."""
     if db.engine.dialect.name != "postgresql":
         return
-    for table in ("users", "items", "orders", "user_items"):
+    for model in (User, Item, Order, UserItem):
+        table = model.__table__
+        next_id = sa.func.coalesce(
+            sa.select(sa.func.max(table.c.id)).scalar_subquery(), 0
+        )
         db.session.execute(
-            sa.text(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
-                f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
+            sa.select(
+                sa.func.setval(
+                    sa.func.pg_get_serial_sequence(table.name, "id"), next_id + 1, False
+                )
             )
         )
 

@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from jinja2.bccache import Bucket, BytecodeCache
 from werkzeug.security import generate_password_hash
 
 from app import create_app
@@ -67,18 +68,57 @@ def database_uri() -> Iterator[str]:
         _drop_postgres_database(server, name)
 
 
+class IsolatedClient(FlaskClient):
+    """Each request (and each redirect it follows) runs in its own app context.
+
+    That is how production serves requests. The `app` fixture keeps one app
+    context pushed for the whole test, and Flask would reuse it for requests
+    made inside it, so `g` (where Flask-Login caches the signed-in user) and
+    the database session would leak from one request, and from one client, to
+    the next: a fresh client would appear signed in.
+    """
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
+class _SharedBytecode(BytecodeCache):
+    """Compiled templates kept for the whole run: every test builds a new app,
+    and compiling the templates again for each one is most of a test's time."""
+
+    def __init__(self) -> None:
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+_BYTECODE = _SharedBytecode()
+
+
 def _make_app(uri: str, **overrides) -> Flask:
     class Config(TestingConfig):
         SQLALCHEMY_DATABASE_URI = uri
 
     for key, value in overrides.items():
         setattr(Config, key, value)
-    return create_app(Config)
+    app = create_app(Config)
+    app.test_client_class = IsolatedClient
+    app.jinja_env.bytecode_cache = _BYTECODE
+    return app
 
 
 @pytest.fixture
-def make_app(database_uri: str):
-    """Build another app on the run's database with some settings changed."""
+def make_app(database_uri: str, app: Flask):
+    """Build another app on the run's database with some settings changed.
+
+    It depends on `app` so the test has an app context and its rows are
+    emptied afterwards like any other test's."""
     made: list[Flask] = []
 
     def factory(**overrides) -> Flask:

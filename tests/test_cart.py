@@ -13,15 +13,9 @@ from tests.shop_helpers import (
     add_to_cart,
     cart_count,
     db_state,
-    isolate_requests,
     item_ids_linked,
     set_item,
 )
-
-
-@pytest.fixture(autouse=True)
-def _isolated_requests(app):
-    isolate_requests(app)
 
 
 @pytest.fixture

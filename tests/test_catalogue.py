@@ -14,16 +14,10 @@ from tests.shop_helpers import (
     add_to_cart,
     assert_no_hash,
     checkout,
-    isolate_requests,
     item_ids_linked,
     minutes_ago,
     set_item,
 )
-
-
-@pytest.fixture(autouse=True)
-def _isolated_requests(app):
-    isolate_requests(app)
 
 
 def bulk_items(n: int, **values) -> list[int]:

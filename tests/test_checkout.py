@@ -20,7 +20,6 @@ from tests.shop_helpers import (
     count,
     db_state,
     fresh,
-    isolate_requests,
     item_ids_linked,
     minutes_ago,
     record_purchase,
@@ -28,11 +27,6 @@ from tests.shop_helpers import (
     sign_in,
     stock_of,
 )
-
-
-@pytest.fixture(autouse=True)
-def _isolated_requests(app):
-    isolate_requests(app)
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
 from app.extensions import db
 from app.models import Order, UserItem
 from tests.shop_helpers import (
@@ -16,17 +14,11 @@ from tests.shop_helpers import (
     checkout_form,
     count,
     fresh,
-    isolate_requests,
     sign_in,
     stock_of,
 )
 
 BUYERS = 24
-
-
-@pytest.fixture(autouse=True)
-def _isolated_requests(app):
-    isolate_requests(app)
 
 
 def shoppers_with_carts(app, cart: dict[int, int]) -> list[tuple[int, object, dict]]:

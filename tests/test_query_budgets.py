@@ -17,17 +17,11 @@ from tests.shop_helpers import (
     cheap_user,
     cheap_users,
     checkout,
-    isolate_requests,
     record_purchase,
     sign_in,
 )
 
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
-
-
-@pytest.fixture(autouse=True)
-def _isolated_requests(app):
-    isolate_requests(app)
 
 
 def queries(client, url: str) -> int:

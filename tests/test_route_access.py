@@ -16,7 +16,7 @@ from werkzeug.routing import Rule
 from app.extensions import db
 from app.models import Item, Order, User, UserItem
 from tests.conftest import login
-from tests.shop_helpers import fresh, isolate_requests, record_purchase
+from tests.shop_helpers import fresh, record_purchase
 
 RULES = ("anyone", "signed_in", "owner_or_admin", "admin")
 
@@ -101,7 +101,6 @@ def test_access_rules_are_known():
 @pytest.fixture
 def world(app, make_user, make_item):
     """Ids to fill URLs with: another customer's item, order and account."""
-    isolate_requests(app)
     make_user(name="Sam Shopper", email="sam@example.com")
     make_user(name="Alex Admin", email="admin@example.com", is_admin=True)
     olive = make_user(name="Olive Other", email="olive@example.com")

@@ -22,7 +22,9 @@ def page_arg(name: str = "page") -> int:
 
 
 class RowPagination(Pagination):
-    """Paginate a select of several columns (an entity plus aggregates)."""
+    """Paginate a select of several columns (an entity plus aggregates, or plain
+    columns). `count_select`, when given, is a cheaper statement for the total
+    than counting the select's rows."""
 
     def _query_items(self) -> list[Any]:
         select: sa.Select = self._query_args["select"]
@@ -31,6 +33,8 @@ class RowPagination(Pagination):
         )
 
     def _query_count(self) -> int:
+        if (count_select := self._query_args.get("count_select")) is not None:
+            return db.session.scalar(count_select) or 0
         select: sa.Select = self._query_args["select"]
         counted = sa.select(sa.func.count()).select_from(
             select.order_by(None).subquery()
@@ -38,5 +42,13 @@ class RowPagination(Pagination):
         return db.session.scalar(counted) or 0
 
 
-def paginate_rows(select: sa.Select, page: int, per_page: int) -> RowPagination:
-    return RowPagination(select=select, page=page, per_page=per_page, max_per_page=None)
+def paginate_rows(
+    select: sa.Select, page: int, per_page: int, count_select: sa.Select | None = None
+) -> RowPagination:
+    return RowPagination(
+        select=select,
+        count_select=count_select,
+        page=page,
+        per_page=per_page,
+        max_per_page=None,
+    )

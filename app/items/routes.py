@@ -9,7 +9,7 @@ from flask_login import current_user
 from app.extensions import db
 from app.items import bp
 from app.models import Item
-from app.pagination import page_arg
+from app.pagination import page_arg, paginate_rows
 from app.purchases.forms import CartAddForm
 
 SORTS = {
@@ -33,6 +33,39 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+def name_contains(q: str) -> sa.ColumnElement[bool]:
+    """Live items whose name contains `q` in any case, through the search index.
+
+    SQLite answers from its FTS5 trigram table of live item names; the unary
+    `+` keeps the planner walking the catalogue's sort index and checking each
+    id against the matches, so a page stops after 24 rows. PostgreSQL's
+    pg_trgm index serves ILIKE directly. Queries under three characters have
+    no trigram and fall back to a plain LIKE.
+    """
+    if len(q) >= 3 and db.engine.dialect.name == "sqlite":
+        return sa.literal_column("+items.id").in_(_fts_matches(q))
+    return Item.name.ilike(like_pattern(q), escape="\\")
+
+
+def _fts_matches(q: str) -> sa.Select:
+    phrase = '"' + q.replace('"', '""') + '"'
+    return (
+        sa.select(sa.literal_column("rowid"))
+        .select_from(sa.table("items_search"))
+        .where(sa.text("items_search MATCH :phrase").bindparams(phrase=phrase))
+    )
+
+
+def _count_live(q: str) -> sa.Select:
+    """The catalogue's total: on SQLite a search counts in its index alone."""
+    if q and len(q) >= 3 and db.engine.dialect.name == "sqlite":
+        return sa.select(sa.func.count()).select_from(_fts_matches(q).subquery())
+    count = (
+        sa.select(sa.func.count()).select_from(Item).where(Item.archived_at.is_(None))
+    )
+    return count.where(name_contains(q)) if q else count
+
+
 @bp.get("/")
 def index():
     """The catalogue: 24 items a page, searchable and sortable."""
@@ -44,15 +77,17 @@ def index():
         sort = "name"
     page = page_arg()
 
-    select = sa.select(Item).where(Item.archived_at.is_(None))
+    # Plain columns, not entities: the cards need four values each.
+    select = sa.select(Item.id, Item.name, Item.price_cents, Item.stock).where(
+        Item.archived_at.is_(None)
+    )
     if q:
-        select = select.where(Item.name.ilike(like_pattern(q), escape="\\"))
-    select = select.order_by(*SORTS[sort])
-    items = db.paginate(
-        select,
-        page=page,
-        per_page=current_app.config["ITEMS_PER_PAGE"],
-        max_per_page=None,
+        select = select.where(name_contains(q))
+    items = paginate_rows(
+        select.order_by(*SORTS[sort]),
+        page,
+        current_app.config["ITEMS_PER_PAGE"],
+        count_select=_count_live(q),
     )
     return render_template(
         "items/index.html", items=items, q=q, sort=sort, sort_labels=SORT_LABELS

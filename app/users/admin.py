@@ -13,7 +13,7 @@ from app.extensions import begin_write, db
 from app.items.admin import search_text
 from app.items.routes import like_pattern
 from app.models import User, UserItem
-from app.pagination import RowPagination, page_arg
+from app.pagination import page_arg, paginate_rows
 from app.users import bp
 
 USERS_PER_PAGE = 50
@@ -59,11 +59,13 @@ def index():
         .group_by(User.id)
         .order_by(*SORTS[sort][1])
     )
-    users = RowPagination(
-        select=rows, page=page, per_page=USERS_PER_PAGE, max_per_page=None, count=False
-    )
     # Counting users is cheaper than counting the grouped rows.
-    users.total = db.session.scalar(sa.select(sa.func.count(User.id)).where(search))
+    users = paginate_rows(
+        rows,
+        page,
+        USERS_PER_PAGE,
+        count_select=sa.select(sa.func.count(User.id)).where(search),
+    )
     return render_template(
         "users/index.html",
         users=users,

@@ -1,0 +1,123 @@
+"""Catalogue search through the trigram index: SQLite's FTS5 table of live item
+names (kept in step by triggers) and PostgreSQL's pg_trgm index, with a plain
+LIKE for queries too short to have a trigram."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import Item, utcnow
+from tests.conftest import login, post_form
+from tests.shop_helpers import item_ids_linked
+
+
+def search(client, q: str, **params) -> list[int]:
+    response = client.get("/items/", query_string={"q": q, **params})
+    assert response.status_code == 200
+    return item_ids_linked(response.get_data(as_text=True))
+
+
+def test_search_matches_inside_words_in_any_case(client, make_item):
+    lamp = make_item(name="Walnut Desk Lamp")
+    mug = make_item(name="Stoneware MUG")
+    make_item(name="Linen Apron")
+
+    assert search(client, "ALNU") == [lamp]
+    assert search(client, "tonew") == [mug]
+    assert search(client, "desk lamp") == [lamp]
+    assert search(client, "lamp desk") == []
+
+
+def test_search_counts_only_matches(client, make_item):
+    for n in range(30):
+        make_item(name=f"Oak Board {n:02d}")
+    make_item(name="Glass Vase")
+    html = client.get("/items/?q=oak").get_data(as_text=True)
+    assert "30 items" in html
+    assert len(item_ids_linked(html)) == 24
+    assert len(search(client, "oak", page=2)) == 6
+
+
+def test_search_follows_renames_archives_and_restores(client, make_item):
+    item_id = make_item(name="Copper Kettle")
+    assert search(client, "copper") == [item_id]
+
+    item = db.session.get(Item, item_id)
+    item.name = "Brass Kettle"
+    db.session.commit()
+    assert search(client, "copper") == []
+    assert search(client, "brass") == [item_id]
+
+    item.archived_at = utcnow()
+    db.session.commit()
+    assert search(client, "brass") == []
+
+    item.archived_at = None
+    db.session.commit()
+    assert search(client, "brass") == [item_id]
+
+    db.session.delete(item)
+    db.session.commit()
+    assert search(client, "brass") == []
+
+
+def test_search_keeps_the_chosen_sort(client, make_item):
+    cheap = make_item(name="Oak Spoon", price_cents=500)
+    dear = make_item(name="Oak Chair", price_cents=9000)
+    middle = make_item(name="Oak Tray", price_cents=2500)
+    make_item(name="Felt Hat", price_cents=100)
+
+    assert search(client, "oak") == [dear, cheap, middle]
+    assert search(client, "oak", sort="price") == [cheap, middle, dear]
+    assert search(client, "oak", sort="-price") == [dear, middle, cheap]
+
+
+def test_short_and_quoted_queries_fall_back_safely(client, make_item):
+    ox = make_item(name="Ox Bowl")
+    quoted = make_item(name='The "Big" Jar')
+    make_item(name="Cedar Crate")
+
+    assert search(client, "ox") == [ox]
+    assert search(client, '"big"') == [quoted]
+    assert search(client, 'big" OR "cedar') == []
+    assert search(client, "NEAR(oak cedar)") == []
+
+
+def test_items_added_through_the_admin_form_are_found(client, admin):
+    response = post_form(
+        client,
+        "/items/new",
+        {"name": "Cork Trivet", "description": "", "price": "7.50", "stock": "4"},
+    )
+    assert response.status_code == 302
+    client.post("/users/logout", data={"csrf_token": _token(client)})
+    assert len(search(client, "trivet")) == 1
+
+
+def _token(client) -> str:
+    from tests.conftest import csrf_token_from
+
+    return csrf_token_from(client.get("/purchases/cart").get_data(as_text=True))
+
+
+def test_search_index_exists_for_the_engine(app, engine_name):
+    with db.engine.connect() as conn:
+        if engine_name == "sqlite":
+            names = conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE name LIKE 'items_search%'"
+            ).scalars()
+            assert "items_search" in set(names)
+        else:
+            index = conn.execute(
+                sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"),
+                {"n": "ix_items_name_trgm"},
+            ).scalar()
+            assert "gin_trgm_ops" in index
+
+
+def test_signed_in_search_works_too(client, make_user, make_item):
+    make_user(email="searcher@example.com")
+    login(client, "searcher@example.com")
+    item_id = make_item(name="Bamboo Tote")
+    assert search(client, "ambo") == [item_id]

@@ -148,6 +148,8 @@ class UserItem(TimestampMixin, db.Model):
         # "This user's (or this item's) lines, newest first", with a stable tie-break.
         sa.Index("ix_user_items_user_id_created_at", "user_id", "created_at", "id"),
         sa.Index("ix_user_items_item_id_created_at", "item_id", "created_at", "id"),
+        # "The latest purchases" (popular items, the admin's purchase list).
+        sa.Index("ix_user_items_created_at", "created_at", "id"),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)

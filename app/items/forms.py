@@ -22,9 +22,46 @@ STOCK_MAX = 1_000_000
 AMOUNT_RE = re.compile(r"(\d{1,12})(?:\.(\d{1,2}))?", re.ASCII)
 WHOLE_RE = re.compile(r"\d{1,12}", re.ASCII)
 
+# Messages shared by the item form and the CSV import (app/items/csv_io.py).
+NAME_REQUIRED = "Give the item a name."
+NAME_LENGTH = f"Use 1 to {NAME_MAX} characters for the name."
+DESCRIPTION_LENGTH = f"Keep the description under {DESCRIPTION_MAX:,} characters."
+PRICE_REQUIRED = "Enter a price, like 12.50."
+STOCK_REQUIRED = "Enter how many are in stock."
+CONTROL_CHARACTERS = "Remove the control characters from this text."
+
 
 def _strip(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
+
+
+def parse_amount(text: str, max_cents: int = PRICE_MAX_CENTS) -> int:
+    """`12.50` as integer cents, exactly: Decimal, never a float; at most two
+    decimals (more is an error, not rounded). ValueError says what is wrong."""
+    if not AMOUNT_RE.fullmatch(text):
+        raise ValueError(
+            "Enter an amount like 12.50: digits, with at most two decimals."
+        )
+    cents = int(Decimal(text) * 100)
+    if cents > max_cents:
+        raise ValueError(
+            f"The most an item can cost is {cents_to_decimal_text(max_cents)}."
+        )
+    return cents
+
+
+def parse_whole_number(text: str, maximum: int = STOCK_MAX) -> int:
+    """Plain digits as an int, 0 to `maximum`; ValueError says what is wrong."""
+    if not WHOLE_RE.fullmatch(text):
+        raise ValueError("Enter a whole number, 0 or more (like 12).")
+    number = int(text)
+    if number > maximum:
+        raise ValueError(f"Enter at most {maximum:,}.")
+    return number
+
+
+def has_control_characters(text: str, allow: str = "") -> bool:
+    return any(unicodedata.category(ch) == "Cc" and ch not in allow for ch in text)
 
 
 class AmountField(Field):
@@ -49,16 +86,7 @@ class AmountField(Field):
             if valuelist and valuelist[0]:  # only spaces: InputRequired lets it by
                 raise ValueError("Enter an amount, like 12.50.")
             return
-        if not AMOUNT_RE.fullmatch(text):
-            raise ValueError(
-                "Enter an amount like 12.50: digits, with at most two decimals."
-            )
-        cents = int(Decimal(text) * 100)
-        if cents > self.max_cents:
-            raise ValueError(
-                f"The most an item can cost is {cents_to_decimal_text(self.max_cents)}."
-            )
-        self.data = cents
+        self.data = parse_amount(text, self.max_cents)
 
 
 class WholeNumberField(Field):
@@ -83,12 +111,7 @@ class WholeNumberField(Field):
             if valuelist and valuelist[0]:  # only spaces: InputRequired lets it by
                 raise ValueError("Enter a whole number, 0 or more (like 12).")
             return
-        if not WHOLE_RE.fullmatch(text):
-            raise ValueError("Enter a whole number, 0 or more (like 12).")
-        number = int(text)
-        if number > self.maximum:
-            raise ValueError(f"Enter at most {self.maximum:,}.")
-        self.data = number
+        self.data = parse_whole_number(text, self.maximum)
 
 
 class SeenStockField(Field):
@@ -111,11 +134,8 @@ class NoControlCharacters:
         self.allow = allow
 
     def __call__(self, form: FlaskForm, field: Field) -> None:
-        text = field.data or ""
-        if any(
-            unicodedata.category(ch) == "Cc" and ch not in self.allow for ch in text
-        ):
-            raise ValidationError("Remove the control characters from this text.")
+        if has_control_characters(field.data or "", self.allow):
+            raise ValidationError(CONTROL_CHARACTERS)
 
 
 class ItemForm(FlaskForm):
@@ -125,12 +145,8 @@ class ItemForm(FlaskForm):
         "Name",
         filters=[_strip],
         validators=[
-            InputRequired("Give the item a name."),
-            Length(
-                min=1,
-                max=NAME_MAX,
-                message=f"Use 1 to {NAME_MAX} characters for the name.",
-            ),
+            InputRequired(NAME_REQUIRED),
+            Length(min=1, max=NAME_MAX, message=NAME_LENGTH),
             NoControlCharacters(),
         ],
     )
@@ -139,20 +155,13 @@ class ItemForm(FlaskForm):
         filters=[_strip],
         validators=[
             Optional(),
-            Length(
-                max=DESCRIPTION_MAX,
-                message=f"Keep the description under {DESCRIPTION_MAX:,} characters.",
-            ),
+            Length(max=DESCRIPTION_MAX, message=DESCRIPTION_LENGTH),
             NoControlCharacters(allow="\r\n\t"),
         ],
         render_kw={"rows": 6},
     )
-    price = AmountField(
-        "Price ($)", validators=[InputRequired("Enter a price, like 12.50.")]
-    )
-    stock = WholeNumberField(
-        "Stock", validators=[InputRequired("Enter how many are in stock.")]
-    )
+    price = AmountField("Price ($)", validators=[InputRequired(PRICE_REQUIRED)])
+    stock = WholeNumberField("Stock", validators=[InputRequired(STOCK_REQUIRED)])
     # The stock the admin saw when the form was drawn: if a checkout changes it
     # meanwhile, saving must not silently overwrite the sale (see items.edit).
     stock_seen = SeenStockField()

@@ -197,3 +197,62 @@ class Order(TimestampMixin, db.Model):
     lines: so.Mapped[list[UserItem]] = so.relationship(
         back_populates="order", order_by="UserItem.id"
     )
+
+
+class AuditEvent(TimestampMixin, db.Model):
+    """One admin change (app/audit/events.py), written in the change's own transaction.
+
+    Append-only: the app has no route that edits or deletes one, and on
+    PostgreSQL a trigger (migration 0004) refuses UPDATE and DELETE.
+    `changes` is JSON text: {"before": {...}, "after": {...}} holding only the
+    fields that changed (prices as integer `price_cents`). `actor_id` is NULL
+    for changes made from the command line.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        sa.CheckConstraint("subject_type IN ('item', 'user')", name="subject_type"),
+        # "This item's (or user's) history", "everything", "every <action>":
+        # each newest first, with a stable tie-break.
+        sa.Index(
+            "ix_audit_events_subject", "subject_type", "subject_id", "created_at", "id"
+        ),
+        sa.Index("ix_audit_events_created_at", "created_at", "id"),
+        sa.Index("ix_audit_events_action", "action", "created_at", "id"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    actor_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("users.id", ondelete="RESTRICT"), index=True
+    )
+    action: so.Mapped[str] = so.mapped_column(sa.String(40))
+    subject_type: so.Mapped[str] = so.mapped_column(sa.String(20))
+    subject_id: so.Mapped[int]
+    changes: so.Mapped[str] = so.mapped_column(sa.Text, default="{}")
+
+    actor: so.Mapped[User | None] = so.relationship()
+
+    def __repr__(self) -> str:
+        return f"<AuditEvent {self.id} {self.action} {self.subject_type}:{self.subject_id}>"
+
+
+class ItemImport(TimestampMixin, db.Model):
+    """A checked CSV upload waiting for its admin to press Apply (app/items/csv_io.py).
+
+    Only files without problems are kept, under a random token; applying
+    deletes the row in the same transaction, and rows older than a day are
+    purged when the next file is uploaded.
+    """
+
+    __tablename__ = "item_imports"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    token: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    actor_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("users.id", ondelete="RESTRICT"), index=True
+    )
+    filename: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
+    content: so.Mapped[str] = so.mapped_column(sa.Text)
+
+    def __repr__(self) -> str:
+        return f"<ItemImport {self.id} by {self.actor_id} {self.filename!r}>"

@@ -23,7 +23,14 @@ from app.extensions import db
 from config import ROOT, TestingConfig
 from tests.conftest import _create_postgres_database, _drop_postgres_database
 
-STORE_TABLES = {"users", "items", "orders", "user_items"}
+STORE_TABLES = {
+    "users",
+    "items",
+    "orders",
+    "user_items",
+    "audit_events",
+    "item_imports",
+}
 # The flask command of the environment running the tests (.venv/bin/flask).
 FLASK = Path(sys.executable).with_name("flask")
 

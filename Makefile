@@ -9,7 +9,7 @@ PORT ?= 5000
 DEMO_ADMIN_EMAIL ?= admin@example.com
 DEMO_ADMIN_PASSWORD ?= demo-admin-pass
 
-.PHONY: venv run db seed test test-sqlite test-postgres lint format bench clean
+.PHONY: venv run db seed test test-sqlite test-postgres test-browser lint format bench clean
 
 venv: $(STAMP)
 
@@ -54,18 +54,32 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 # SQLite always; PostgreSQL too when TEST_DATABASE_URL points at a server.
-test: lint test-sqlite test-postgres
+test: lint test-sqlite test-postgres test-browser
 
 test-sqlite: venv
-	TEST_DATABASE_URL= $(BIN)/pytest
+	TEST_DATABASE_URL= $(BIN)/pytest -m "not browser"
 
 test-postgres: venv
 	@if [ -n "$(TEST_DATABASE_URL)" ]; then \
-		$(BIN)/pytest; \
+		$(BIN)/pytest -m "not browser"; \
 	elif [ "$(CI)" = "true" ]; then \
 		echo "CI needs TEST_DATABASE_URL: the PostgreSQL half may not be skipped." >&2; exit 1; \
 	else \
 		echo "Skipping the PostgreSQL half: set TEST_DATABASE_URL=postgresql://... to run it."; \
+	fi
+
+# End-to-end tests in Debian's headless Chromium (never a downloaded browser):
+# tests/e2e/ serves the store on a loopback port with its own SQLite database.
+# Screenshots and the axe report land in test-artifacts/.
+CHROMIUM := /usr/bin/chromium
+test-browser: venv
+	@if [ -x $(CHROMIUM) ]; then \
+		$(BIN)/pytest tests/e2e -m browser --output test-artifacts/playwright \
+			--screenshot only-on-failure --tracing retain-on-failure; \
+	elif [ "$(CI)" = "true" ]; then \
+		echo "CI needs Chromium at $(CHROMIUM) for the browser tests: apt-get install chromium" >&2; exit 1; \
+	else \
+		echo "Skipping the browser tests: no Chromium at $(CHROMIUM) (sudo apt-get install chromium)."; \
 	fi
 
 clean:

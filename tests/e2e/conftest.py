@@ -46,7 +46,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 800}
-BLOCKING_IMPACTS = ()  # TEMP
+BLOCKING_IMPACTS = ("serious", "critical")
 
 ADMIN = {"name": "Ada Admin", "email": "ada@example.com", "password": "ada-admin-pass"}
 BUYER = {"name": "Bea Buyer", "email": "bea@example.com", "password": "bea-shop-pass"}
@@ -79,6 +79,10 @@ class Store:
     def scalar(self, statement):
         with self.app.app_context():
             return db.session.scalar(statement)
+
+    def scalars(self, statement) -> list:
+        with self.app.app_context():
+            return list(db.session.scalars(statement))
 
     def item_id(self, name: str) -> int:
         return self.scalar(sa.select(Item.id).where(Item.name == name))
@@ -161,7 +165,8 @@ def browser_context_args(browser_context_args: dict) -> dict:
         **browser_context_args,
         "locale": "en-US",
         "timezone_id": "UTC",
-        "color_scheme": "light",
+        # E2E_COLOR_SCHEME=dark runs the same checks on the dark theme.
+        "color_scheme": os.environ.get("E2E_COLOR_SCHEME", "light"),
         "reduced_motion": "reduce",
         "accept_downloads": True,
     }

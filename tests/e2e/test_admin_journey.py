@@ -12,7 +12,15 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from app.models import Item
-from tests.e2e.conftest import ADMIN, ARTIFACTS, DESKTOP, PHONE, nav_link, sign_in, sign_out
+from tests.e2e.conftest import (
+    ADMIN,
+    ARTIFACTS,
+    DESKTOP,
+    PHONE,
+    nav_link,
+    sign_in,
+    sign_out,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -130,7 +138,7 @@ def test_admin_manages_an_item_and_sees_its_buyers(
     look("admin-purchases-filtered")
 
     with page.expect_download() as download_info:
-        page.get_by_role("link", name="Download CSV").click()
+        page.get_by_role("button", name="Download CSV").click()
     download = download_info.value
     assert download.suggested_filename.endswith(".csv")
     saved = ARTIFACTS / "downloads" / f"purchases-{viewport['width']}.csv"

@@ -223,13 +223,31 @@ def _bulk_insert(model: type[db.Model], rows: list[dict], label: str) -> None:
     """Insert rows in chunks inside the caller's transaction, showing progress."""
     if not rows:
         return
+    columns = list(rows[0])
+    copy = db.engine.dialect.name == "postgresql"
     with click.progressbar(
         length=len(rows), label=label.ljust(16), show_pos=True
     ) as bar:
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]
-            db.session.execute(sa.insert(model), chunk)
+            if copy:
+                _copy_rows(model.__table__, columns, chunk)
+            else:
+                db.session.execute(sa.insert(model), chunk)
             bar.update(len(chunk))
+
+
+def _copy_rows(table: sa.Table, columns: list[str], rows: list[dict]) -> None:
+    """PostgreSQL's COPY on the session's own connection: many times faster than
+    multi-row INSERTs for a million rows, and inside the same transaction."""
+    driver = db.session.connection().connection.driver_connection
+    names = ", ".join(table.c[name].name for name in columns)
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row([row[name] for name in columns])
 
 
 def _reset_sequences() -> None:

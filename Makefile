@@ -74,7 +74,7 @@ test-postgres: venv
 CHROMIUM := /usr/bin/chromium
 test-browser: venv
 	@if [ -x $(CHROMIUM) ]; then \
-		$(BIN)/pytest tests/e2e -m browser --output test-artifacts/playwright \
+		CHROMIUM=$(CHROMIUM) $(BIN)/pytest tests/e2e -m browser --output test-artifacts/playwright \
 			--screenshot only-on-failure --tracing retain-on-failure; \
 	elif [ "$(CI)" = "true" ]; then \
 		echo "CI needs Chromium at $(CHROMIUM) for the browser tests: apt-get install chromium" >&2; exit 1; \

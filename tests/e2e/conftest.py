@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -30,7 +31,8 @@ from app.extensions import db
 from app.models import Item, Order, User, UserItem
 from config import TestingConfig
 
-CHROMIUM = "/usr/bin/chromium"
+# Debian's package; CHROMIUM=/path (make test-browser CHROMIUM=...) points elsewhere.
+CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -136,7 +138,7 @@ def _seed() -> None:
 # --- the browser -----------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="session", autouse=True)
 def _chromium() -> None:
     """No Chromium: skip on a developer's machine, fail in CI (CI=true)."""
     if os.access(CHROMIUM, os.X_OK):
@@ -225,6 +227,7 @@ def store() -> Iterator[Store]:
         thread.join(timeout=10)
         with app.app_context():
             db.engine.dispose()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # --- looking at pages: axe, layout, screenshots ----------------------------

@@ -37,6 +37,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     templating.init_app(app)
     errors.init_app(app)
 
+    from app.audit import bp as audit_bp
     from app.items import bp as items_bp
     from app.purchases import bp as purchases_bp
     from app.users import bp as users_bp
@@ -44,6 +45,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     app.register_blueprint(items_bp)
     app.register_blueprint(users_bp)
     app.register_blueprint(purchases_bp)
+    app.register_blueprint(audit_bp)
 
     from app import cli, main
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask
 
+from app.audit import events as audit
 from app.extensions import db
 from app.models import Item, Order, User, UserItem, utcnow
 from app.passwords import password_problem
@@ -58,13 +59,27 @@ def create_admin(name: str, email: str, password: str) -> None:
     if created:
         user = User(name=name, email=email)
         db.session.add(user)
+    before = {} if created else {f: getattr(user, f) for f in audit.USER_FIELDS}
     user.is_admin = True
     user.is_enabled = True
     user.set_password(password)
     user.end_sessions()
+    db.session.flush()
+    # In the audit trail without an actor: the command line.
+    audit.record(
+        "user.grant_admin", user.id, _only(before, "is_admin"), {"is_admin": True}
+    )
+    if before.get("is_enabled") is False:
+        audit.record(
+            "user.enable", user.id, {"is_enabled": False}, {"is_enabled": True}
+        )
     db.session.commit()
     verb = "Created admin" if created else "Made existing user an admin:"
     click.echo(f"{verb} {user.name} <{user.email}> (id {user.id}).")
+
+
+def _only(values: dict, key: str) -> dict:
+    return {key: values[key]} if key in values else {}
 
 
 ADJECTIVES = [

@@ -52,6 +52,7 @@ ACCESS = {
     "users.disable": "admin",
     "users.enable": "admin",
     "purchases.export": "admin",
+    "audit.index": "admin",
 }
 # Listed ahead of their routes; any other name in ACCESS must be a real endpoint.
 PLANNED = {"items.import_items"}

@@ -1,4 +1,8 @@
-"""Admin pages for items: add, edit, archive, restore, stock overview, buyers."""
+"""Admin pages for items: add, edit, archive, restore, stock overview, buyers.
+
+Every change is recorded in the audit trail (app/audit/events.py) in the same
+transaction as the change itself.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import sqlalchemy.orm as so
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_sqlalchemy.pagination import Pagination
 
+from app.audit import events as audit
 from app.auth import admin_required
 from app.extensions import begin_write, db
 from app.items import bp
@@ -67,6 +72,8 @@ def create():
             stock=form.stock.data,
         )
         db.session.add(item)
+        db.session.flush()  # the new id, for the audit trail
+        audit.record("item.create", item.id, {}, audit.item_values(item))
         db.session.commit()
         flash(f"Added “{item.name}”.", "success")
         return redirect(url_for("items.detail", item_id=item.id))
@@ -102,10 +109,16 @@ def edit(item_id: int):
         else:
             guard.append(Item.stock == seen)
     begin_write()
+    # The row as it is now, locked until commit: the audit trail's "before".
+    before = db.session.execute(
+        sa.select(*(getattr(Item, field) for field in audit.ITEM_FIELDS))
+        .where(Item.id == item_id)
+        .with_for_update()
+    ).one_or_none()
     result = db.session.execute(
         sa.update(Item).where(Item.id == item_id, *guard).values(**values)
     )
-    if result.rowcount != 1:
+    if before is None or result.rowcount != 1:
         db.session.rollback()
         item = db.get_or_404(Item, item_id)
         form.stock.errors.append(
@@ -114,6 +127,8 @@ def edit(item_id: int):
         )
         form.stock_seen.data = item.stock
         return _render_form(form, item)
+    before = before._asdict()
+    audit.record("item.update", item_id, {k: before[k] for k in values}, values)
     db.session.commit()
     flash(f"Saved “{values['name']}”.", "success")
     return redirect(url_for("items.detail", item_id=item_id))
@@ -129,11 +144,17 @@ def _render_form(form: ItemForm, item: Item | None):
 def archive(item_id: int):
     """Hide an item from the catalogue; its purchase history stays."""
     begin_write()
-    item = db.get_or_404(Item, item_id)
+    item = db.get_or_404(Item, item_id, with_for_update=True)
     if item.is_archived:
         flash(f"“{item.name}” was already archived.", "info")
     else:
         item.archived_at = utcnow()
+        audit.record(
+            "item.archive",
+            item.id,
+            {"archived_at": None},
+            {"archived_at": item.archived_at},
+        )
         db.session.commit()
         flash(
             f"Archived “{item.name}”: shoppers no longer see it. "
@@ -148,10 +169,16 @@ def archive(item_id: int):
 def restore(item_id: int):
     """Put an archived item back in the catalogue."""
     begin_write()
-    item = db.get_or_404(Item, item_id)
+    item = db.get_or_404(Item, item_id, with_for_update=True)
     if not item.is_archived:
         flash(f"“{item.name}” is not archived.", "info")
     else:
+        audit.record(
+            "item.restore",
+            item.id,
+            {"archived_at": item.archived_at},
+            {"archived_at": None},
+        )
         item.archived_at = None
         db.session.commit()
         flash(f"Restored “{item.name}” to the catalogue.", "success")

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app.audit import events as audit
 from app.auth import admin_required
 from app.extensions import begin_write, db
 from app.items.admin import search_text
@@ -89,17 +90,26 @@ def _back_to_list():
     )
 
 
-def _change_user(user_id: int, refuse_self: str | None, change: Callable[[User], str]):
-    """Apply one access change to another user: write, flash, redirect."""
+def _change_user(
+    user_id: int,
+    action: str,
+    refuse_self: str | None,
+    change: Callable[[User], str],
+):
+    """Apply one access change to another user: write it and its audit event
+    together, flash, redirect."""
     begin_write()
-    user = db.session.get(User, user_id)
+    user = db.session.get(User, user_id, with_for_update=True)
     if user is None:
         abort(404)
     if refuse_self and user.id == current_user.id:
         db.session.rollback()
         flash(refuse_self, "error")
         return _back_to_list()
+    before = {field: getattr(user, field) for field in audit.USER_FIELDS}
     message = change(user)
+    after = {field: getattr(user, field) for field in audit.USER_FIELDS}
+    audit.record(action, user.id, before, after)
     db.session.commit()
     flash(message, "success")
     return _back_to_list()
@@ -114,7 +124,7 @@ def grant_admin(user_id: int):
         user.is_admin = True
         return f"{user.name} is now an admin."
 
-    return _change_user(user_id, None, change)
+    return _change_user(user_id, "user.grant_admin", None, change)
 
 
 @bp.post("/<int(max=2147483647):user_id>/revoke-admin")
@@ -126,7 +136,9 @@ def revoke_admin(user_id: int):
         user.is_admin = False
         return f"{user.name} is no longer an admin."
 
-    return _change_user(user_id, "You cannot remove your own admin rights.", change)
+    return _change_user(
+        user_id, "user.revoke_admin", "You cannot remove your own admin rights.", change
+    )
 
 
 @bp.post("/<int(max=2147483647):user_id>/disable")
@@ -139,7 +151,9 @@ def disable(user_id: int):
         user.end_sessions()
         return f"Disabled {user.name}: signed out everywhere and cannot sign in."
 
-    return _change_user(user_id, "You cannot disable your own account.", change)
+    return _change_user(
+        user_id, "user.disable", "You cannot disable your own account.", change
+    )
 
 
 @bp.post("/<int(max=2147483647):user_id>/enable")
@@ -151,4 +165,4 @@ def enable(user_id: int):
         user.is_enabled = True
         return f"Enabled {user.name}: they can sign in again."
 
-    return _change_user(user_id, None, change)
+    return _change_user(user_id, "user.enable", None, change)

@@ -1,0 +1,7 @@
+"""The audit trail: who changed which item or user, when, and what changed."""
+
+from flask import Blueprint
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+from app.audit import routes  # noqa: E402, F401

@@ -1,0 +1,177 @@
+"""The audit trail for admins (/audit/): every recorded change, newest first.
+
+Read-only by design: this blueprint has GET routes only, and no route in the
+app updates or deletes an audit event (tests/test_audit.py walks the URL map).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import abort, render_template, request
+
+from app.audit import bp
+from app.audit.events import ACTIONS, SUBJECT_TYPES
+from app.auth import admin_required
+from app.extensions import db
+from app.models import AuditEvent, Item, User
+from app.pagination import page_arg
+from app.templating import money
+
+PER_PAGE = 50
+ID_RE = re.compile(r"\d{1,10}", re.ASCII)
+MAX_ID = 2**31 - 1
+FIELD_LABELS = {
+    "name": "name",
+    "description": "description",
+    "price_cents": "price",
+    "stock": "stock",
+    "archived_at": "archived",
+    "is_admin": "admin",
+    "is_enabled": "can sign in",
+}
+LONG_TEXT = 160  # characters of a description shown in the list
+
+
+@dataclass(frozen=True)
+class Change:
+    """One changed field as the list shows it."""
+
+    label: str
+    before: str | None  # None: the field had no value before (a new item)
+    after: str | None
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What an event is about, as it is now: a label and a link."""
+
+    label: str
+    endpoint: str
+    args: dict[str, int]
+
+
+def _shown(field: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if field == "price_cents" and isinstance(value, int):
+        return money(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if field == "archived_at":
+        return str(value).replace("T", " ")[:16]
+    text = str(value)
+    return text if len(text) <= LONG_TEXT else text[: LONG_TEXT - 1] + "…"
+
+
+def changes_of(event: AuditEvent) -> list[Change]:
+    try:
+        changes = json.loads(event.changes)
+        before, after = changes.get("before", {}), changes.get("after", {})
+    except (ValueError, AttributeError):
+        return []
+    return [
+        Change(
+            label=FIELD_LABELS.get(field, field),
+            before=_shown(field, before[field]) if field in before else None,
+            after=_shown(field, after[field]) if field in after else None,
+        )
+        for field in sorted(before.keys() | after.keys(), key=_field_order)
+    ]
+
+
+def _field_order(field: str) -> int:
+    order = list(FIELD_LABELS)
+    return order.index(field) if field in order else len(order)
+
+
+def _id_arg(name: str) -> int | None:
+    """An id from the query string: blank means no filter, junk is a 400."""
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    if not ID_RE.fullmatch(text):
+        abort(400)
+    number = int(text)
+    if not 1 <= number <= MAX_ID:
+        abort(404)
+    return number
+
+
+def subjects_of(events: list[AuditEvent]) -> dict[tuple[str, int], Subject]:
+    """The current names of the page's items and users: one query per kind."""
+    wanted: dict[str, set[int]] = {kind: set() for kind in SUBJECT_TYPES}
+    for event in events:
+        wanted.setdefault(event.subject_type, set()).add(event.subject_id)
+    found: dict[tuple[str, int], Subject] = {}
+    if wanted["item"]:
+        for item_id, name in db.session.execute(
+            sa.select(Item.id, Item.name).where(Item.id.in_(wanted["item"]))
+        ):
+            found["item", item_id] = Subject(name, "items.detail", {"item_id": item_id})
+    if wanted["user"]:
+        for user_id, name, email in db.session.execute(
+            sa.select(User.id, User.name, User.email).where(User.id.in_(wanted["user"]))
+        ):
+            found["user", user_id] = Subject(
+                f"{name} <{email}>", "users.detail", {"user_id": user_id}
+            )
+    return found
+
+
+@bp.get("/")
+@admin_required
+def index():
+    """Recorded admin changes, newest first, 50 a page; filter by action or subject.
+
+    Four queries whatever the page holds: the count, the page with each
+    event's actor joined in, and the current names of its items and users.
+    """
+    action = request.args.get("action", "")
+    if action not in ACTIONS:
+        action = ""
+    subject_type = request.args.get("subject_type", "")
+    if subject_type not in SUBJECT_TYPES:
+        subject_type = ""
+    subject_id = _id_arg("subject_id")
+    page = page_arg()
+
+    conditions = []
+    if action:
+        conditions.append(AuditEvent.action == action)
+    if subject_type:
+        conditions.append(AuditEvent.subject_type == subject_type)
+    if subject_id:
+        conditions.append(AuditEvent.subject_id == subject_id)
+    events = db.paginate(
+        sa.select(AuditEvent)
+        .options(so.joinedload(AuditEvent.actor))
+        .where(*conditions)
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()),
+        page=page,
+        per_page=PER_PAGE,
+        max_per_page=None,
+    )
+    subjects = subjects_of(events.items)
+    focus = subjects.get((subject_type, subject_id)) if subject_id else None
+    return render_template(
+        "audit/index.html",
+        events=events,
+        changes={event.id: changes_of(event) for event in events.items},
+        subjects=subjects,
+        actions=ACTIONS,
+        action=action,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        focus=focus,
+        filters={
+            "action": action or None,
+            "subject_type": subject_type or None,
+            "subject_id": subject_id,
+        },
+    )

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("items", __name__, url_prefix="/items")
 
-from app.items import admin, routes  # noqa: E402, F401
+from app.items import admin, routes, transfer  # noqa: E402, F401

@@ -1,0 +1,393 @@
+"""Hostile input everywhere (CONTRACT "Bad input"): Hypothesis walks app.url_map
+and sends random strings, numbers, huge values, unicode, NULs, broken UTF-8 and
+missing fields to every form field and query parameter of every route, as a
+visitor, a shopper and an admin, with valid CSRF tokens (and sometimes without).
+
+Whatever comes back: never a 500, never a traceback; a GET writes nothing; a
+POST answered with an error (4xx) or a re-drawn form (200/422) writes nothing.
+Bounded: a few examples per route, so each engine's run stays well under a minute.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from urllib.parse import quote, quote_from_bytes
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask, session
+from flask.testing import FlaskClient
+from flask_wtf.csrf import generate_csrf
+from hypothesis import HealthCheck, Phase, given, note, settings
+from hypothesis import strategies as st
+
+from app import create_app
+from app.extensions import db
+from app.models import Item, Order, User, UserItem
+from config import TestingConfig
+from tests.conftest import TEST_PASSWORD
+from tests.shop_helpers import CHEAP_HASH
+
+ROLES = ("anonymous", "shopper", "admin")
+# HOSTILE_EXAMPLES=200 for a deeper hunt than the suite's bounded one.
+EXAMPLES_PER_ROUTE = int(os.environ.get("HOSTILE_EXAMPLES", "20"))
+
+# Every form field the store reads, and a few it must ignore.
+FIELDS = (
+    "name",
+    "email",
+    "password",
+    "password_confirm",
+    "remember",
+    "description",
+    "price",
+    "stock",
+    "stock_seen",
+    "item_id",
+    "quantity",
+    "token",
+    "file",
+    "is_admin",
+    "user_id",
+    "unit_price_cents",
+    "total",
+    "next",
+)
+# The fields each form really has: sent more often, so requests get past the
+# first missing field and reach the deeper checks.
+FORM_FIELDS = {
+    "users.register": ("name", "email", "password", "password_confirm"),
+    "users.login": ("email", "password", "remember"),
+    "items.create": ("name", "description", "price", "stock"),
+    "items.edit": ("name", "description", "price", "stock", "stock_seen"),
+    "items.import_items": ("file",),
+    "purchases.cart_add": ("item_id", "quantity"),
+    "purchases.cart_update": ("quantity",),
+    "purchases.checkout": ("token",),
+}
+QUERY_PARAMS = (
+    "q",
+    "sort",
+    "page",
+    "show",
+    "user_id",
+    "item_id",
+    "buyers_page",
+    "next",
+    "format",
+)
+ODD = (
+    "",
+    " ",
+    "0",
+    "-1",
+    "1.5",
+    "1e3",
+    "NaN",
+    "inf",
+    "١٢",  # Arabic-Indic digits: int() reads them
+    "0x10",
+    "1_000",
+    str(2**31 - 1),
+    str(2**31),
+    str(2**63),
+    str(10**30),
+    "\x00",
+    "a\x00b",
+    "\x7f\x1b[31m",
+    "<script>alert(1)</script>",
+    "' OR 1=1--",
+    "%' UNION SELECT password_hash FROM users--",
+    "%_\\",
+    "../../etc/passwd",
+    "{{7*7}}",
+    "\r\nSet-Cookie: x=1",
+    "\u202egnp.exe",
+    "🙂" * 60,
+    "é" * 300,
+    "x" * 5_000,
+    "true",
+    "on",
+    "[]",
+    "//evil.example",
+    "https://evil.example",
+    "javascript:alert(1)",
+)
+HUGE = "y" * 600_000  # past Werkzeug's form memory limit: a 413
+
+
+def text_values() -> st.SearchStrategy[str]:
+    return st.one_of(
+        st.sampled_from(ODD),
+        st.text(st.characters(blacklist_categories=("Cs",)), max_size=40),
+        st.integers(min_value=-(2**70), max_value=2**70).map(str),
+        st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    )
+
+
+def field_value(name: str, world: dict, in_form: bool) -> st.SearchStrategy:
+    """Odd values, and (more often for the form's own fields) plausible ones, so
+    requests get past the first check and reach the deeper ones."""
+    plausible = {
+        "email": ["sam@example.com", "new@example.com", "SAM@EXAMPLE.COM"],
+        "password": [TEST_PASSWORD, "a-long-unusual-passphrase"],
+        "password_confirm": [TEST_PASSWORD, "a-long-unusual-passphrase"],
+        "price": ["12.50", "0", "0.01", "1000000.00"],
+        "stock": ["0", "3", "1000000"],
+        "stock_seen": ["5", "0"],
+        "quantity": ["1", "2", "1000"],
+        "item_id": [str(world["lamp"]), str(world["retired"]), "999999"],
+        "user_id": [str(world["olive"])],
+        "name": ["Lamp", "A new thing"],
+    }.get(name, [])
+    options = [text_values()]
+    if plausible:
+        options += [st.sampled_from(plausible)] * (2 if in_form else 1)
+    if name == "file":
+        return st.tuples(
+            st.one_of(
+                st.binary(max_size=300),
+                st.sampled_from(
+                    [
+                        b"name,description,price,stock\nLamp,Nice,12.50,3\n",
+                        b"name,description,price,stock\n=cmd|' /C calc'!A0,x,-1,1e3\n",
+                        b"\xff\xfe\x00\x00garbage",
+                        b"",
+                    ]
+                ),
+            ),
+            st.sampled_from(["items.csv", "../../x.csv", "a.exe", ""]),
+        ).map(lambda pair: (io.BytesIO(pair[0]), pair[1]))
+    return st.one_of(*options)
+
+
+def query_string(draw, world: dict) -> str:
+    """Some query parameters, percent-encoded: broken UTF-8 and NULs included."""
+    parts = []
+    for name in draw(st.lists(st.sampled_from(QUERY_PARAMS), max_size=3)):
+        if draw(st.booleans()):
+            value = draw(text_values()).encode("utf-8")
+        else:
+            value = draw(st.binary(max_size=12))
+        parts.append(f"{quote(name)}={quote_from_bytes(value)}")
+    return "&".join(parts)
+
+
+def url_for_rule(draw, rule, world: dict) -> str:
+    """The rule's path with drawn values: real ids, edge numbers, odd paths."""
+    path = rule.rule
+    for name in rule.arguments:
+        if name == "filename":
+            value = draw(
+                st.one_of(
+                    st.sampled_from(
+                        [
+                            "css/store.css",
+                            "../config.py",
+                            "..%2f.env",
+                            "%2e%2e/instance/store.db",
+                            "vendor/../../wsgi.py",
+                            "favicon.svg",
+                            "nope.txt",
+                        ]
+                    ),
+                    st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
+                    .filter(lambda s: s.strip("/"))
+                    .map(lambda s: quote(s, safe="")),
+                )
+            )
+        else:
+            ids = [world[key] for key in ("lamp", "retired", "sam", "olive", "admin")]
+            value = draw(
+                st.one_of(
+                    st.sampled_from([*ids, world["order"]]),
+                    st.sampled_from([*ids, world["order"]]),
+                    st.sampled_from([0, 1, 2**31 - 1, 2**31, 2**63, 10**30]),
+                    st.integers(min_value=0, max_value=2**31),
+                )
+            )
+        path = re.sub(rf"<[^>]*:?{name}>", str(value), path)
+    return path
+
+
+# --- the world -------------------------------------------------------------------------
+
+
+def add_user(name: str, email: str, is_admin: bool = False) -> int:
+    user = User(name=name, email=email, password_hash=CHEAP_HASH, is_admin=is_admin)
+    db.session.add(user)
+    db.session.commit()
+    return user.id
+
+
+def add_item(name: str, stock: int, archived: bool = False) -> int:
+    item = Item(name=name, price_cents=1250, stock=stock, description="A thing.")
+    if archived:
+        item.archived_at = sa.func.now()
+    db.session.add(item)
+    db.session.commit()
+    return item.id
+
+
+@pytest.fixture
+def world(app) -> dict[str, int]:
+    ids = {
+        "sam": add_user("Sam Shopper", "sam@example.com"),
+        "olive": add_user("Olive Other", "olive@example.com"),
+        "admin": add_user("Alex Admin", "admin@example.com", is_admin=True),
+        "lamp": add_item("Lamp", 5),
+        "mug": add_item("Mug", 0),
+        "retired": add_item("Retired", 3, archived=True),
+    }
+    order = Order(user_id=ids["olive"], token="olive-order", total_cents=1250)
+    db.session.add_all(
+        [
+            order,
+            UserItem(
+                user_id=ids["olive"],
+                item_id=ids["lamp"],
+                quantity=1,
+                unit_price_cents=1250,
+                order=order,
+            ),
+        ]
+    )
+    db.session.commit()
+    ids["order"] = order.id
+    return ids
+
+
+def reset_roles(world: dict) -> None:
+    """Undo what earlier examples did to the two signed-in roles."""
+    db.session.rollback()
+    db.session.execute(
+        sa.update(User)
+        .where(User.id.in_([world["sam"], world["admin"]]))
+        .values(is_enabled=True, is_admin=User.id == world["admin"])
+    )
+    db.session.commit()
+
+
+def state() -> dict:
+    db.session.rollback()
+    return {
+        "users": db.session.execute(
+            sa.select(
+                User.id, User.email, User.is_admin, User.is_enabled, User.session_token
+            ).order_by(User.id)
+        ).all(),
+        "items": db.session.execute(
+            sa.select(
+                Item.id,
+                Item.name,
+                Item.description,
+                Item.price_cents,
+                Item.stock,
+                Item.archived_at,
+            ).order_by(Item.id)
+        ).all(),
+        "orders": db.session.scalar(sa.select(sa.func.count(Order.id))),
+        "lines": db.session.scalar(sa.select(sa.func.count(UserItem.id))),
+    }
+
+
+def browser(app: Flask, world: dict, role: str, cart: bool) -> tuple[FlaskClient, str]:
+    """A client already signed in as `role` (no HTTP sign-in: fast), with the
+    CSRF token its session accepts, and optionally a lamp in its cart."""
+    with app.app_context(), app.test_request_context():
+        token = generate_csrf()
+        raw = session["csrf_token"]
+    client = app.test_client()
+    with client.session_transaction() as sess:
+        sess["csrf_token"] = raw
+        if role != "anonymous":
+            user = db.session.get(User, world["sam" if role == "shopper" else "admin"])
+            sess["_user_id"] = user.get_id()
+            sess["_fresh"] = True
+        if cart:
+            sess["cart"] = {str(world["lamp"]): 1}
+            sess["checkout_token"] = "fuzz-checkout-token"
+    db.session.rollback()
+    return client, token
+
+
+# --- the test ---------------------------------------------------------------------------
+
+_APP = create_app(TestingConfig)  # only to list the routes at collection time
+ENDPOINTS = sorted({rule.endpoint for rule in _APP.url_map.iter_rules()})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_hostile_input_never_fails_and_invalid_requests_write_nothing(
+    app, world, endpoint
+):
+    rules = [rule for rule in app.url_map.iter_rules() if rule.endpoint == endpoint]
+
+    @settings(
+        max_examples=EXAMPLES_PER_ROUTE,
+        deadline=None,
+        database=None,
+        # No shrinking: a failure is reported as drawn (see the note), so a
+        # failing run stays as bounded in time as a passing one.
+        phases=(Phase.explicit, Phase.generate),
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(data=st.data())
+    def one_request(data):
+        rule = data.draw(st.sampled_from(rules), label="rule")
+        method = data.draw(
+            st.sampled_from(sorted(rule.methods - {"HEAD", "OPTIONS"})), label="method"
+        )
+        role = data.draw(st.sampled_from(ROLES), label="role")
+        url = url_for_rule(data.draw, rule, world)
+        query = query_string(data.draw, world)
+        reset_roles(world)
+        client, token = browser(app, world, role, cart=data.draw(st.booleans()))
+        form = None
+        csrf_ok = True
+        if method == "POST":
+            names = [
+                name
+                for name in FIELDS
+                if data.draw(
+                    st.booleans()
+                    if name not in FORM_FIELDS.get(endpoint, ())
+                    else st.sampled_from([True, True, True, False])
+                )
+            ]
+            form = {
+                name: data.draw(
+                    field_value(name, world, name in FORM_FIELDS.get(endpoint, ())),
+                    label=name,
+                )
+                for name in names
+            }
+            if data.draw(st.integers(0, 49)) == 0:
+                form["description"] = HUGE
+            csrf = data.draw(st.sampled_from(["valid"] * 8 + ["missing", "forged"]))
+            csrf_ok = csrf == "valid"
+            if csrf == "valid":
+                form["csrf_token"] = token
+            elif csrf == "forged":
+                form["csrf_token"] = "forged-" + token[::-1]
+        note(f"{role} {method} {url}?{query!r} {form!r}")
+
+        before = state()
+        response = client.open(url, method=method, query_string=query, data=form)
+        after = state()
+
+        status = response.status_code
+        body = response.get_data(as_text=True)
+        response.close()
+        assert status < 500, f"{status} for {role} {method} {url}"
+        assert "Traceback" not in body
+        if method == "POST" and not csrf_ok and status not in (404, 413):
+            # (404: the URL named nothing, so no route ran at all.)
+            assert status == 400, "a POST without a valid CSRF token must be 400"
+        if method == "GET" or status >= 400 or status in (200, 422):
+            assert after == before, f"{status} for {role} {method} {url} wrote rows"
+
+    one_request()

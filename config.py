@@ -55,6 +55,11 @@ class Config:
     TRUSTED_HOSTS = [
         h.strip() for h in os.environ.get("TRUSTED_HOSTS", "").split(",") if h.strip()
     ] or None
+    # How many proxies (nginx, a load balancer) in front of gunicorn append to
+    # X-Forwarded-For/-Proto. Login throttling counts per client address: with 0
+    # those headers are ignored (a client cannot forge them), but behind a proxy
+    # every visitor would share the proxy's address, and so one limit.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES") or 0)
     HSTS = False
 
 

@@ -1,8 +1,9 @@
-"""Security headers on every response; HSTS in production."""
+"""Security headers on every response; HSTS in production; trusted proxies."""
 
 from __future__ import annotations
 
 from flask import Flask, Response, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -13,6 +14,10 @@ CSP = (
 
 def init_app(app: Flask) -> None:
     app.after_request(_set_headers)
+    if hops := app.config.get("TRUSTED_PROXIES", 0):
+        # The client's address and scheme as the trusted proxies saw them; any
+        # further X-Forwarded-For entries came from the client and are ignored.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
 
 def _set_headers(response: Response) -> Response:

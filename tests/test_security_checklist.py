@@ -1031,6 +1031,40 @@ def test_s24_repeated_failed_logins_are_throttled_with_retry_after(make_app, sto
     assert not is_signed_in(client)
 
 
+def _failed_logins(app: Flask, times: int, remote: str, forwarded: str | None):
+    """`times` wrong-password attempts from one socket address; their statuses."""
+    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = remote
+    bad = {"email": "sam@example.com", "password": "wrong-pass-1"}
+    return [
+        post_form(client, "/users/login", bad, headers=headers).status_code
+        for _ in range(times)
+    ]
+
+
+def test_s24_a_forged_x_forwarded_for_does_not_escape_the_limit(make_app, store):
+    """No trusted proxy (the default): X-Forwarded-For is the client's own words."""
+    strict = isolated(make_app(LOGIN_RATE_LIMIT="3 per minute"))
+    statuses = [
+        _failed_logins(strict, 1, "203.0.113.7", f"198.51.100.{n}")[0] for n in range(5)
+    ]
+    assert statuses == [422, 422, 422, 429, 429]
+
+
+def test_s24_behind_a_trusted_proxy_each_client_has_its_own_limit(make_app, store):
+    """TRUSTED_PROXIES=1: the address the proxy saw counts, not the proxy's own,
+    and an address the client put in front of it is ignored."""
+    proxied = isolated(make_app(LOGIN_RATE_LIMIT="3 per minute", TRUSTED_PROXIES=1))
+    proxy = "10.0.0.2"
+    assert _failed_logins(proxied, 4, proxy, "198.51.100.1") == [422] * 3 + [429]
+    # Another visitor through the same proxy is not locked out by the first.
+    assert _failed_logins(proxied, 3, proxy, "198.51.100.2") == [422] * 3
+    # The first visitor cannot start afresh by prepending a made-up address.
+    forged = "192.0.2.99, 198.51.100.1"
+    assert _failed_logins(proxied, 1, proxy, forged) == [429]
+
+
 def _redis_or_skip(url: str):
     import redis
 

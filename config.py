@@ -49,6 +49,9 @@ class Config:
     # Keeps this store's counters apart from anything else in a shared Redis.
     RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "store")
     RATELIMIT_HEADERS_ENABLED = True
+    # Redis unreachable: count in each process's memory until it is back,
+    # rather than answer every sign-in with a 500.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
 
     # Flask answers 400 to a Host header outside this list (None: any host).

@@ -1065,6 +1065,18 @@ def test_s24_behind_a_trusted_proxy_each_client_has_its_own_limit(make_app, stor
     assert _failed_logins(proxied, 1, proxy, forged) == [429]
 
 
+def test_s24_with_redis_down_logins_are_still_throttled_and_never_500(make_app, store):
+    """A shared store that cannot be reached: each process counts on its own."""
+    cut_off = isolated(
+        make_app(
+            LOGIN_RATE_LIMIT="3 per minute",
+            RATELIMIT_STORAGE_URI="redis://127.0.0.1:1",  # nothing listens there
+            TESTING=False,
+        )
+    )
+    assert _failed_logins(cut_off, 4, "203.0.113.7", None) == [422] * 3 + [429]
+
+
 def _redis_or_skip(url: str):
     import redis
 

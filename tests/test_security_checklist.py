@@ -57,24 +57,6 @@ LEAKS = (
 )
 
 
-class _IsolatedClient(FlaskClient):
-    """Each request in its own app context, as in production (see conftest)."""
-
-    def open(self, *args, **kwargs):
-        with self.application.app_context():
-            return super().open(*args, **kwargs)
-
-
-def isolated(app: Flask) -> Flask:
-    app.test_client_class = _IsolatedClient
-    return app
-
-
-@pytest.fixture(autouse=True)
-def _isolated_requests(app):
-    isolated(app)
-
-
 # --- helpers -----------------------------------------------------------------------
 
 
@@ -1013,7 +995,7 @@ def test_s23_passwords_are_slow_salted_hashes_never_shown(app, make_user):
 
 
 def test_s24_repeated_failed_logins_are_throttled_with_retry_after(make_app, store):
-    strict = isolated(make_app(LOGIN_RATE_LIMIT="3 per minute"))
+    strict = make_app(LOGIN_RATE_LIMIT="3 per minute")
     for url, data in (
         ("/users/login", {"email": "sam@example.com", "password": "wrong-pass-1"}),
         ("/users/register", {**GOOD_SIGNUP, "password_confirm": "nope"}),
@@ -1045,7 +1027,7 @@ def _failed_logins(app: Flask, times: int, remote: str, forwarded: str | None):
 
 def test_s24_a_forged_x_forwarded_for_does_not_escape_the_limit(make_app, store):
     """No trusted proxy (the default): X-Forwarded-For is the client's own words."""
-    strict = isolated(make_app(LOGIN_RATE_LIMIT="3 per minute"))
+    strict = make_app(LOGIN_RATE_LIMIT="3 per minute")
     statuses = [
         _failed_logins(strict, 1, "203.0.113.7", f"198.51.100.{n}")[0] for n in range(5)
     ]
@@ -1055,7 +1037,7 @@ def test_s24_a_forged_x_forwarded_for_does_not_escape_the_limit(make_app, store)
 def test_s24_behind_a_trusted_proxy_each_client_has_its_own_limit(make_app, store):
     """TRUSTED_PROXIES=1: the address the proxy saw counts, not the proxy's own,
     and an address the client put in front of it is ignored."""
-    proxied = isolated(make_app(LOGIN_RATE_LIMIT="3 per minute", TRUSTED_PROXIES=1))
+    proxied = make_app(LOGIN_RATE_LIMIT="3 per minute", TRUSTED_PROXIES=1)
     proxy = "10.0.0.2"
     assert _failed_logins(proxied, 4, proxy, "198.51.100.1") == [422] * 3 + [429]
     # Another visitor through the same proxy is not locked out by the first.
@@ -1067,12 +1049,10 @@ def test_s24_behind_a_trusted_proxy_each_client_has_its_own_limit(make_app, stor
 
 def test_s24_with_redis_down_logins_are_still_throttled_and_never_500(make_app, store):
     """A shared store that cannot be reached: each process counts on its own."""
-    cut_off = isolated(
-        make_app(
-            LOGIN_RATE_LIMIT="3 per minute",
-            RATELIMIT_STORAGE_URI="redis://127.0.0.1:1",  # nothing listens there
-            TESTING=False,
-        )
+    cut_off = make_app(
+        LOGIN_RATE_LIMIT="3 per minute",
+        RATELIMIT_STORAGE_URI="redis://127.0.0.1:1",  # nothing listens there
+        TESTING=False,
     )
     assert _failed_logins(cut_off, 4, "203.0.113.7", None) == [422] * 3 + [429]
 
@@ -1177,7 +1157,7 @@ def test_s25_there_is_no_default_admin(tmp_path):
     with FreshStore(tmp_path) as (_url, fresh_app):
         with fresh_app.app_context():
             assert db.session.scalar(sa.select(sa.func.count(User.id))) == 0
-        client = isolated(fresh_app).test_client()
+        client = fresh_app.test_client()
         for email, password in (
             ("admin@example.com", "admin"),
             ("admin@example.com", "demo-admin-pass"),
@@ -1534,7 +1514,6 @@ class Outage:
 
 def test_s33_database_outage_gives_500_pages_then_recovers(tmp_path):
     with FreshStore(tmp_path, TESTING=False) as (url, app):
-        isolated(app)
         with app.app_context():
             db.session.add(Item(name="Lamp", price_cents=100, stock=3))
             db.session.add(
@@ -1588,7 +1567,6 @@ def test_s33_a_failing_statement_rolls_back_and_the_next_request_works(tmp_path)
         url,
         app,
     ):
-        isolated(app)
         with app.app_context():
             db.session.add(
                 User(name="Sam", email="sam@example.com", password_hash=CHEAP_HASH)
@@ -1642,7 +1620,7 @@ def test_s33_a_failing_statement_rolls_back_and_the_next_request_works(tmp_path)
 
 
 def test_s33_an_unhandled_error_is_a_plain_500_and_nothing_is_written(make_app):
-    failing = isolated(make_app())
+    failing = make_app()
 
     @failing.get("/boom")
     def boom():

@@ -927,6 +927,20 @@ def test_trusted_hosts_refuse_a_foreign_host_header_under_gunicorn(production_se
     assert production_server.browser(host="localhost:8000").get("/items/").status == 200
 
 
+def test_trusted_hosts_refuse_a_foreign_host_header(make_app):
+    """The 400 page for a foreign host is drawn without the layout (no URL can
+    be built for that host), and still carries the security headers."""
+    strict = make_app(TRUSTED_HOSTS=["shop.example", ".shop.example"], TESTING=False)
+    client = strict.test_client()
+    for host in ("evil.example", "shop.example.evil.example", "evil.example:443"):
+        response = client.get("/items/", headers={"Host": host})
+        html = assert_plain_error_page(response, 400)
+        assert "Bad request" in html and "evil" not in html, host
+        assert_security_headers(response.headers, host)
+    for host in ("shop.example", "www.shop.example", "shop.example:8443"):
+        assert client.get("/items/", headers={"Host": host}).status_code == 200, host
+
+
 def test_an_oversized_upload_is_a_413_page(app, store):
     admin = client_for(app, "admin@example.com")
     before = state()

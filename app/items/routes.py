@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from app.extensions import db
 from app.items import bp
+from app.items.recommendations import also_bought, popular
 from app.models import Item
 from app.pagination import page_arg, paginate_rows
 from app.purchases.forms import CartAddForm
@@ -89,8 +90,16 @@ def index():
         current_app.config["ITEMS_PER_PAGE"],
         count_select=_count_live(q),
     )
+    # "Popular" belongs to the catalogue's landing view only: a search, another
+    # page or another order is the shopper browsing the list they asked for.
+    popular_items = popular() if page == 1 and not q and sort == "name" else []
     return render_template(
-        "items/index.html", items=items, q=q, sort=sort, sort_labels=SORT_LABELS
+        "items/index.html",
+        items=items,
+        q=q,
+        sort=sort,
+        sort_labels=SORT_LABELS,
+        popular_items=popular_items,
     )
 
 
@@ -115,5 +124,9 @@ def render_item_page(item: Item, form: CartAddForm, status: int = 200):
 
         buyers = buyers_page(item.id, page_arg("buyers_page"))
     return render_template(
-        "items/detail.html", item=item, form=form, buyers=buyers
+        "items/detail.html",
+        item=item,
+        form=form,
+        buyers=buyers,
+        also_bought=also_bought(item.id),
     ), status

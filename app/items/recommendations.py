@@ -1,0 +1,184 @@
+"""Recommendations: "customers who bought this also bought" and "popular" items.
+
+Both read a bounded, recent sample of purchase lines through the user_items
+indexes, so their cost does not grow with the store's history: the page of a
+best seller with 80,000 purchase lines reads at most a few thousand of them.
+
+- also_bought(item): the item's latest SAMPLE_LINES purchase lines give its
+  recent buyers; each buyer's latest BUYER_LINES lines give what they bought;
+  the other items rank by how many of those buyers bought them (ties: the most
+  recent co-purchase first). Popular items fill the places left, if any.
+- popular(): the items bought by the most distinct buyers among the store's
+  latest POPULAR_LINES purchase lines (ties: the most recently bought first).
+
+Only live, in-stock items are shown. That is checked for the best
+CANDIDATES_PER_SLOT × limit candidates only (a primary-key lookup each, not a
+join of every candidate): should most of those be archived or sold out, the
+block shows fewer co-purchases and more popular items. Only item columns leave
+the database, so no buyer is ever named. Each function is one SQL statement,
+the same on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from app.extensions import db
+from app.models import Item, UserItem
+
+SAMPLE_LINES = 100  # the item's latest purchase lines: whose baskets to read
+BUYER_LINES = 20  # each of those buyers' latest lines: what else they bought
+POPULAR_LINES = 2_000  # the store's latest lines: what "popular" means
+CANDIDATES_PER_SLOT = 4  # best candidates checked for being on sale, per place
+# Earlier than any purchase: the cut-off for a buyer with fewer lines than BUYER_LINES.
+DAWN = datetime(1970, 1, 1)
+
+
+def also_bought(item_id: int, limit: int = 6) -> list[sa.Row]:
+    """Up to `limit` live, in-stock items that the item's recent buyers also
+    bought, best first, then popular items to fill up: rows of (id, name,
+    price_cents, stock)."""
+    co_bought = _on_sale(_co_bought(item_id), limit).cte("co_bought")
+    recent = _recent_buyer_counts().subquery("recent")
+    # Worked out once, before the popular half runs: none of it when the
+    # co-purchases fill the block (a LIMIT of 0 reads nothing on either engine).
+    places_left = (
+        sa.select(limit - sa.func.count()).select_from(co_bought).scalar_subquery()
+    )
+    fill = _on_sale(
+        sa.select(recent).where(
+            recent.c.item_id != item_id,
+            recent.c.item_id.not_in(sa.select(co_bought.c.id)),
+        ),
+        limit,
+        places_left,
+    ).subquery("fill")
+    ranked = sa.union_all(
+        sa.select(co_bought, sa.literal(0).label("tier")),
+        sa.select(fill, sa.literal(1).label("tier")),
+    ).subquery("ranked")
+    return _best(ranked, limit, ranked.c.tier.asc())
+
+
+def popular(limit: int = 6) -> list[sa.Row]:
+    """Up to `limit` live, in-stock items bought by the most distinct buyers
+    lately: rows of (id, name, price_cents, stock)."""
+    return _best(_on_sale(_recent_buyer_counts(), limit).subquery("ranked"), limit)
+
+
+def _co_bought(item_id: int) -> sa.Select:
+    """(item_id, buyers, last_bought) of what the item's recent buyers bought."""
+    sample = (
+        sa.select(UserItem.user_id)
+        .where(UserItem.item_id == item_id)
+        .order_by(UserItem.created_at.desc(), UserItem.id.desc())
+        .limit(SAMPLE_LINES)
+        .subquery("sample")
+    )
+    # A buyer's BUYER_LINES-th latest line (from the index alone) marks where
+    # their recent lines start, so reading them is one short index range.
+    line = so.aliased(UserItem, name="line")
+    since = (
+        sa.select(line.created_at)
+        .where(line.user_id == sample.c.user_id)
+        .order_by(line.created_at.desc(), line.id.desc())
+        .offset(BUYER_LINES - 1)
+        .limit(1)
+        .scalar_subquery()
+    )
+    # GROUP BY, not a plain select: PostgreSQL cannot fold a grouped subquery
+    # into the join, so the cut-off stays a column the index range can use.
+    buyers = (
+        sa.select(sample.c.user_id, sa.func.coalesce(since, DAWN).label("since"))
+        .group_by(sample.c.user_id)
+        .subquery("buyers")
+    )
+    other = so.aliased(UserItem, name="other")
+    return (
+        sa.select(
+            other.item_id.label("item_id"),
+            sa.func.count(sa.distinct(other.user_id)).label("buyers"),
+            sa.func.max(other.created_at).label("last_bought"),
+        )
+        .join(
+            buyers,
+            sa.and_(
+                other.user_id == buyers.c.user_id, other.created_at >= buyers.c.since
+            ),
+        )
+        .where(other.item_id != item_id)
+        .group_by(other.item_id)
+    )
+
+
+def _recent_buyer_counts() -> sa.Select:
+    """(item_id, buyers, last_bought) over the store's latest purchase lines."""
+    latest = (
+        sa.select(UserItem.item_id, UserItem.user_id, UserItem.created_at)
+        .order_by(UserItem.created_at.desc(), UserItem.id.desc())
+        .limit(POPULAR_LINES)
+        .subquery("latest")
+    )
+    return sa.select(
+        latest.c.item_id,
+        sa.func.count(sa.distinct(latest.c.user_id)).label("buyers"),
+        sa.func.max(latest.c.created_at).label("last_bought"),
+    ).group_by(latest.c.item_id)
+
+
+def _on_sale(
+    counts: sa.Select, limit: int, places: sa.ColumnElement[int] | None = None
+) -> sa.Select:
+    """The best candidates of (item_id, buyers, last_bought) that are live and
+    in stock, with their card columns: (id, name, price_cents, stock, buyers,
+    last_bought).
+
+    Only the best CANDIDATES_PER_SLOT × `limit` candidates are looked up in
+    items, so a best seller's thousand candidates cost a few dozen lookups.
+    """
+    candidates = counts.subquery("candidates")
+    best = (
+        sa.select(candidates)
+        .order_by(
+            candidates.c.buyers.desc(),
+            candidates.c.last_bought.desc(),
+            candidates.c.item_id.desc(),
+        )
+        .limit(
+            CANDIDATES_PER_SLOT * limit
+            if places is None
+            else sa.case((places > 0, CANDIDATES_PER_SLOT * limit), else_=0)
+        )
+        .subquery("best")
+    )
+    return (
+        sa.select(
+            Item.id,
+            Item.name,
+            Item.price_cents,
+            Item.stock,
+            best.c.buyers,
+            best.c.last_bought,
+        )
+        .join(Item, Item.id == best.c.item_id)
+        .where(Item.archived_at.is_(None), Item.stock > 0)
+    )
+
+
+def _best(ranked: sa.Subquery, limit: int, *first: sa.ColumnElement) -> list[sa.Row]:
+    """The card columns of the first `limit` ranked items."""
+    return list(
+        db.session.execute(
+            sa.select(ranked.c.id, ranked.c.name, ranked.c.price_cents, ranked.c.stock)
+            .order_by(
+                *first,
+                ranked.c.buyers.desc(),
+                ranked.c.last_bought.desc(),
+                ranked.c.id.desc(),
+            )
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,355 @@
+"""Recommendations (issue 8): "customers who bought this also bought" on the
+item page and "Popular" on the catalogue's first unfiltered page: their
+ranking, what they leave out, the fallback to popular items, that no buyer is
+named, and that neither adds statements per row."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from app.items import recommendations
+from app.items.recommendations import also_bought, popular
+from tests.shop_helpers import (
+    cheap_user,
+    cheap_users,
+    item_ids_linked,
+    minutes_ago,
+    record_purchase,
+    set_item,
+    sign_in,
+)
+from tests.test_query_budgets import (
+    CATALOGUE_ANONYMOUS,
+    ITEM_PAGE_ANONYMOUS,
+    more_items,
+    queries,
+)
+
+ALSO_BOUGHT_RE = re.compile(r'<section class="also-bought".*?</section>', re.DOTALL)
+POPULAR_RE = re.compile(r'<section class="popular".*?</section>', re.DOTALL)
+
+
+def ids(rows) -> list[int]:
+    return [row.id for row in rows]
+
+
+def buy(user_id: int, *item_ids: int, at: int | None = None) -> None:
+    """`user_id` bought each item, `at` minutes before the test's clock (or now)."""
+    for item_id in item_ids:
+        when = minutes_ago(at) if at is not None else None
+        record_purchase(user_id, item_id, when=when)
+
+
+def block(html: str, pattern: re.Pattern) -> str:
+    match = pattern.search(html)
+    assert match, "the page has no such block"
+    return match.group(0)
+
+
+def page(client, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return response.get_data(as_text=True)
+
+
+# --- also bought: ranking ---------------------------------------------------------
+
+
+def test_also_bought_ranks_by_co_buyers_then_by_latest_co_purchase(app, make_item):
+    item, pair, older, newer, lone = (make_item() for _ in range(5))
+    (u1, _), (u2, _), (u3, _) = cheap_users(3)
+    buy(u1, item, pair, at=50)
+    buy(u2, item, pair, at=40)
+    # One co-buyer each: the later co-purchase ranks first. A buyer who bought
+    # an item three times still counts once.
+    buy(u1, older, older, older, at=30)
+    buy(u3, item, at=20)
+    buy(u3, newer, at=10)
+    assert ids(also_bought(item)) == [pair, newer, older]
+    assert lone not in ids(also_bought(item, limit=10))
+
+
+def test_also_bought_rows_carry_only_what_a_card_shows(app, make_item):
+    item = make_item()
+    other = make_item(name="Teapot", price_cents=2599, stock=4)
+    buyer = cheap_user("Quentin Quill", "quentin@example.com")
+    buy(buyer, item, other)
+    (row,) = also_bought(item)
+    assert row._asdict() == {
+        "id": other,
+        "name": "Teapot",
+        "price_cents": 2599,
+        "stock": 4,
+    }
+
+
+def test_also_bought_leaves_out_the_item_archived_and_sold_out_items(app, make_item):
+    item = make_item()
+    archived = make_item(archived=True)
+    sold_out = make_item(stock=0)
+    shown = make_item()
+    (u1, _), (u2, _) = cheap_users(2)
+    buy(u1, item, item, archived, sold_out, shown)
+    buy(u2, item, archived, sold_out)
+    # Popular items fill up, but every one of these is the item itself, already
+    # shown, archived or sold out.
+    assert ids(also_bought(item)) == [shown]
+
+
+def test_only_the_best_candidates_are_checked_for_being_on_sale(
+    app, make_item, monkeypatch
+):
+    item, top, second, third = (make_item() for _ in range(4))
+    (u1, _), (u2, _) = cheap_users(2)
+    buy(u1, item, top, second, at=30)
+    buy(u2, item, top, at=20)
+    buy(u2, third, at=10)
+    set_item(top, stock=0)
+    assert ids(also_bought(item, limit=2)) == [third, second]
+    # One candidate a place: of the best two (top, third) only third is on
+    # sale, and second is never looked at. (The popular fill, cut down to the
+    # latest line, which is third's, has nothing else to offer.)
+    monkeypatch.setattr(recommendations, "CANDIDATES_PER_SLOT", 1)
+    monkeypatch.setattr(recommendations, "POPULAR_LINES", 1)
+    assert ids(also_bought(item, limit=2)) == [third]
+
+
+def test_also_bought_stops_at_the_limit(app, make_item):
+    item = make_item()
+    others = more_items(10)
+    buyer = cheap_user("Busy Buyer", "busy@example.com")
+    buy(buyer, item)
+    for minutes, other in enumerate(others):
+        buy(buyer, other, at=100 - minutes)
+    assert ids(also_bought(item)) == others[::-1][:6]
+    assert ids(also_bought(item, limit=2)) == others[::-1][:2]
+
+
+def test_also_bought_reads_only_each_buyers_latest_lines(app, make_item, monkeypatch):
+    item, old_favourite, recent_a, recent_b = (make_item() for _ in range(4))
+    (u1, _), (u2, _) = cheap_users(2)
+    buy(u1, old_favourite, at=100)
+    buy(u2, old_favourite, at=100)
+    buy(u1, recent_a, at=50)
+    buy(u1, item, at=10)
+    buy(u2, item, at=20)
+    buy(u2, recent_b, at=5)
+    # Two co-buyers make the old favourite first when whole histories count...
+    assert ids(also_bought(item, limit=2)) == [old_favourite, recent_b]
+    # ...but with two lines a buyer it lies outside both baskets: only the
+    # popular fill can still bring it in, after the co-purchases.
+    monkeypatch.setattr(recommendations, "BUYER_LINES", 2)
+    assert ids(also_bought(item)) == [recent_b, recent_a, old_favourite]
+
+
+def test_also_bought_reads_only_the_items_latest_buyers(app, make_item, monkeypatch):
+    item, early_pick, late_pick = (make_item() for _ in range(3))
+    (early, _), (late, _) = cheap_users(2)
+    buy(early, early_pick, item, at=100)
+    buy(late, late_pick, item, at=10)
+    monkeypatch.setattr(recommendations, "SAMPLE_LINES", 1)
+    monkeypatch.setattr(recommendations, "POPULAR_LINES", 1)  # no fill from it
+    assert ids(also_bought(item)) == [late_pick]
+
+
+# --- fallback to popular ----------------------------------------------------------
+
+
+def test_never_bought_item_falls_back_to_popular_items(app, make_item):
+    item, top, second, third = (make_item() for _ in range(4))
+    (u1, _), (u2, _), (u3, _) = cheap_users(3)
+    buy(u1, top, second, third, at=30)
+    buy(u2, top, second, at=20)
+    buy(u3, top, at=10)
+    assert ids(also_bought(item)) == [top, second, third] == ids(popular())
+
+
+def test_popular_items_fill_up_after_co_purchases_without_repeats(app, make_item):
+    item, co, top, second = (make_item() for _ in range(4))
+    (u1, _), (u2, _), (u3, _) = cheap_users(3)
+    buy(u1, item, co, at=40)
+    # `top` is more popular than `co`, and `co` is popular too: the
+    # co-purchase still comes first, and nothing shows twice.
+    buy(u2, top, co, second, at=30)
+    buy(u3, top, at=20)
+    assert ids(also_bought(item)) == [co, top, second]
+
+
+def test_item_page_without_any_purchases_has_no_block(client, make_item):
+    item = make_item()
+    make_item()
+    html = page(client, f"/items/{item}")
+    assert "also bought" not in html
+    assert ALSO_BOUGHT_RE.search(html) is None
+
+
+# --- popular ----------------------------------------------------------------------
+
+
+def test_popular_counts_distinct_buyers_and_breaks_ties_by_recency(app, make_item):
+    top, bought_often, older, newer = (make_item() for _ in range(4))
+    (u1, _), (u2, _), (u3, _) = cheap_users(3)
+    buy(u1, top, at=60)
+    buy(u2, top, at=50)
+    buy(u3, bought_often, bought_often, bought_often, at=40)  # one buyer
+    buy(u1, older, at=30)
+    buy(u2, newer, at=20)
+    assert ids(popular()) == [top, newer, older, bought_often]
+    assert ids(popular(limit=1)) == [top]
+
+
+def test_popular_leaves_out_archived_and_sold_out_items(app, make_item):
+    archived = make_item(archived=True)
+    sold_out = make_item(stock=0)
+    shown = make_item()
+    (u1, _), (u2, _) = cheap_users(2)
+    buy(u1, archived, sold_out, shown)
+    buy(u2, archived, sold_out)
+    assert ids(popular()) == [shown]
+
+
+def test_popular_reads_only_the_latest_purchase_lines(app, make_item, monkeypatch):
+    old_hit, recent = make_item(), make_item()
+    users = [user_id for user_id, _ in cheap_users(4)]
+    for user_id in users:
+        buy(user_id, old_hit, at=100)
+    buy(users[0], recent, at=10)
+    assert ids(popular()) == [old_hit, recent]
+    monkeypatch.setattr(recommendations, "POPULAR_LINES", 2)
+    assert ids(popular()) == [recent, old_hit]  # old_hit: one line in the window
+
+
+# --- the item page ----------------------------------------------------------------
+
+
+def co_purchased_store(make_item) -> tuple[int, list[int], list[str]]:
+    """An item, three items its buyers also bought (in the order they rank),
+    and those buyers' names."""
+    item = make_item(name="Walnut Tray")
+    kettle = make_item(name="Copper Kettle", price_cents=123456, stock=3)
+    apron = make_item(name="Linen Apron", price_cents=1999, stock=40)
+    board = make_item(name="Cork Board", price_cents=5, stock=1)
+    zelda = cheap_user("Zelda Zimmerman", "zelda@example.com")
+    yusuf = cheap_user("Yusuf Yellowlees", "yusuf@example.com")
+    buy(zelda, item, at=50)
+    buy(zelda, apron, at=40)
+    buy(zelda, kettle, at=30)
+    buy(yusuf, item, at=20)
+    buy(yusuf, kettle, at=10)
+    buy(yusuf, board, at=5)
+    return item, [kettle, board, apron], ["Zelda Zimmerman", "Yusuf Yellowlees"]
+
+
+def test_item_page_links_to_what_its_buyers_also_bought(client, make_item):
+    item, others, _ = co_purchased_store(make_item)
+    html = block(page(client, f"/items/{item}"), ALSO_BOUGHT_RE)
+    assert "Customers who bought this also bought" in html
+    assert item_ids_linked(html) == others
+    for text in ("Copper Kettle", "$1,234.56", "3 left", "$19.99", "40 in stock"):
+        assert text in html
+    assert f'href="/items/{item}"' not in html
+
+
+@pytest.mark.parametrize("who", ["anonymous", "shopper", "admin"])
+def test_also_bought_names_no_buyer(client, make_item, who):
+    item, _, names = co_purchased_store(make_item)
+    if who != "anonymous":
+        cheap_user("Sam Shopper", "sam@example.com", is_admin=who == "admin")
+        sign_in(client, "sam@example.com")
+    html = page(client, f"/items/{item}")
+    recommended = block(html, ALSO_BOUGHT_RE)
+    for name in names:
+        assert name not in recommended
+        assert "example.com" not in recommended
+        if who != "admin":  # admins see the buyers in their own section
+            assert name not in html
+
+
+# --- the catalogue's "Popular" ----------------------------------------------------
+
+
+@pytest.fixture
+def popular_store(make_item) -> list[int]:
+    """30 items (two catalogue pages) and a popular one."""
+    items = more_items(30)
+    for user_id, _ in cheap_users(2):
+        buy(user_id, items[-1])
+    return items
+
+
+def test_popular_shows_above_the_grid_on_the_first_catalogue_page(
+    client, popular_store
+):
+    html = page(client, "/items/")
+    popular_block = block(html, POPULAR_RE)
+    assert item_ids_linked(popular_block) == [popular_store[-1]]
+    assert html.index(popular_block) < html.index('aria-label="Items"')
+    assert "Popular" in popular_block
+    assert "Buyer" not in popular_block
+    # The grid below still lists the first page of the catalogue.
+    assert item_ids_linked(html.split(popular_block)[1]) == popular_store[:24]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/items/?page=2", "/items/?q=bulk", "/items/?q=bulk+029", "/items/?sort=price"],
+)
+def test_popular_shows_only_on_the_first_unfiltered_page(client, popular_store, url):
+    assert POPULAR_RE.search(page(client, "/items/"))
+    html = page(client, url)
+    assert POPULAR_RE.search(html) is None
+    assert 'id="popular-heading"' not in html
+
+
+def test_catalogue_without_purchases_has_no_popular_block(client, make_item):
+    make_item()
+    assert POPULAR_RE.search(page(client, "/items/")) is None
+
+
+# --- query budgets ------------------------------------------------------------------
+
+
+def test_item_page_query_count_is_fixed_with_few_or_many_co_purchases(
+    client, make_item
+):
+    one, thirty = make_item(), make_item()
+    others = more_items(30)
+    buyer, many_buyer = cheap_user("A", "a@example.com"), cheap_user("B", "b@x.com")
+    buy(buyer, one, others[0])
+    buy(many_buyer, thirty, *others)
+    html = page(client, f"/items/{thirty}")
+    assert len(item_ids_linked(block(html, ALSO_BOUGHT_RE))) == 6
+    assert (
+        queries(client, f"/items/{one}")
+        == queries(client, f"/items/{thirty}")
+        == ITEM_PAGE_ANONYMOUS
+    )
+
+
+def test_item_page_query_count_is_fixed_with_few_or_many_buyers(client, make_item):
+    one, thirty, other = make_item(), make_item(), make_item()
+    for n, (user_id, _) in enumerate(cheap_users(30)):
+        buy(user_id, thirty, other)
+        if n == 0:
+            buy(user_id, one)
+    assert (
+        queries(client, f"/items/{one}")
+        == queries(client, f"/items/{thirty}")
+        == ITEM_PAGE_ANONYMOUS
+    )
+
+
+def test_catalogue_first_page_query_count_is_fixed_with_popular_items(
+    client, make_item
+):
+    first = make_item()
+    assert queries(client, "/items/") == CATALOGUE_ANONYMOUS
+    (user_id, _), *_ = cheap_users(1)
+    buy(user_id, first)
+    one_popular = queries(client, "/items/")
+    for n, (user_id, _) in enumerate(cheap_users(30, prefix="fan")):
+        buy(user_id, *more_items(1), at=n)
+    assert POPULAR_RE.search(page(client, "/items/"))
+    assert one_popular == queries(client, "/items/") == CATALOGUE_ANONYMOUS

@@ -16,12 +16,14 @@ CANDIDATES_PER_SLOT × limit candidates only (a primary-key lookup each, not a
 join of every candidate): should most of those be archived or sold out, the
 block shows fewer co-purchases and more popular items. Only item columns leave
 the database, so no buyer is ever named. Each function is one SQL statement,
-the same on SQLite and PostgreSQL.
+the same on SQLite and PostgreSQL, built once per process and run with bound
+parameters (building these nested selects costs more than running them).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -41,41 +43,84 @@ def also_bought(item_id: int, limit: int = 6) -> list[sa.Row]:
     """Up to `limit` live, in-stock items that the item's recent buyers also
     bought, best first, then popular items to fill up: rows of (id, name,
     price_cents, stock)."""
-    co_bought = _on_sale(_co_bought(item_id), limit).cte("co_bought")
+    params = {
+        "item_id": item_id,
+        "sample_lines": SAMPLE_LINES,
+        "buyer_offset": BUYER_LINES - 1,
+    }
+    return list(db.session.execute(_also_bought(), params | _common(limit)))
+
+
+def popular(limit: int = 6) -> list[sa.Row]:
+    """Up to `limit` live, in-stock items bought by the most distinct buyers
+    lately: rows of (id, name, price_cents, stock)."""
+    return list(db.session.execute(_popular(), _common(limit)))
+
+
+def _common(limit: int) -> dict[str, int]:
+    return {
+        "limit": limit,
+        "candidates": CANDIDATES_PER_SLOT * limit,
+        "popular_lines": POPULAR_LINES,
+    }
+
+
+# The item id, sizes and constants are written into the SQL when it runs,
+# not bound. psycopg prepares a statement after five runs, and PostgreSQL may
+# then plan it once for any values: for an average item, which reads a best
+# seller's 80,000 lines and sorts them instead of walking its index for the
+# latest 100, and with an unknown LIMIT, which hashes every item instead of
+# looking up two dozen by primary key. (The statement is still built and
+# compiled once; only the numbers are filled in.)
+
+
+def _value(name: str) -> sa.BindParameter[int]:
+    """An integer given when the statement runs, written into its SQL."""
+    return sa.bindparam(name, type_=sa.Integer, literal_execute=True)
+
+
+def _literal(value: int) -> sa.ColumnElement[int]:
+    return sa.literal_column(str(value), sa.Integer)
+
+
+@cache
+def _also_bought() -> sa.Select:
+    item_id = _value("item_id")
+    co_bought = _on_sale(_co_bought(item_id)).cte("co_bought")
     recent = _recent_buyer_counts().subquery("recent")
-    # Worked out once, before the popular half runs: none of it when the
+    # Worked out once, before the popular half runs: none of it runs when the
     # co-purchases fill the block (a LIMIT of 0 reads nothing on either engine).
     places_left = (
-        sa.select(limit - sa.func.count()).select_from(co_bought).scalar_subquery()
+        sa.select(_value("limit") - sa.func.count())
+        .select_from(co_bought)
+        .scalar_subquery()
     )
     fill = _on_sale(
         sa.select(recent).where(
             recent.c.item_id != item_id,
             recent.c.item_id.not_in(sa.select(co_bought.c.id)),
         ),
-        limit,
         places_left,
     ).subquery("fill")
     ranked = sa.union_all(
-        sa.select(co_bought, sa.literal(0).label("tier")),
-        sa.select(fill, sa.literal(1).label("tier")),
+        sa.select(co_bought, _literal(0).label("tier")),
+        sa.select(fill, _literal(1).label("tier")),
     ).subquery("ranked")
-    return _best(ranked, limit, ranked.c.tier.asc())
+    return _best(ranked, ranked.c.tier.asc())
 
 
-def popular(limit: int = 6) -> list[sa.Row]:
-    """Up to `limit` live, in-stock items bought by the most distinct buyers
-    lately: rows of (id, name, price_cents, stock)."""
-    return _best(_on_sale(_recent_buyer_counts(), limit).subquery("ranked"), limit)
+@cache
+def _popular() -> sa.Select:
+    return _best(_on_sale(_recent_buyer_counts()).subquery("ranked"))
 
 
-def _co_bought(item_id: int) -> sa.Select:
+def _co_bought(item_id: sa.BindParameter[int]) -> sa.Select:
     """(item_id, buyers, last_bought) of what the item's recent buyers bought."""
     sample = (
         sa.select(UserItem.user_id)
         .where(UserItem.item_id == item_id)
         .order_by(UserItem.created_at.desc(), UserItem.id.desc())
-        .limit(SAMPLE_LINES)
+        .limit(_value("sample_lines"))
         .subquery("sample")
     )
     # A buyer's BUYER_LINES-th latest line (from the index alone) marks where
@@ -85,8 +130,8 @@ def _co_bought(item_id: int) -> sa.Select:
         sa.select(line.created_at)
         .where(line.user_id == sample.c.user_id)
         .order_by(line.created_at.desc(), line.id.desc())
-        .offset(BUYER_LINES - 1)
-        .limit(1)
+        .offset(_value("buyer_offset"))
+        .limit(_literal(1))
         .scalar_subquery()
     )
     # GROUP BY, not a plain select: PostgreSQL cannot fold a grouped subquery
@@ -119,7 +164,7 @@ def _recent_buyer_counts() -> sa.Select:
     latest = (
         sa.select(UserItem.item_id, UserItem.user_id, UserItem.created_at)
         .order_by(UserItem.created_at.desc(), UserItem.id.desc())
-        .limit(POPULAR_LINES)
+        .limit(_value("popular_lines"))
         .subquery("latest")
     )
     return sa.select(
@@ -130,16 +175,18 @@ def _recent_buyer_counts() -> sa.Select:
 
 
 def _on_sale(
-    counts: sa.Select, limit: int, places: sa.ColumnElement[int] | None = None
+    counts: sa.Select, places: sa.ColumnElement[int] | None = None
 ) -> sa.Select:
     """The best candidates of (item_id, buyers, last_bought) that are live and
     in stock, with their card columns: (id, name, price_cents, stock, buyers,
     last_bought).
 
-    Only the best CANDIDATES_PER_SLOT × `limit` candidates are looked up in
-    items, so a best seller's thousand candidates cost a few dozen lookups.
+    Only the best CANDIDATES_PER_SLOT × limit candidates are looked up in
+    items, so a best seller's thousand candidates cost a few dozen lookups;
+    none when `places` (if given) is not above zero.
     """
     candidates = counts.subquery("candidates")
+    how_many = _value("candidates")
     best = (
         sa.select(candidates)
         .order_by(
@@ -148,9 +195,9 @@ def _on_sale(
             candidates.c.item_id.desc(),
         )
         .limit(
-            CANDIDATES_PER_SLOT * limit
+            how_many
             if places is None
-            else sa.case((places > 0, CANDIDATES_PER_SLOT * limit), else_=0)
+            else sa.case((places > _literal(0), how_many), else_=_literal(0))
         )
         .subquery("best")
     )
@@ -164,21 +211,19 @@ def _on_sale(
             best.c.last_bought,
         )
         .join(Item, Item.id == best.c.item_id)
-        .where(Item.archived_at.is_(None), Item.stock > 0)
+        .where(Item.archived_at.is_(None), Item.stock > _literal(0))
     )
 
 
-def _best(ranked: sa.Subquery, limit: int, *first: sa.ColumnElement) -> list[sa.Row]:
+def _best(ranked: sa.Subquery, *first: sa.ColumnElement) -> sa.Select:
     """The card columns of the first `limit` ranked items."""
-    return list(
-        db.session.execute(
-            sa.select(ranked.c.id, ranked.c.name, ranked.c.price_cents, ranked.c.stock)
-            .order_by(
-                *first,
-                ranked.c.buyers.desc(),
-                ranked.c.last_bought.desc(),
-                ranked.c.id.desc(),
-            )
-            .limit(limit)
+    return (
+        sa.select(ranked.c.id, ranked.c.name, ranked.c.price_cents, ranked.c.stock)
+        .order_by(
+            *first,
+            ranked.c.buyers.desc(),
+            ranked.c.last_bought.desc(),
+            ranked.c.id.desc(),
         )
+        .limit(_value("limit"))
     )

@@ -11,6 +11,7 @@ import pytest
 
 from app.items import recommendations
 from app.items.recommendations import also_bought, popular
+from tests.conftest import count_queries
 from tests.shop_helpers import (
     cheap_user,
     cheap_users,
@@ -309,6 +310,19 @@ def test_catalogue_without_purchases_has_no_popular_block(client, make_item):
 
 
 # --- query budgets ------------------------------------------------------------------
+
+
+def test_the_item_id_and_sizes_are_written_into_the_sql(app, make_item):
+    """Bound, PostgreSQL's plan for a prepared statement would guess them: it
+    would sort all of a best seller's lines instead of reading the latest."""
+    item = make_item()
+    with count_queries() as statements:
+        also_bought(item)
+        popular()
+    co_bought, latest = [s for s in statements if not s.startswith("BEGIN")]
+    assert f"= {item}" in co_bought
+    assert f"LIMIT {recommendations.SAMPLE_LINES}" in co_bought
+    assert f"LIMIT {recommendations.POPULAR_LINES}" in latest
 
 
 def test_item_page_query_count_is_fixed_with_few_or_many_co_purchases(

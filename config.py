@@ -36,6 +36,7 @@ class Config:
     MAX_CONTENT_LENGTH = 12 * 1024 * 1024
     ITEMS_PER_PAGE = 24
     LOW_STOCK_THRESHOLD = 5
+    POPULAR_CACHE_SECONDS = 30  # each process works "Popular" out at most this often
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -89,6 +90,7 @@ class TestingConfig(Config):
         os.environ.get("TEST_DATABASE_URL") or "sqlite://"
     )
     LOGIN_RATE_LIMIT = "1000 per minute"
+    POPULAR_CACHE_SECONDS = 0  # every test sees the data it just wrote
 
 
 def config_for_environment() -> type[Config]:

@@ -367,3 +367,18 @@ def test_catalogue_first_page_query_count_is_fixed_with_popular_items(
         buy(user_id, *more_items(1), at=n)
     assert POPULAR_RE.search(page(client, "/items/"))
     assert one_popular == queries(client, "/items/") == CATALOGUE_ANONYMOUS
+
+
+def test_popular_is_remembered_for_the_configured_time(make_app, make_item, make_user):
+    """The landing page works "Popular" out once per POPULAR_CACHE_SECONDS per
+    process; within that window it runs one statement fewer."""
+    cached_app = make_app(POPULAR_CACHE_SECONDS=60)
+    recommendations._popular_cache.clear()
+    client = cached_app.test_client()
+    with cached_app.app_context():
+        with count_queries() as first:
+            assert client.get("/items/").status_code == 200
+        with count_queries() as second:
+            assert client.get("/items/").status_code == 200
+    recommendations._popular_cache.clear()
+    assert len(second) == len(first) - 1

@@ -22,11 +22,13 @@ parameters (building these nested selects costs more than running them).
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from functools import cache
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from flask import current_app
 
 from app.extensions import db
 from app.models import Item, UserItem
@@ -49,6 +51,26 @@ def also_bought(item_id: int, limit: int = 6) -> list[sa.Row]:
         "buyer_offset": BUYER_LINES - 1,
     }
     return list(db.session.execute(_also_bought(), params | _common(limit)))
+
+
+_popular_cache: dict[int, tuple[float, list[sa.Row]]] = {}
+
+
+def popular_cached(limit: int = 6) -> list[sa.Row]:
+    """popular(), remembered by this process for POPULAR_CACHE_SECONDS.
+
+    The block is the same for every visitor of the catalogue's landing page,
+    the busiest page of the store, so it need not be worked out per request.
+    For that long a sold-out item may still show in it (its page says so).
+    """
+    ttl = current_app.config["POPULAR_CACHE_SECONDS"]
+    now = time.monotonic()
+    cached = _popular_cache.get(limit)
+    if ttl > 0 and cached and now - cached[0] < ttl:
+        return cached[1]
+    rows = popular(limit)
+    _popular_cache[limit] = (now, rows)
+    return rows
 
 
 def popular(limit: int = 6) -> list[sa.Row]:

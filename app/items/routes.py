@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from app.extensions import db
 from app.items import bp
-from app.items.recommendations import also_bought, popular
+from app.items.recommendations import also_bought, popular_cached
 from app.models import Item
 from app.pagination import page_arg, paginate_rows
 from app.purchases.forms import CartAddForm
@@ -92,7 +92,7 @@ def index():
     )
     # "Popular" belongs to the catalogue's landing view only: a search, another
     # page or another order is the shopper browsing the list they asked for.
-    popular_items = popular() if page == 1 and not q and sort == "name" else []
+    popular_items = popular_cached() if page == 1 and not q and sort == "name" else []
     return render_template(
         "items/index.html",
         items=items,

@@ -264,7 +264,16 @@ def buyers_page(item_id: int, page: int) -> Buyers:
             sa.func.count(UserItem.id),
             sa.func.coalesce(sa.func.sum(UserItem.quantity), 0),
             sa.func.coalesce(sa.func.sum(line_total_cents()), 0),
-            sa.func.count(sa.distinct(UserItem.user_id)),
+            # DISTINCT in a subquery walks the (item_id, user_id, ...) index in
+            # order; count(DISTINCT ...) would sort every line's buyer again.
+            sa.select(sa.func.count())
+            .select_from(
+                sa.select(UserItem.user_id)
+                .where(UserItem.item_id == item_id)
+                .distinct()
+                .subquery()
+            )
+            .scalar_subquery(),
         ).where(UserItem.item_id == item_id)
     ).one()
     last_page = max(1, ceil(lines / BUYERS_PER_PAGE))

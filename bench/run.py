@@ -553,8 +553,8 @@ def plot(results: dict[str, list[dict]], path: Path) -> None:
         [i + width * (len(engines) - 1) / 2 for i in range(len(labels))], labels
     )
     ax.invert_yaxis()
-    ax.set_xlabel("requests per second (median of rounds; checkout: checkouts/s)")
-    ax.set_title("Corner Store: throughput per page vs the raw-driver baseline")
+    ax.set_xlabel("requests/s (median of rounds)")
+    ax.set_title("Throughput per page vs the raw-driver baseline")
     ax.legend()
     fig.tight_layout()
     path.parent.mkdir(exist_ok=True)

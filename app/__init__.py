@@ -6,7 +6,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
+from app.models import MAX_ID
 from config import DEV_SECRET_KEY, Config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,6 +22,9 @@ def create_app(config_class: type[Config] = Config) -> Flask:
         static_folder=str(ROOT / "static"),
         instance_path=str(ROOT / "instance"),
     )
+    # <int:...> in every route stops at the largest id: a bigger number is a 404,
+    # not a database error.
+    app.url_map.converters["int"] = IdConverter
     app.config.from_object(config_class)
     _refuse_insecure_production(app)
     _ensure_sqlite_folder(app)
@@ -52,6 +57,14 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     app.register_blueprint(main.bp)
     cli.init_app(app)
     return app
+
+
+class IdConverter(IntegerConverter):
+    """Werkzeug's int converter, bounded by the id columns' width by default."""
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 def _refuse_insecure_production(app: Flask) -> None:

@@ -12,6 +12,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.extensions import db
 
+# Ids are 32-bit integers on PostgreSQL: larger numbers name no row, and the
+# driver refuses them, so every id from outside is checked against this.
+MAX_ID = 2**31 - 1
+
 
 def utcnow() -> datetime:
     """Naive UTC timestamps: one convention for SQLite and PostgreSQL."""

@@ -19,13 +19,12 @@ from app.audit import bp
 from app.audit.events import ACTIONS, SUBJECT_TYPES
 from app.auth import admin_required
 from app.extensions import db
-from app.models import AuditEvent, Item, User
+from app.models import MAX_ID, AuditEvent, Item, User
 from app.pagination import page_arg
 from app.templating import money
 
 PER_PAGE = 50
 ID_RE = re.compile(r"\d{1,10}", re.ASCII)
-MAX_ID = 2**31 - 1
 FIELD_LABELS = {
     "name": "name",
     "description": "description",

@@ -80,7 +80,7 @@ def create():
     return _render_form(form, None)
 
 
-@bp.route("/<int(max=2147483647):item_id>/edit", methods=["GET", "POST"])
+@bp.route("/<int:item_id>/edit", methods=["GET", "POST"])
 @admin_required
 def edit(item_id: int):
     """Edit an item's name, description, price or stock (restocking happens here).
@@ -139,7 +139,7 @@ def _render_form(form: ItemForm, item: Item | None):
     return render_template("items/form.html", form=form, item=item), status
 
 
-@bp.post("/<int(max=2147483647):item_id>/archive")
+@bp.post("/<int:item_id>/archive")
 @admin_required
 def archive(item_id: int):
     """Hide an item from the catalogue; its purchase history stays."""
@@ -164,7 +164,7 @@ def archive(item_id: int):
     return redirect(url_for("items.detail", item_id=item_id))
 
 
-@bp.post("/<int(max=2147483647):item_id>/restore")
+@bp.post("/<int:item_id>/restore")
 @admin_required
 def restore(item_id: int):
     """Put an archived item back in the catalogue."""

@@ -45,7 +45,7 @@ from app.items.forms import (
     parse_amount,
     parse_whole_number,
 )
-from app.models import Item
+from app.models import MAX_ID, Item
 from app.purchases.admin import FORMULA_STARTS, csv_cell
 from app.templating import cents_to_decimal_text
 
@@ -53,7 +53,6 @@ COLUMNS = ("name", "description", "price", "stock")
 EXPORT_COLUMNS = ("id", *COLUMNS)
 MAX_BYTES = 2 * 1024 * 1024
 MAX_ROWS = 5_000
-MAX_ID = 2**31 - 1  # ids are 32-bit; PostgreSQL refuses larger numbers
 LOOKUP_CHUNK = 500  # ids or names per IN (...) lookup
 TEMPLATE_ROWS = (("Walnut Tray", "Oiled walnut, 30 × 20 cm.", "12.50", "7"),)
 SAVE_AS_UTF8 = "Save it as “CSV UTF-8” and upload it again."

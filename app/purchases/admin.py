@@ -15,7 +15,7 @@ from flask_login import current_user
 
 from app.auth import admin_required
 from app.extensions import db
-from app.models import Item, User, UserItem, utcnow
+from app.models import MAX_ID, Item, User, UserItem, utcnow
 from app.pagination import page_arg
 from app.purchases import bp
 from app.templating import cents_to_decimal_text
@@ -33,7 +33,6 @@ CSV_HEADER = (
     "total",
 )
 ID_RE = re.compile(r"\d{1,10}", re.ASCII)
-MAX_ID = 2**31 - 1  # the id columns are 32-bit; larger numbers match nothing
 # A spreadsheet runs a cell starting with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 

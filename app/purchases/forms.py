@@ -6,8 +6,9 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField
 from wtforms.validators import InputRequired, NumberRange, Regexp
 
+from app.models import MAX_ID
+
 MAX_QUANTITY = 1_000
-MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL; larger ones name no item
 
 
 class CartAddForm(FlaskForm):

@@ -220,7 +220,7 @@ def _order_for_token(token: str) -> int | None:
     )
 
 
-@bp.get("/orders/<int(max=2147483647):order_id>")  # 32-bit ids
+@bp.get("/orders/<int:order_id>")  # 32-bit ids
 @login_required
 def order(order_id: int):
     """An order's confirmation: what was bought, at what price."""

@@ -115,7 +115,7 @@ def _change_user(
     return _back_to_list()
 
 
-@bp.post("/<int(max=2147483647):user_id>/grant-admin")
+@bp.post("/<int:user_id>/grant-admin")
 @admin_required
 def grant_admin(user_id: int):
     """Make a user an admin."""
@@ -127,7 +127,7 @@ def grant_admin(user_id: int):
     return _change_user(user_id, "user.grant_admin", None, change)
 
 
-@bp.post("/<int(max=2147483647):user_id>/revoke-admin")
+@bp.post("/<int:user_id>/revoke-admin")
 @admin_required
 def revoke_admin(user_id: int):
     """Take admin rights away (never your own: the store always keeps an admin)."""
@@ -141,7 +141,7 @@ def revoke_admin(user_id: int):
     )
 
 
-@bp.post("/<int(max=2147483647):user_id>/disable")
+@bp.post("/<int:user_id>/disable")
 @admin_required
 def disable(user_id: int):
     """Stop a user signing in and end every session they have."""
@@ -156,7 +156,7 @@ def disable(user_id: int):
     )
 
 
-@bp.post("/<int(max=2147483647):user_id>/enable")
+@bp.post("/<int:user_id>/enable")
 @admin_required
 def enable(user_id: int):
     """Let a disabled user sign in again."""

@@ -129,7 +129,7 @@ def logout():
     return redirect(url_for("items.index"))
 
 
-@bp.get("/<int(max=2147483647):user_id>")  # 32-bit ids: larger is 404
+@bp.get("/<int:user_id>")
 @login_required
 def detail(user_id: int):
     """A profile: the items this user bought (user.items); theirs and admins' only."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -9,8 +10,10 @@ from flask import abort, request
 from flask_sqlalchemy.pagination import Pagination
 
 from app.extensions import db
+from app.models import MAX_ID
 
 MAX_PAGE = 100_000
+ID_RE = re.compile(r"\d{1,10}", re.ASCII)
 
 
 def page_arg(name: str = "page") -> int:
@@ -19,6 +22,20 @@ def page_arg(name: str = "page") -> int:
     if page < 1 or page > MAX_PAGE:
         abort(404)
     return page
+
+
+def id_arg(name: str) -> int | None:
+    """An id filter from the query string: blank means none, junk is a 400 and
+    an id no row can have (above the 32-bit columns) a 404."""
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    if not ID_RE.fullmatch(text):
+        abort(400)
+    number = int(text)
+    if not 1 <= number <= MAX_ID:
+        abort(404)
+    return number
 
 
 class RowPagination(Pagination):

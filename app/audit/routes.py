@@ -7,24 +7,22 @@ app updates or deletes an audit event (tests/test_audit.py walks the URL map).
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import abort, render_template, request
+from flask import render_template, request
 
 from app.audit import bp
 from app.audit.events import ACTIONS, SUBJECT_TYPES
 from app.auth import admin_required
 from app.extensions import db
-from app.models import MAX_ID, AuditEvent, Item, User
-from app.pagination import page_arg
+from app.models import AuditEvent, Item, User
+from app.pagination import id_arg, page_arg
 from app.templating import money
 
 PER_PAGE = 50
-ID_RE = re.compile(r"\d{1,10}", re.ASCII)
 FIELD_LABELS = {
     "name": "name",
     "description": "description",
@@ -89,19 +87,6 @@ def _field_order(field: str) -> int:
     return order.index(field) if field in order else len(order)
 
 
-def _id_arg(name: str) -> int | None:
-    """An id from the query string: blank means no filter, junk is a 400."""
-    text = request.args.get(name, "").strip()
-    if not text:
-        return None
-    if not ID_RE.fullmatch(text):
-        abort(400)
-    number = int(text)
-    if not 1 <= number <= MAX_ID:
-        abort(404)
-    return number
-
-
 def subjects_of(events: list[AuditEvent]) -> dict[tuple[str, int], Subject]:
     """The current names of the page's items and users, in one query."""
     if not events:
@@ -147,7 +132,7 @@ def index():
     subject_type = request.args.get("subject_type", "")
     if subject_type not in SUBJECT_TYPES:
         subject_type = ""
-    subject_id = _id_arg("subject_id")
+    subject_id = id_arg("subject_id")
     page = page_arg()
 
     conditions = []

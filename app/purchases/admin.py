@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import Response, abort, render_template, request, stream_with_context
+from flask import Response, abort, render_template, stream_with_context
 from flask_login import current_user
 
 from app.auth import admin_required
 from app.extensions import db
-from app.models import MAX_ID, Item, User, UserItem, utcnow
-from app.pagination import page_arg
+from app.models import Item, User, UserItem, utcnow
+from app.pagination import id_arg, page_arg
 from app.purchases import bp
 from app.templating import cents_to_decimal_text
 
@@ -32,7 +31,6 @@ CSV_HEADER = (
     "unit_price",
     "total",
 )
-ID_RE = re.compile(r"\d{1,10}", re.ASCII)
 # A spreadsheet runs a cell starting with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -64,22 +62,9 @@ class Filters:
         return found
 
 
-def _id_arg(name: str) -> int | None:
-    """An id from the query string: blank means no filter, junk is a 400."""
-    text = request.args.get(name, "").strip()
-    if not text:
-        return None
-    if not ID_RE.fullmatch(text):
-        abort(400)
-    number = int(text)
-    if not 1 <= number <= MAX_ID:
-        abort(404)
-    return number
-
-
 def _filters() -> Filters:
     """Read the filters; an id that names no user or item is a 404."""
-    user_id, item_id = _id_arg("user_id"), _id_arg("item_id")
+    user_id, item_id = id_arg("user_id"), id_arg("item_id")
     user = db.get_or_404(User, user_id) if user_id else None
     item = db.get_or_404(Item, item_id) if item_id else None
     return Filters(user=user, item=item)

@@ -36,7 +36,16 @@ class Config:
     MAX_CONTENT_LENGTH = 12 * 1024 * 1024
     ITEMS_PER_PAGE = 24
     LOW_STOCK_THRESHOLD = 5
-    POPULAR_CACHE_SECONDS = 30  # each process works "Popular" out at most this often
+    # Recommendations are the same for every visitor, so they are worked out
+    # at most this often and kept in the cache below (0: every request).
+    POPULAR_CACHE_SECONDS = 30  # the catalogue's "Popular" block
+    ALSO_BOUGHT_CACHE_SECONDS = 60  # an item page's "also bought" block
+    # Flask-Caching: each process's own memory by default; CACHE_TYPE=RedisCache
+    # with CACHE_REDIS_URL shares one cache between every process and host.
+    CACHE_TYPE = os.environ.get("CACHE_TYPE", "SimpleCache")
+    CACHE_REDIS_URL = os.environ.get("CACHE_REDIS_URL")
+    CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "store:")
+    CACHE_THRESHOLD = 5000  # SimpleCache: entries kept before the oldest go
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -91,6 +100,7 @@ class TestingConfig(Config):
     )
     LOGIN_RATE_LIMIT = "1000 per minute"
     POPULAR_CACHE_SECONDS = 0  # every test sees the data it just wrote
+    ALSO_BOUGHT_CACHE_SECONDS = 0
 
 
 def config_for_environment() -> type[Config]:

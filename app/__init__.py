@@ -30,12 +30,13 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     _ensure_sqlite_folder(app)
 
     from app import auth, errors, security, templating
-    from app.extensions import csrf, db, limiter, login_manager, migrate
+    from app.extensions import cache, csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
     csrf.init_app(app)
     limiter.init_app(app)
+    cache.init_app(app)
     login_manager.init_app(app)
     auth.init_app(app)
     security.init_app(app)

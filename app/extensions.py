@@ -7,6 +7,7 @@ import sqlite3
 import psycopg
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from flask_caching import Cache
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -34,6 +35,7 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+cache = Cache()
 
 
 @sa.event.listens_for(sa.Engine, "connect")

@@ -66,6 +66,8 @@ class User(UserMixin, TimestampMixin, db.Model):
     session_token: so.Mapped[str] = so.mapped_column(
         sa.String(32), default=lambda: secrets.token_hex(16)
     )
+    # Kept by the database (triggers of migration 0006) as lines are written.
+    purchase_lines: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
 
     user_items: so.Mapped[list[UserItem]] = so.relationship(
         back_populates="user", passive_deletes="all", order_by="UserItem.id"
@@ -124,6 +126,14 @@ class Item(TimestampMixin, db.Model):
     price_cents: so.Mapped[int]
     stock: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
     archived_at: so.Mapped[datetime | None]
+    # The item's sales, kept by the database (triggers of migration 0006) as
+    # purchase lines are written: read them, never set them.
+    sales_lines: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    units_sold: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    revenue_cents: so.Mapped[int] = so.mapped_column(
+        sa.BigInteger, default=0, server_default="0"
+    )
+    customers: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
 
     user_items: so.Mapped[list[UserItem]] = so.relationship(
         back_populates="item", passive_deletes="all", order_by="UserItem.id"
@@ -138,6 +148,17 @@ class Item(TimestampMixin, db.Model):
     @property
     def is_archived(self) -> bool:
         return self.archived_at is not None
+
+
+class StoreTotals(db.Model):
+    """The store's one row of totals, kept by the database (migration 0006's
+    triggers): reading the catalogue's size is a primary-key lookup."""
+
+    __tablename__ = "store_totals"
+    __table_args__ = (sa.CheckConstraint("id = 1", name="one_row"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    live_items: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
 
 
 class UserItem(TimestampMixin, db.Model):

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 
 from app.extensions import db
-from app.models import Item, Order, User, UserItem
+from app.models import Item, Order, StoreTotals, User, UserItem
 from tests.conftest import TEST_PASSWORD, csrf_token_from, post_form
 
 CHECKOUT_TOKEN_RE = re.compile(r'name="token"[^>]*value="([^"]+)"')
@@ -52,6 +52,42 @@ def db_state() -> dict:
         "stock": dict(db.session.execute(sa.select(Item.id, Item.stock)).all()),
         "prices": dict(db.session.execute(sa.select(Item.id, Item.price_cents)).all()),
     }
+
+
+def assert_totals_match_rows() -> None:
+    """The running totals the database keeps (migration 0006) equal the rows
+    they summarise, worked out again from scratch."""
+    fresh()
+    live = db.session.scalar(
+        sa.select(sa.func.count(Item.id)).where(Item.archived_at.is_(None))
+    )
+    assert db.session.get(StoreTotals, 1).live_items == live
+    sales = {
+        row.item_id: tuple(row[1:])
+        for row in db.session.execute(
+            sa.select(
+                UserItem.item_id,
+                sa.func.count(),
+                sa.func.sum(UserItem.quantity),
+                sa.func.sum(
+                    sa.cast(UserItem.quantity, sa.BigInteger)
+                    * UserItem.unit_price_cents
+                ),
+                sa.func.count(sa.distinct(UserItem.user_id)),
+            ).group_by(UserItem.item_id)
+        )
+    }
+    for item in db.session.scalars(sa.select(Item)):
+        kept = (item.sales_lines, item.units_sold, item.revenue_cents, item.customers)
+        assert kept == sales.get(item.id, (0, 0, 0, 0)), item
+    lines = dict(
+        db.session.execute(
+            sa.select(UserItem.user_id, sa.func.count()).group_by(UserItem.user_id)
+        ).all()
+    )
+    for user in db.session.scalars(sa.select(User)):
+        assert user.purchase_lines == lines.get(user.id, 0), user
+    fresh()
 
 
 def set_item(item_id: int, **values) -> None:

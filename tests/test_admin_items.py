@@ -559,7 +559,7 @@ def test_buyers_page_shape_and_summary(app, make_item, make_user):
     record_purchase(ann, item_id, 3, 1000, minutes_ago(10))
     record_purchase(ann, other_item, 5, 1000, minutes_ago(5))
     fresh()
-    buyers = buyers_page(item_id, 1)
+    buyers = buyers_page(db.session.get(Item, item_id), 1)
     assert isinstance(buyers, Buyers)
     assert (buyers.lines, buyers.units, buyers.revenue_cents, buyers.customers) == (
         3,
@@ -575,7 +575,7 @@ def test_buyers_page_shape_and_summary(app, make_item, make_user):
 
 
 def test_buyers_page_of_an_item_nobody_bought(app, make_item):
-    buyers = buyers_page(make_item(), 1)
+    buyers = buyers_page(db.session.get(Item, make_item()), 1)
     assert (buyers.lines, buyers.units, buyers.revenue_cents, buyers.customers) == (
         0,
         0,
@@ -591,23 +591,27 @@ def test_buyers_page_pages_by_twenty_and_clamps(app, make_item):
     for n, (user_id, _) in enumerate(cheap_users(45)):
         record_purchase(user_id, item_id, 1, 100, minutes_ago(n))
     fresh()
-    first, third = buyers_page(item_id, 1), buyers_page(item_id, 3)
+    first, third = (
+        buyers_page(db.session.get(Item, item_id), 1),
+        buyers_page(db.session.get(Item, item_id), 3),
+    )
     assert len(first.pagination.items) == 20
     assert first.pagination.pages == 3
     assert first.pagination.items[0].user.name == "Buyer 0"  # newest
     assert [line.user.name for line in third.pagination.items] == [
         f"Buyer {n}" for n in range(40, 45)
     ]
-    past_the_end = buyers_page(item_id, 99)
+    past_the_end = buyers_page(db.session.get(Item, item_id), 99)
     assert past_the_end.pagination.page == 3
-    assert buyers_page(item_id, -4).pagination.page == 1
+    assert buyers_page(db.session.get(Item, item_id), -4).pagination.page == 1
 
 
 def test_buyers_page_uses_two_queries_however_many_buyers(app, make_item):
+    # The item (whose running totals are the summary) and the page of lines.
     def queries(item_id: int) -> int:
         fresh()
         with count_queries() as statements:
-            buyers = buyers_page(item_id, 1)
+            buyers = buyers_page(db.session.get(Item, item_id), 1)
             for line in buyers.pagination.items:
                 assert line.user.email  # loaded, no lazy load
         db.session.expunge_all()
@@ -675,7 +679,7 @@ def test_buyers_partial_renders_on_its_own(app, make_item, make_user):
         html = render_template(
             "items/_buyers.html",
             item=db.session.get(Item, item_id),
-            buyers=buyers_page(item_id, 1),
+            buyers=buyers_page(db.session.get(Item, item_id), 1),
         )
     assert "4 units sold" in html
     assert "$10.00" in html

@@ -7,9 +7,10 @@ from __future__ import annotations
 import threading
 
 from app.extensions import db
-from app.models import Order, UserItem
+from app.models import Item, Order, UserItem
 from tests.shop_helpers import (
     add_to_cart,
+    assert_totals_match_rows,
     cheap_users,
     checkout_form,
     count,
@@ -96,6 +97,7 @@ def test_last_five_units_go_to_exactly_five_of_many_buyers(app, make_item):
         html = client.get("/purchases/cart").get_data(as_text=True)
         assert "Not enough stock for: Last Lamp. Nothing was bought." in html
         assert "Last Lamp" in html  # the cart is kept for another try
+    assert_totals_match_rows()
 
 
 def test_racing_multi_line_carts_are_all_or_nothing(app, make_item):
@@ -115,6 +117,7 @@ def test_racing_multi_line_carts_are_all_or_nothing(app, make_item):
     assert sorted(bought_by()) == sorted(2 * list(winners))
     html = losers[0].get("/purchases/cart").get_data(as_text=True)
     assert "Not enough stock for: Scarce. Nothing was bought." in html
+    assert_totals_match_rows()
 
 
 def test_same_checkout_sent_many_times_at_once_buys_once(app, make_item):
@@ -141,3 +144,28 @@ def test_same_checkout_sent_many_times_at_once_buys_once(app, make_item):
     order_id = db.session.scalar(db.select(Order.id))
     # Every click lands on the one order, none on an error or the cart.
     assert {r.headers["Location"] for r in results} == {f"/purchases/orders/{order_id}"}
+    assert_totals_match_rows()
+
+
+def test_one_shopper_checking_out_in_many_tabs_is_one_customer(app, make_item):
+    """The same account buys the same item from eight sessions at once (eight
+    carts, eight tokens): eight orders, and the item counts one customer. The
+    "new customer" check runs after the item's row is locked, so no two
+    checkouts can both find the shopper new."""
+    kettle = make_item(name="Kettle", stock=20)
+    [(user_id, email)] = cheap_users(1)
+    tabs = []
+    for _ in range(8):
+        client = app.test_client()
+        sign_in(client, email)
+        assert add_to_cart(client, kettle, 1).status_code == 302
+        tabs.append((user_id, client, checkout_form(client)))
+
+    check_out_together(tabs)
+
+    assert count(Order) == 8
+    assert stock_of(kettle) == 12
+    fresh()
+    item = db.session.get(Item, kettle)
+    assert (item.sales_lines, item.units_sold, item.customers) == (8, 8, 1)
+    assert_totals_match_rows()

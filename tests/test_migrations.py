@@ -24,6 +24,7 @@ from config import ROOT, TestingConfig
 from tests.conftest import _create_postgres_database, _drop_postgres_database
 
 STORE_TABLES = {
+    "store_totals",
     "users",
     "items",
     "orders",
@@ -234,10 +235,17 @@ def test_required_columns_are_not_null(schema):
         for table in STORE_TABLES
         for c in schema.get_columns(table)
     }
-    for table in STORE_TABLES:
+    # store_totals is one row of counters kept by triggers: it has no timestamps.
+    for table in STORE_TABLES - {"store_totals"}:
         for column in ("id", "created_at", "updated_at"):
             assert nullable[(table, column)] is False, (table, column)
     for column in (
+        ("store_totals", "live_items"),
+        ("items", "sales_lines"),
+        ("items", "units_sold"),
+        ("items", "revenue_cents"),
+        ("items", "customers"),
+        ("users", "purchase_lines"),
         ("users", "email"),
         ("users", "password_hash"),
         ("items", "name"),
@@ -250,3 +258,55 @@ def test_required_columns_are_not_null(schema):
     ):
         assert nullable[column] is False, column
     assert nullable[("items", "archived_at")] is True
+
+
+# --- 0006: running totals worked out for a store with rows ----------------------------------------------------------
+
+
+def test_the_migration_works_out_the_totals_of_a_store_with_rows(
+    fresh_app, fresh_database_url
+):
+    """A store upgraded from 0005 with items, users and lines already in it
+    gets totals equal to its rows; a downgrade takes them away again."""
+    flask_db(fresh_app, "upgrade", "0005")
+    engine = sa.create_engine(fresh_database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO users (id, name, email, password_hash, session_token) "
+                "VALUES (1, 'Ann', 'ann@example.com', 'x', 't1'), "
+                "(2, 'Bob', 'bob@example.com', 'x', 't2')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO items (id, name, price_cents, stock, archived_at) VALUES "
+                "(1, 'Lamp', 1000, 5, NULL), (2, 'Rug', 500, 5, NULL), "
+                "(3, 'Old', 100, 0, CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO user_items (user_id, item_id, quantity, unit_price_cents) "
+                "VALUES (1, 1, 2, 1000), (1, 1, 1, 900), (2, 1, 1, 1000), (2, 3, 4, 100)"
+            )
+        )
+    flask_db(fresh_app, "upgrade")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT live_items FROM store_totals")).all() == [
+            (2,)
+        ]
+        assert conn.execute(
+            sa.text(
+                "SELECT id, sales_lines, units_sold, revenue_cents, customers "
+                "FROM items ORDER BY id"
+            )
+        ).all() == [(1, 3, 4, 3900, 2), (2, 0, 0, 0, 0), (3, 1, 4, 400, 1)]
+        assert conn.execute(
+            sa.text("SELECT id, purchase_lines FROM users ORDER BY id")
+        ).all() == [(1, 2), (2, 2)]
+    flask_db(fresh_app, "downgrade", "0005")
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("items")}
+    assert "sales_lines" not in columns
+    assert "store_totals" not in sa.inspect(engine).get_table_names()
+    engine.dispose()

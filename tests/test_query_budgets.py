@@ -56,14 +56,14 @@ def signed_in(client) -> int:
 
 
 # The budgets. A change to any of these is a decision, not an accident.
-CATALOGUE_ANONYMOUS = 3  # the page of items, the total count, popular items
+CATALOGUE_ANONYMOUS = 3  # the page of items, the live-item total, popular items
 CATALOGUE_SIGNED_IN = 4  # + the signed-in user
 CATALOGUE_FILTERED = 2  # a search or a later page: no popular items
 ITEM_PAGE_ANONYMOUS = 2  # the item, what its buyers also bought
 ITEM_PAGE_SIGNED_IN = 3  # + the user
 CART_ANONYMOUS = 1  # every line's item in one query
 CART_SIGNED_IN = 2  # + the user
-HISTORY = 3  # user, the page of lines with their items, the count
+HISTORY = 2  # user (with their running count of lines), the page of lines
 PROFILE = 5  # user, items bought with totals, their count, the summary, recent lines
 ORDER = 3  # user, the order, its lines with their items
 

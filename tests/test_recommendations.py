@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from app.extensions import cache
 from app.items import recommendations
 from app.items.recommendations import also_bought, popular
 from tests.conftest import count_queries
@@ -370,15 +371,38 @@ def test_catalogue_first_page_query_count_is_fixed_with_popular_items(
 
 
 def test_popular_is_remembered_for_the_configured_time(make_app, make_item, make_user):
-    """The landing page works "Popular" out once per POPULAR_CACHE_SECONDS per
-    process; within that window it runs one statement fewer."""
+    """The landing page works "Popular" out once per POPULAR_CACHE_SECONDS;
+    within that window it runs one statement fewer."""
     cached_app = make_app(POPULAR_CACHE_SECONDS=60)
-    recommendations._popular_cache.clear()
     client = cached_app.test_client()
     with cached_app.app_context():
+        cache.clear()
         with count_queries() as first:
             assert client.get("/items/").status_code == 200
         with count_queries() as second:
             assert client.get("/items/").status_code == 200
-    recommendations._popular_cache.clear()
+        cache.clear()
     assert len(second) == len(first) - 1
+
+
+def test_also_bought_is_remembered_per_item(make_app, make_item, make_user):
+    """An item page works its "also bought" block out once per
+    ALSO_BOUGHT_CACHE_SECONDS; another item's page has its own."""
+    shown, other = make_item(name="Kept Lamp"), make_item(name="Other Lamp")
+    partner = make_item(name="Partner Rug")
+    buyer = make_user()
+    buy(buyer, shown, partner)
+    buy(buyer, other, partner)
+    cached_app = make_app(ALSO_BOUGHT_CACHE_SECONDS=60)
+    client = cached_app.test_client()
+    with cached_app.app_context():
+        cache.clear()
+        with count_queries() as first:
+            assert "Partner Rug" in client.get(f"/items/{shown}").text
+        with count_queries() as second:
+            assert "Partner Rug" in client.get(f"/items/{shown}").text
+        with count_queries() as another:
+            assert "Partner Rug" in client.get(f"/items/{other}").text
+        cache.clear()
+    assert len(second) == len(first) - 1
+    assert len(another) == len(first)

@@ -52,11 +52,6 @@ def search_text() -> str:
     return text.strip()[:MAX_QUERY_LENGTH]
 
 
-def line_total_cents() -> sa.ColumnElement[int]:
-    """quantity × unit price, in 64 bits: PostgreSQL's int4 product would overflow."""
-    return sa.cast(UserItem.quantity, sa.BigInteger) * UserItem.unit_price_cents
-
-
 @bp.route("/new", methods=["GET", "POST"])
 @admin_required
 def create():
@@ -252,36 +247,21 @@ class Buyers:
     customers: int
 
 
-def buyers_page(item_id: int, page: int) -> Buyers:
+def buyers_page(item: Item, page: int) -> Buyers:
     """The item's purchase lines with their buyers, 20 a page, and its sales summary.
 
-    Two queries whatever the number of buyers: one aggregate (which also gives
-    the pagination's total) and one for the page with its users joined in.
-    A page past the end shows the last page rather than hiding the item page.
+    One query whatever the number of buyers: the summary is the item's running
+    totals (kept by the database, migration 0006), which also give the
+    pagination's total; the page walks the (item_id, created_at, id) index
+    with its users joined in. A page past the end shows the last page rather
+    than hiding the item page.
     """
-    lines, units, revenue, customers = db.session.execute(
-        sa.select(
-            sa.func.count(UserItem.id),
-            sa.func.coalesce(sa.func.sum(UserItem.quantity), 0),
-            sa.func.coalesce(sa.func.sum(line_total_cents()), 0),
-            # DISTINCT in a subquery walks the (item_id, user_id, ...) index in
-            # order; count(DISTINCT ...) would sort every line's buyer again.
-            sa.select(sa.func.count())
-            .select_from(
-                sa.select(UserItem.user_id)
-                .where(UserItem.item_id == item_id)
-                .distinct()
-                .subquery()
-            )
-            .scalar_subquery(),
-        ).where(UserItem.item_id == item_id)
-    ).one()
-    last_page = max(1, ceil(lines / BUYERS_PER_PAGE))
+    last_page = max(1, ceil(item.sales_lines / BUYERS_PER_PAGE))
     pagination = db.paginate(
         sa.select(UserItem)
         .join(UserItem.user)
         .options(so.contains_eager(UserItem.user))
-        .where(UserItem.item_id == item_id)
+        .where(UserItem.item_id == item.id)
         .order_by(UserItem.created_at.desc(), UserItem.id.desc()),
         page=min(max(page, 1), last_page),
         per_page=BUYERS_PER_PAGE,
@@ -289,11 +269,11 @@ def buyers_page(item_id: int, page: int) -> Buyers:
         error_out=False,
         count=False,
     )
-    pagination.total = lines  # already counted by the aggregate above
+    pagination.total = item.sales_lines
     return Buyers(
         pagination=pagination,
-        lines=int(lines),
-        units=int(units),
-        revenue_cents=int(revenue),
-        customers=int(customers),
+        lines=item.sales_lines,
+        units=item.units_sold,
+        revenue_cents=item.revenue_cents,
+        customers=item.customers,
     )

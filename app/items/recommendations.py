@@ -22,15 +22,16 @@ parameters (building these nested selects costs more than running them).
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from datetime import datetime
-from functools import cache
+from functools import cache as build_once
+from typing import NamedTuple
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import current_app
 
-from app.extensions import db
+from app.extensions import cache, db
 from app.models import Item, UserItem
 
 SAMPLE_LINES = 100  # the item's latest purchase lines: whose baskets to read
@@ -53,24 +54,50 @@ def also_bought(item_id: int, limit: int = 6) -> list[sa.Row]:
     return list(db.session.execute(_also_bought(), params | _common(limit)))
 
 
-_popular_cache: dict[int, tuple[float, list[sa.Row]]] = {}
+class Card(NamedTuple):
+    """What a recommendation block shows of an item (and all the cache keeps)."""
+
+    id: int
+    name: str
+    price_cents: int
+    stock: int
 
 
-def popular_cached(limit: int = 6) -> list[sa.Row]:
-    """popular(), remembered by this process for POPULAR_CACHE_SECONDS.
+def popular_cached(limit: int = 6) -> list[Card]:
+    """popular(), worked out at most once per POPULAR_CACHE_SECONDS.
 
     The block is the same for every visitor of the catalogue's landing page,
     the busiest page of the store, so it need not be worked out per request.
     For that long a sold-out item may still show in it (its page says so).
     """
-    ttl = current_app.config["POPULAR_CACHE_SECONDS"]
-    now = time.monotonic()
-    cached = _popular_cache.get(limit)
-    if ttl > 0 and cached and now - cached[0] < ttl:
-        return cached[1]
-    rows = popular(limit)
-    _popular_cache[limit] = (now, rows)
-    return rows
+    return _cached(
+        f"popular:{limit}",
+        current_app.config["POPULAR_CACHE_SECONDS"],
+        lambda: popular(limit),
+    )
+
+
+def also_bought_cached(item_id: int, limit: int = 6) -> list[Card]:
+    """also_bought(), worked out at most once per ALSO_BOUGHT_CACHE_SECONDS per
+    item: a best seller's page is the one most visited, and its block is the
+    same for every visitor."""
+    return _cached(
+        f"also-bought:{item_id}:{limit}",
+        current_app.config["ALSO_BOUGHT_CACHE_SECONDS"],
+        lambda: also_bought(item_id, limit),
+    )
+
+
+def _cached(key: str, seconds: int, work: Callable[[], list[sa.Row]]) -> list[Card]:
+    """`work()`'s rows as Cards, from the cache (app.extensions.cache) when
+    they were worked out less than `seconds` ago."""
+    if seconds <= 0:
+        return [Card(*row) for row in work()]
+    cards = cache.get(key)
+    if cards is None:
+        cards = [Card(*row) for row in work()]
+        cache.set(key, cards, timeout=seconds)
+    return cards
 
 
 def popular(limit: int = 6) -> list[sa.Row]:
@@ -105,7 +132,7 @@ def _literal(value: int) -> sa.ColumnElement[int]:
     return sa.literal_column(str(value), sa.Integer)
 
 
-@cache
+@build_once
 def _also_bought() -> sa.Select:
     item_id = _value("item_id")
     co_bought = _on_sale(_co_bought(item_id)).cte("co_bought")
@@ -131,7 +158,7 @@ def _also_bought() -> sa.Select:
     return _best(ranked, ranked.c.tier.asc())
 
 
-@cache
+@build_once
 def _popular() -> sa.Select:
     return _best(_on_sale(_recent_buyer_counts()).subquery("ranked"))
 

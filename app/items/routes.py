@@ -8,8 +8,8 @@ from flask_login import current_user
 
 from app.extensions import db
 from app.items import bp
-from app.items.recommendations import also_bought, popular_cached
-from app.models import Item
+from app.items.recommendations import also_bought_cached, popular_cached
+from app.models import Item, StoreTotals
 from app.pagination import page_arg, paginate_rows
 from app.purchases.forms import CartAddForm
 
@@ -58,13 +58,18 @@ def _fts_matches(q: str) -> sa.Select:
 
 
 def _count_live(q: str) -> sa.Select:
-    """The catalogue's total: on SQLite a search counts in its index alone."""
-    if q and len(q) >= 3 and db.engine.dialect.name == "sqlite":
+    """The catalogue's total: the database's running count of live items (one
+    row, whatever the catalogue's size); a search counts its matches, on
+    SQLite in the search index alone."""
+    if not q:
+        return sa.select(StoreTotals.live_items)
+    if len(q) >= 3 and db.engine.dialect.name == "sqlite":
         return sa.select(sa.func.count()).select_from(_fts_matches(q).subquery())
-    count = (
-        sa.select(sa.func.count()).select_from(Item).where(Item.archived_at.is_(None))
+    return (
+        sa.select(sa.func.count())
+        .select_from(Item)
+        .where(Item.archived_at.is_(None), name_contains(q))
     )
-    return count.where(name_contains(q)) if q else count
 
 
 @bp.get("/")
@@ -120,11 +125,11 @@ def render_item_page(item: Item, form: CartAddForm, status: int = 200):
     if current_user.is_authenticated and current_user.is_admin:
         from app.items.admin import buyers_page
 
-        buyers = buyers_page(item.id, page_arg("buyers_page"))
+        buyers = buyers_page(item, page_arg("buyers_page"))
     return render_template(
         "items/detail.html",
         item=item,
         form=form,
         buyers=buyers,
-        also_bought=also_bought(item.id),
+        also_bought=also_bought_cached(item.id),
     ), status

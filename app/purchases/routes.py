@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from math import ceil
+
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import abort, flash, redirect, render_template, url_for
@@ -242,13 +244,21 @@ def index():
         from app.purchases.admin import all_purchases
 
         return all_purchases()
+    # The total is the user's running count of lines (kept by the database,
+    # migration 0006), so a long history is not counted on every page.
+    total = current_user.purchase_lines
+    page = page_arg()
+    if page > max(1, ceil(total / HISTORY_PER_PAGE)):
+        abort(404)
     lines = db.paginate(
         sa.select(UserItem)
         .where(UserItem.user_id == current_user.id)
         .options(so.joinedload(UserItem.item))
         .order_by(UserItem.created_at.desc(), UserItem.id.desc()),
-        page=page_arg(),
+        page=page,
         per_page=HISTORY_PER_PAGE,
         max_per_page=None,
+        count=False,
     )
+    lines.total = total
     return render_template("purchases/history.html", lines=lines)

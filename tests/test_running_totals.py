@@ -1,0 +1,212 @@
+"""The running totals the database keeps (migration 0006): the live-item count
+the catalogue shows, each item's sales (lines, units, revenue at the price
+paid, customers) and each user's count of purchase lines.
+
+They are kept by triggers, so every way rows are written is covered here: the
+admin's forms and the shopper's checkout through HTTP, bulk inserts and
+deletes in SQL (the migration's backfill of a store that already has rows is
+in test_migrations.py).
+Each test checks the totals against the rows, counted again from scratch.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import Item, StoreTotals, User, UserItem
+from tests.conftest import post_form
+from tests.shop_helpers import (
+    add_to_cart,
+    assert_totals_match_rows,
+    cheap_user,
+    checkout,
+    fresh,
+    minutes_ago,
+    record_purchase,
+    set_item,
+    sign_in,
+)
+from tests.test_admin_items import VALID
+
+TOTAL_RE = re.compile(r'<p class="muted">(\d+) items?')
+
+
+def live_items() -> int:
+    fresh()
+    return db.session.get(StoreTotals, 1).live_items
+
+
+def sales(item_id: int) -> tuple[int, int, int, int]:
+    fresh()
+    item = db.session.get(Item, item_id)
+    return item.sales_lines, item.units_sold, item.revenue_cents, item.customers
+
+
+def lines_of(user_id: int) -> int:
+    fresh()
+    return db.session.get(User, user_id).purchase_lines
+
+
+def catalogue_total(client) -> int:
+    return int(TOTAL_RE.search(client.get("/items/").get_data(as_text=True)).group(1))
+
+
+# --- the live-item count ------------------------------------------------------------
+
+
+def test_live_items_follow_the_admin_forms(client, admin, make_item):
+    make_item(name="Already Here")
+    assert live_items() == catalogue_total(client) == 1
+
+    assert post_form(client, "/items/new", VALID).status_code == 302
+    fresh()
+    new_id = db.session.scalar(sa.select(Item.id).where(Item.name == VALID["name"]))
+    assert live_items() == catalogue_total(client) == 2
+
+    response = post_form(client, f"/items/{new_id}/archive", page=f"/items/{new_id}")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert live_items() == catalogue_total(client) == 1
+    post_form(client, f"/items/{new_id}/archive", page=f"/items/{new_id}")  # again
+    assert live_items() == 1
+
+    post_form(client, f"/items/{new_id}/restore", page=f"/items/{new_id}")
+    assert live_items() == catalogue_total(client) == 2
+    # An edit that is not an archive or a restore leaves the count alone.
+    data = {**VALID, "name": "Walnut Tray, large"}
+    assert post_form(client, f"/items/{new_id}/edit", data).status_code == 302
+    assert live_items() == 2
+    assert_totals_match_rows()
+
+
+def test_live_items_follow_bulk_inserts_updates_and_deletes(app, make_item):
+    db.session.execute(
+        sa.insert(Item),
+        [
+            {"name": f"Bulk {n}", "price_cents": 100, "stock": 1,
+             "archived_at": minutes_ago(1) if n % 3 == 0 else None}
+            for n in range(30)
+        ],
+    )  # fmt: skip
+    db.session.commit()
+    assert live_items() == 20
+    db.session.execute(
+        sa.update(Item)
+        .where(Item.name.in_(["Bulk 1", "Bulk 2"]))
+        .values(archived_at=minutes_ago(1))
+    )
+    db.session.execute(
+        sa.update(Item).where(Item.name == "Bulk 3").values(archived_at=None)
+    )
+    db.session.execute(sa.update(Item).values(stock=Item.stock + 1))  # not a flip
+    db.session.commit()
+    assert live_items() == 19
+    db.session.execute(sa.delete(Item).where(Item.name.in_(["Bulk 4", "Bulk 6"])))
+    db.session.commit()
+    assert live_items() == 18  # one live, one archived went
+    assert_totals_match_rows()
+
+
+# --- sales: checkout ------------------------------------------------------------------
+
+
+def test_checkout_adds_to_the_item_and_user_totals(app, make_item):
+    lamp = make_item(name="Lamp", price_cents=1000, stock=20)
+    rug = make_item(name="Rug", price_cents=250, stock=20)
+    ann = cheap_user("Ann", "ann@example.com")
+    bob = cheap_user("Bob", "bob@example.com")
+    ann_client, bob_client = app.test_client(), app.test_client()
+    sign_in(ann_client, "ann@example.com")
+    sign_in(bob_client, "bob@example.com")
+
+    add_to_cart(ann_client, lamp, 2)
+    add_to_cart(ann_client, rug, 1)
+    assert checkout(ann_client).status_code == 302
+    set_item(lamp, price_cents=1200)  # later buyers pay the new price
+    add_to_cart(ann_client, lamp, 1)  # Ann again: not a new customer
+    assert checkout(ann_client).status_code == 302
+    add_to_cart(bob_client, lamp, 3)
+    assert checkout(bob_client).status_code == 302
+
+    assert sales(lamp) == (3, 6, 2 * 1000 + 1200 + 3 * 1200, 2)
+    assert sales(rug) == (1, 1, 250, 1)
+    assert (lines_of(ann), lines_of(bob)) == (3, 1)
+    assert_totals_match_rows()
+
+
+def test_a_checkout_that_fails_changes_no_total(app, make_item):
+    lamp = make_item(name="Lamp", stock=5)
+    short = make_item(name="Short", stock=1)
+    user_id = cheap_user("Ann", "ann@example.com")
+    client = app.test_client()
+    sign_in(client, "ann@example.com")
+    add_to_cart(client, lamp, 1)
+    add_to_cart(client, short, 1)
+    set_item(short, stock=0)  # sold out while in the cart
+
+    assert checkout(client).headers["Location"] == "/purchases/cart"
+    assert sales(lamp) == sales(short) == (0, 0, 0, 0)
+    assert lines_of(user_id) == 0
+    assert_totals_match_rows()
+
+
+def test_totals_show_on_the_pages_that_read_them(client, admin, make_item):
+    lamp = make_item(name="Lamp", price_cents=1000)
+    buyer = cheap_user("Ann", "ann@example.com")
+    record_purchase(buyer, lamp, 2, 1000)
+    record_purchase(buyer, lamp, 1, 900)
+    html = client.get(f"/items/{lamp}").get_data(as_text=True)
+    assert "3 units sold" in html
+    assert "to 1 customer" in html
+    assert "in 2 purchase lines" in html
+    assert "$29.00" in html
+    assert_totals_match_rows()
+
+
+# --- sales: lines written or removed in SQL ---------------------------------------------
+
+
+def test_lines_inserted_in_bulk_and_deleted_are_counted(app, make_item):
+    lamp, rug = make_item(price_cents=1000), make_item(price_cents=500)
+    ann = cheap_user("Ann", "ann@example.com")
+    bob = cheap_user("Bob", "bob@example.com")
+    rows = [
+        {"user_id": user, "item_id": item, "quantity": q, "unit_price_cents": p}
+        for user, item, q, p in [
+            (ann, lamp, 1, 1000),
+            (ann, lamp, 2, 1000),
+            (bob, lamp, 1, 900),
+            (bob, rug, 4, 500),
+        ]
+    ]
+    db.session.execute(sa.insert(UserItem), rows)  # one statement, four lines
+    db.session.commit()
+    assert sales(lamp) == (3, 4, 3900, 2)
+    assert sales(rug) == (1, 4, 2000, 1)
+    assert (lines_of(ann), lines_of(bob)) == (2, 2)
+
+    # Ann's first lamp line goes: she still has another, so she stays a customer.
+    first = db.session.scalar(
+        sa.select(sa.func.min(UserItem.id)).where(UserItem.user_id == ann)
+    )
+    db.session.execute(sa.delete(UserItem).where(UserItem.id == first))
+    db.session.commit()
+    assert sales(lamp) == (2, 3, 2900, 2)
+    # Bob's lines all go, in one statement.
+    db.session.execute(sa.delete(UserItem).where(UserItem.user_id == bob))
+    db.session.commit()
+    assert sales(lamp) == (1, 2, 2000, 1)
+    assert sales(rug) == (0, 0, 0, 0)
+    assert (lines_of(ann), lines_of(bob)) == (1, 0)
+    assert_totals_match_rows()
+
+
+def test_a_new_line_by_a_returning_customer_is_not_a_new_customer(app, make_item):
+    lamp = make_item()
+    ann = cheap_user("Ann", "ann@example.com")
+    for _ in range(3):
+        record_purchase(ann, lamp)
+    assert sales(lamp)[3] == 1
+    assert_totals_match_rows()

@@ -38,33 +38,84 @@ def id_arg(name: str) -> int | None:
     return number
 
 
+def written_in(number: int) -> sa.BindParameter[int]:
+    """A number written into the SQL when it runs, not bound: psycopg prepares
+    a statement after five runs, and PostgreSQL may then plan it once for any
+    LIMIT and OFFSET, walking an index it would not for the real ones. (The
+    statement is still compiled once; only the number is filled in.)"""
+    return sa.bindparam(None, number, type_=sa.Integer, literal_execute=True)
+
+
 class RowPagination(Pagination):
     """Paginate a select of several columns (an entity plus aggregates, or plain
     columns). `count_select`, when given, is a cheaper statement for the total
-    than counting the select's rows."""
+    than counting the select's rows. `order_by` orders the select (or the
+    select comes ordered). `key`, when given, is the selected table's primary
+    key: the page's keys are found first, from the ordering index alone, then
+    only their rows are read (a "deferred join"), so a deep page skips
+    thousands of index entries rather than thousands of table rows.
+    `count_cap`, when given, stops the count there: `total` is then at most the
+    cap and `more` says whether rows lie past it."""
+
+    more = False
 
     def _query_items(self) -> list[Any]:
         select: sa.Select = self._query_args["select"]
+        order_by = self._query_args["order_by"]
+        key: sa.Column | None = self._query_args.get("key")
+        if key is None:
+            page = select.order_by(*order_by)
+        else:
+            # The filters run once, in the keys' subquery; the outer query
+            # reads the rows of those keys only.
+            keys = (
+                select.with_only_columns(key)
+                .order_by(*order_by)
+                .limit(written_in(self.per_page))
+                .offset(written_in(self._query_offset))
+                .subquery("page_keys")
+            )
+            page = (
+                sa.select(*select.selected_columns)
+                .join_from(key.table, keys, key == keys.c[key.name])
+                .order_by(*order_by)
+            )
+            return list(db.session.execute(page))
         return list(
-            db.session.execute(select.limit(self.per_page).offset(self._query_offset))
+            db.session.execute(page.limit(self.per_page).offset(self._query_offset))
         )
 
     def _query_count(self) -> int:
-        if (count_select := self._query_args.get("count_select")) is not None:
-            return db.session.scalar(count_select) or 0
         select: sa.Select = self._query_args["select"]
-        counted = sa.select(sa.func.count()).select_from(
-            select.order_by(None).subquery()
-        )
-        return db.session.scalar(counted) or 0
+        count_select = self._query_args.get("count_select")
+        if count_select is None:
+            count_select = sa.select(sa.func.count()).select_from(
+                select.order_by(None).subquery()
+            )
+        total = db.session.scalar(count_select) or 0
+        cap = self._query_args.get("count_cap")
+        if cap is not None and total > cap:
+            self.more = True
+            return cap
+        return total
 
 
 def paginate_rows(
-    select: sa.Select, page: int, per_page: int, count_select: sa.Select | None = None
+    select: sa.Select,
+    page: int,
+    per_page: int,
+    count_select: sa.Select | None = None,
+    *,
+    order_by: tuple[sa.ColumnElement, ...] = (),
+    key: sa.Column | None = None,
+    count_cap: int | None = None,
 ) -> RowPagination:
     return RowPagination(
         select=select,
+        order_by=order_by,
         count_select=count_select,
+        key=key,
+        count_cap=count_cap,
         page=page,
         per_page=per_page,
         max_per_page=None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.items import routes as items_routes
 from app.models import Item, utcnow
 from tests.conftest import login, post_form
 from tests.shop_helpers import item_ids_linked
@@ -37,6 +38,50 @@ def test_search_counts_only_matches(client, make_item):
     assert "30 items" in html
     assert len(item_ids_linked(html)) == 24
     assert len(search(client, "oak", page=2)) == 6
+
+
+def test_a_common_word_counts_its_matches_up_to_the_cap(client, make_item, monkeypatch):
+    """A search stops counting at SEARCH_COUNT_CAP ("1,000+ items"): its pages
+    run to the cap, and the last of them says to narrow the search."""
+    monkeypatch.setattr(items_routes, "SEARCH_COUNT_CAP", 30)
+    oak = sorted(make_item(name=f"Oak Board {n:02d}") for n in range(50))
+    for q in ("oak", "o"):  # the trigram index, and the short-query fallback
+        html = client.get("/items/", query_string={"q": q}).get_data(as_text=True)
+        assert "30+ items · page 1 of 2+" in html
+        assert "add a word" not in html
+        last = client.get("/items/", query_string={"q": q, "page": 2})
+        html = last.get_data(as_text=True)
+        assert "page 2 of 2+" in html
+        assert item_ids_linked(html) == oak[24:48]  # the rows are all there
+        assert 'rel="next"' not in html
+        assert "More than 30 items match “" in html
+        assert "add a word to narrow them down" in html
+    # Under the cap the count is exact.
+    html = client.get("/items/", query_string={"q": "board 4"}).get_data(as_text=True)
+    assert "10 items" in html
+    assert "10+" not in html
+
+
+def test_deep_catalogue_pages_keep_their_order(client, make_item):
+    """The page's keys are found first, then their rows (a deferred join): every
+    order still pages through every live item once, in order."""
+    names = [f"Item {n:03d}" for n in range(60)]
+    ids = {
+        make_item(name=name, price_cents=1000 - n): name for n, name in enumerate(names)
+    }
+    archived = make_item(name="Item 000 archived", archived=True)
+    for sort, expected in (
+        ("name", sorted(ids, key=ids.get)),
+        ("price", sorted(ids, key=lambda i: (1000 - names.index(ids[i]), i))),
+        ("-price", sorted(ids, key=lambda i: (names.index(ids[i]), -i))),
+    ):
+        seen = []
+        for page in (1, 2, 3):
+            seen += item_ids_linked(
+                client.get(f"/items/?sort={sort}&page={page}").get_data(as_text=True)
+            )
+        assert seen == expected, sort
+        assert archived not in seen
 
 
 def test_search_follows_renames_archives_and_restores(client, make_item):

@@ -10,7 +10,7 @@ from app.extensions import db
 from app.items import bp
 from app.items.recommendations import also_bought_cached, popular_cached
 from app.models import Item, StoreTotals
-from app.pagination import page_arg, paginate_rows
+from app.pagination import page_arg, paginate_rows, written_in
 from app.purchases.forms import CartAddForm
 
 SORTS = {
@@ -26,6 +26,9 @@ SORT_LABELS = {
     "newest": "Newest first",
 }
 MAX_QUERY_LENGTH = 100
+# A search counts this many matches at most ("1,000+ items"): counting every
+# match of a common word would cost as much as the catalogue is large.
+SEARCH_COUNT_CAP = 1_000
 
 
 def like_pattern(text: str) -> str:
@@ -59,16 +62,16 @@ def _fts_matches(q: str) -> sa.Select:
 
 def _count_live(q: str) -> sa.Select:
     """The catalogue's total: the database's running count of live items (one
-    row, whatever the catalogue's size); a search counts its matches, on
-    SQLite in the search index alone."""
+    row, whatever the catalogue's size). A search counts its matches up to one
+    past SEARCH_COUNT_CAP, on SQLite in the search index alone."""
     if not q:
         return sa.select(StoreTotals.live_items)
     if len(q) >= 3 and db.engine.dialect.name == "sqlite":
-        return sa.select(sa.func.count()).select_from(_fts_matches(q).subquery())
-    return (
-        sa.select(sa.func.count())
-        .select_from(Item)
-        .where(Item.archived_at.is_(None), name_contains(q))
+        matches = _fts_matches(q)
+    else:
+        matches = sa.select(Item.id).where(Item.archived_at.is_(None), name_contains(q))
+    return sa.select(sa.func.count()).select_from(
+        matches.limit(written_in(SEARCH_COUNT_CAP + 1)).subquery()
     )
 
 
@@ -90,10 +93,13 @@ def index():
     if q:
         select = select.where(name_contains(q))
     items = paginate_rows(
-        select.order_by(*SORTS[sort]),
+        select,
         page,
         current_app.config["ITEMS_PER_PAGE"],
         count_select=_count_live(q),
+        order_by=SORTS[sort],
+        key=Item.id,
+        count_cap=SEARCH_COUNT_CAP if q else None,
     )
     # "Popular" belongs to the catalogue's landing view only: a search, another
     # page or another order is the shopper browsing the list they asked for.

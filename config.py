@@ -36,10 +36,11 @@ class Config:
     MAX_CONTENT_LENGTH = 12 * 1024 * 1024
     ITEMS_PER_PAGE = 24
     LOW_STOCK_THRESHOLD = 5
-    # Recommendations are the same for every visitor, so they are worked out
-    # at most this often and kept in the cache below (0: every request).
+    # Worked out at most this often and kept in the cache below (0: on every
+    # request): each is the same for every visitor who asks for it.
     POPULAR_CACHE_SECONDS = 30  # the catalogue's "Popular" block
     ALSO_BOUGHT_CACHE_SECONDS = 60  # an item page's "also bought" block
+    SEARCH_COUNT_CACHE_SECONDS = 60  # a search's "1,234 items"
     # Flask-Caching: each process's own memory by default; CACHE_TYPE=RedisCache
     # with CACHE_REDIS_URL shares one cache between every process and host.
     CACHE_TYPE = os.environ.get("CACHE_TYPE", "SimpleCache")
@@ -101,6 +102,7 @@ class TestingConfig(Config):
     LOGIN_RATE_LIMIT = "1000 per minute"
     POPULAR_CACHE_SECONDS = 0  # every test sees the data it just wrote
     ALSO_BOUGHT_CACHE_SECONDS = 0
+    SEARCH_COUNT_CACHE_SECONDS = 0
 
 
 def config_for_environment() -> type[Config]:

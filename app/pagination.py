@@ -49,7 +49,8 @@ def written_in(number: int) -> sa.BindParameter[int]:
 class RowPagination(Pagination):
     """Paginate a select of several columns (an entity plus aggregates, or plain
     columns). `count_select`, when given, is a cheaper statement for the total
-    than counting the select's rows. `order_by` orders the select (or the
+    than counting the select's rows, and `total` the total already known.
+    `order_by` orders the select (or the
     select comes ordered). `key`, when given, is the selected table's primary
     key: the page's keys are found first, from the ordering index alone, then
     only their rows are read (a "deferred join"), so a deep page skips
@@ -86,13 +87,15 @@ class RowPagination(Pagination):
         )
 
     def _query_count(self) -> int:
-        select: sa.Select = self._query_args["select"]
-        count_select = self._query_args.get("count_select")
-        if count_select is None:
-            count_select = sa.select(sa.func.count()).select_from(
-                select.order_by(None).subquery()
-            )
-        total = db.session.scalar(count_select) or 0
+        total = self._query_args.get("total")
+        if total is None:
+            count_select = self._query_args.get("count_select")
+            if count_select is None:
+                select: sa.Select = self._query_args["select"]
+                count_select = sa.select(sa.func.count()).select_from(
+                    select.order_by(None).subquery()
+                )
+            total = db.session.scalar(count_select) or 0
         cap = self._query_args.get("count_cap")
         if cap is not None and total > cap:
             self.more = True
@@ -106,6 +109,7 @@ def paginate_rows(
     per_page: int,
     count_select: sa.Select | None = None,
     *,
+    total: int | None = None,
     order_by: tuple[sa.ColumnElement, ...] = (),
     key: sa.Column | None = None,
     count_cap: int | None = None,
@@ -114,6 +118,7 @@ def paginate_rows(
         select=select,
         order_by=order_by,
         count_select=count_select,
+        total=total,
         key=key,
         count_cap=count_cap,
         page=page,

@@ -17,6 +17,11 @@ def money(cents: int | None) -> str:
     return f"{sign}${dollars:,}.{rest:02d}"
 
 
+def number(value: int | None) -> str:
+    """A count with thousands separators: 45215 -> "45,215"."""
+    return "" if value is None else f"{value:,}"
+
+
 def cents_to_decimal_text(cents: int | None) -> str:
     """Integer cents as the text an amount field shows: 1250 -> "12.50"."""
     if cents is None:
@@ -47,6 +52,7 @@ def cart_count() -> int:
 def init_app(app: Flask) -> None:
     app.add_template_filter(money)
     app.add_template_filter(shortdate)
+    app.add_template_filter(number)
     app.add_template_filter(cents_to_decimal_text, "amount")
     app.add_template_global(cart_count)
     app.add_template_global(stock_label)

@@ -129,27 +129,42 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 class Browser:
-    """Just enough of a browser: cookies (Secure ones too, over loopback), CSRF."""
+    """Just enough of a browser: cookies (Secure ones too, over loopback), CSRF,
+    and one kept-alive connection, as a browser keeps one."""
 
     def __init__(self, port: int):
         self.port = port
         self.cookies: dict[str, str] = {}
+        self.conn: http.client.HTTPConnection | None = None
 
     def request(self, method: str, path: str, form: dict | None = None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
         body = None
         if form is not None:
             body = urlencode(form)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        text = response.read().decode()
+        for attempt in (1, 2):  # once more on a fresh connection if the kept one closed
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection(
+                    "127.0.0.1", self.port, timeout=30
+                )
+            try:
+                self.conn.request(method, path, body=body, headers=headers)
+                response = self.conn.getresponse()
+                text = response.read().decode()
+                break
+            except (http.client.HTTPException, ConnectionError):
+                self.conn.close()
+                self.conn = None
+                if attempt == 2:
+                    raise
         for name, value in response.getheaders():
             if name.lower() == "set-cookie":
                 key, _, rest = value.partition("=")
                 self.cookies[key] = rest.split(";", 1)[0]
-        conn.close()
+        if response.getheader("Connection", "").lower() == "close":
+            self.conn.close()
+            self.conn = None
         return response.status, response.getheader("Location", ""), text
 
     def post_form(self, path: str, data: dict, page: str | None = None):
@@ -213,15 +228,16 @@ def checkout_load(port: int, users: list[str], item_id: int, seconds: int) -> di
 
     def buyer(email: str) -> None:
         browser = Browser(port).login(email, "demo-shopper-pass")
+        _, _, page = browser.request("GET", f"/items/{item_id}")
+        csrf = CSRF_RE.search(page).group(1)  # the session's token, for every form
         while time.time() < stop_at:
-            status, _, _ = browser.post_form(
+            status, _, _ = browser.request(
+                "POST",
                 "/purchases/cart",
-                {"item_id": item_id, "quantity": 1},
-                page=f"/items/{item_id}",
+                {"csrf_token": csrf, "item_id": item_id, "quantity": 1},
             )
             _, _, cart = browser.request("GET", "/purchases/cart")
             token = TOKEN_RE.search(cart)
-            csrf = CSRF_RE.search(cart)
             if status != 302 or not token:
                 with lock:
                     outcomes["sold_out" if status == 422 else "errors"] += 1
@@ -232,7 +248,7 @@ def checkout_load(port: int, users: list[str], item_id: int, seconds: int) -> di
             status, location, _ = browser.request(
                 "POST",
                 "/purchases/checkout",
-                {"csrf_token": csrf.group(1), "token": token.group(1)},
+                {"csrf_token": csrf, "token": token.group(1)},
             )
             elapsed = (time.perf_counter() - started) * 1000
             with lock:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from app.extensions import db
+from app.extensions import cache, db
 from app.items import routes as items_routes
 from app.models import Item, utcnow
-from tests.conftest import login, post_form
+from tests.conftest import count_queries, login, post_form
 from tests.shop_helpers import item_ids_linked
 
 
@@ -60,6 +60,27 @@ def test_a_common_word_counts_its_matches_up_to_the_cap(client, make_item, monke
     html = client.get("/items/", query_string={"q": "board 4"}).get_data(as_text=True)
     assert "10 items" in html
     assert "10+" not in html
+
+
+def test_a_search_count_is_remembered_per_query(make_app, make_item):
+    """Within SEARCH_COUNT_CACHE_SECONDS the same search runs one statement fewer
+    (its count); another query counts its own matches."""
+    for n in range(3):
+        make_item(name=f"Oak Shelf {n}")
+    make_item(name="Pine Shelf")
+    cached_app = make_app(SEARCH_COUNT_CACHE_SECONDS=60)
+    client = cached_app.test_client()
+    with cached_app.app_context():
+        cache.clear()
+        with count_queries() as first:
+            assert "3 items" in client.get("/items/?q=oak").get_data(as_text=True)
+        with count_queries() as second:
+            assert "3 items" in client.get("/items/?q=oak").get_data(as_text=True)
+        with count_queries() as other:
+            assert "4 items" in client.get("/items/?q=shelf").get_data(as_text=True)
+        cache.clear()
+    assert len(second) == len(first) - 1
+    assert len(other) == len(first)
 
 
 def test_deep_catalogue_pages_keep_their_order(client, make_item):

@@ -22,7 +22,6 @@ parameters (building these nested selects costs more than running them).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from functools import cache as build_once
 from typing import NamedTuple
@@ -31,7 +30,8 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import current_app
 
-from app.extensions import cache, db
+from app.caching import remembered
+from app.extensions import db
 from app.models import Item, UserItem
 
 SAMPLE_LINES = 100  # the item's latest purchase lines: whose baskets to read
@@ -70,10 +70,10 @@ def popular_cached(limit: int = 6) -> list[Card]:
     the busiest page of the store, so it need not be worked out per request.
     For that long a sold-out item may still show in it (its page says so).
     """
-    return _cached(
+    return remembered(
         f"popular:{limit}",
         current_app.config["POPULAR_CACHE_SECONDS"],
-        lambda: popular(limit),
+        lambda: [Card(*row) for row in popular(limit)],
     )
 
 
@@ -81,23 +81,11 @@ def also_bought_cached(item_id: int, limit: int = 6) -> list[Card]:
     """also_bought(), worked out at most once per ALSO_BOUGHT_CACHE_SECONDS per
     item: a best seller's page is the one most visited, and its block is the
     same for every visitor."""
-    return _cached(
+    return remembered(
         f"also-bought:{item_id}:{limit}",
         current_app.config["ALSO_BOUGHT_CACHE_SECONDS"],
-        lambda: also_bought(item_id, limit),
+        lambda: [Card(*row) for row in also_bought(item_id, limit)],
     )
-
-
-def _cached(key: str, seconds: int, work: Callable[[], list[sa.Row]]) -> list[Card]:
-    """`work()`'s rows as Cards, from the cache (app.extensions.cache) when
-    they were worked out less than `seconds` ago."""
-    if seconds <= 0:
-        return [Card(*row) for row in work()]
-    cards = cache.get(key)
-    if cards is None:
-        cards = [Card(*row) for row in work()]
-        cache.set(key, cards, timeout=seconds)
-    return cards
 
 
 def popular(limit: int = 6) -> list[sa.Row]:

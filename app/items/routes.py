@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from flask import abort, current_app, render_template, request
 from flask_login import current_user
 
+from app.caching import remembered
 from app.extensions import db
 from app.items import bp
 from app.items.recommendations import also_bought_cached, popular_cached
@@ -60,18 +61,25 @@ def _fts_matches(q: str) -> sa.Select:
     )
 
 
-def _count_live(q: str) -> sa.Select:
-    """The catalogue's total: the database's running count of live items (one
-    row, whatever the catalogue's size). A search counts its matches up to one
-    past SEARCH_COUNT_CAP, on SQLite in the search index alone."""
+def _live_total(q: str) -> int:
+    """The catalogue's total. Unsearched, the database's running count of live
+    items: one row, whatever the catalogue's size. Searched, the matches up to
+    one past SEARCH_COUNT_CAP (on SQLite in the search index alone),
+    remembered for SEARCH_COUNT_CACHE_SECONDS: a common word's count costs
+    more than its page, and it is the common words that are searched again."""
     if not q:
-        return sa.select(StoreTotals.live_items)
+        return db.session.scalar(sa.select(StoreTotals.live_items)) or 0
     if len(q) >= 3 and db.engine.dialect.name == "sqlite":
         matches = _fts_matches(q)
     else:
         matches = sa.select(Item.id).where(Item.archived_at.is_(None), name_contains(q))
-    return sa.select(sa.func.count()).select_from(
+    count = sa.select(sa.func.count()).select_from(
         matches.limit(written_in(SEARCH_COUNT_CAP + 1)).subquery()
+    )
+    return remembered(
+        f"search-count:{q}",
+        current_app.config["SEARCH_COUNT_CACHE_SECONDS"],
+        lambda: db.session.scalar(count) or 0,
     )
 
 
@@ -96,7 +104,7 @@ def index():
         select,
         page,
         current_app.config["ITEMS_PER_PAGE"],
-        count_select=_count_live(q),
+        total=_live_total(q),
         order_by=SORTS[sort],
         key=Item.id,
         count_cap=SEARCH_COUNT_CAP if q else None,

@@ -9,7 +9,7 @@ PORT ?= 5000
 DEMO_ADMIN_EMAIL ?= admin@example.com
 DEMO_ADMIN_PASSWORD ?= demo-admin-pass
 
-.PHONY: venv run db seed test test-sqlite test-postgres test-browser lint format bench clean
+.PHONY: venv run db seed test test-sqlite test-postgres test-browser lint format bench explain clean
 
 venv: $(STAMP)
 
@@ -92,3 +92,7 @@ bench: venv
 		if [ "$$(id -u)" = 0 ]; then apt-get install -y -qq wrk; else exit 1; fi; }
 	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# The plans of every statement the benchmarked pages run (after make bench).
+explain: venv
+	$(BIN)/python bench/explain.py

@@ -1,0 +1,161 @@
+"""`make explain`: every SQL statement of the benchmarked pages, with its plan.
+
+Run after `make bench`, on the large stores it left (bench-results/store_bench.db,
+and the store_bench database on the PostgreSQL server that TEST_DATABASE_URL or
+DATABASE_URL names). Each page is served once in-process, as the shopper or
+admin the benchmark signs in; every statement it runs is recorded and planned
+again: EXPLAIN QUERY PLAN on SQLite, EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL
+(plain EXPLAIN for statements that write). The plans go to docs/query-plans.md.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from config import Config, database_url  # noqa: E402
+
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+def pages(conn: sa.Connection) -> list[tuple[str, str, str | None]]:
+    """(title, path, who) for each benchmarked page: who is None, "shopper" or "admin"."""
+    best_item = conn.execute(
+        sa.text("SELECT id FROM items ORDER BY sales_lines DESC, id LIMIT 1")
+    ).scalar()
+    return [
+        ("Catalogue page 1", "/items/", None),
+        ("Catalogue page 200", "/items/?page=200", None),
+        ("Search ?q=oak", "/items/?q=oak", None),
+        ("Sort by price", "/items/?sort=price", None),
+        ("Item page (best seller)", f"/items/{best_item}", None),
+        ("Purchase history (the user with the most lines)", "/purchases/", "shopper"),
+        (
+            "Admin: the best seller's page with its buyers",
+            f"/items/{best_item}",
+            "admin",
+        ),
+    ]
+
+
+def signed_in_ids(conn: sa.Connection) -> dict[str, str]:
+    """Flask-Login identities ("id:session_token") of the shopper and admin."""
+    shopper = conn.execute(
+        sa.text(
+            "SELECT id, session_token FROM users WHERE NOT is_admin "
+            "ORDER BY purchase_lines DESC, id LIMIT 1"
+        )
+    ).one()
+    admin = conn.execute(
+        sa.text(
+            "SELECT id, session_token FROM users WHERE is_admin ORDER BY id LIMIT 1"
+        )
+    ).one()
+    return {"shopper": f"{shopper[0]}:{shopper[1]}", "admin": f"{admin[0]}:{admin[1]}"}
+
+
+def plan(conn: sa.Connection, statement: str, params, engine: str) -> str:
+    writes = not statement.lstrip().upper().startswith(("SELECT", "WITH"))
+    if engine == "sqlite":
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all()
+        return "\n".join(row[-1] for row in rows)
+    prefix = "EXPLAIN " if writes else "EXPLAIN (ANALYZE, BUFFERS) "
+    rows = conn.exec_driver_sql(prefix + statement, params).all()
+    if writes:
+        conn.rollback()
+    return "\n".join(row[0] for row in rows)
+
+
+def explain_engine(url: str, engine: str) -> list[str]:
+    from app import create_app
+    from app.extensions import cache, db
+
+    class ExplainConfig(Config):
+        SQLALCHEMY_DATABASE_URI = url
+        POPULAR_CACHE_SECONDS = 0  # every page runs all its statements
+        ALSO_BOUGHT_CACHE_SECONDS = 0
+        SEARCH_COUNT_CACHE_SECONDS = 0
+
+    app = create_app(ExplainConfig)
+    recorded: list[tuple[str, object]] = []
+    out = [f"## {engine}", ""]
+    with app.app_context():
+        cache.clear()
+        sa.event.listen(
+            db.engine,
+            "before_cursor_execute",
+            lambda _c, _cur, statement, params, _ctx, _many: recorded.append(
+                (statement, params)
+            ),
+        )
+        with db.engine.connect() as conn:
+            identities = signed_in_ids(conn)
+            page_list = pages(conn)
+        for title, path, who in page_list:
+            client = app.test_client()
+            if who:
+                with client.session_transaction() as session:
+                    session["_user_id"] = identities[who]
+                    session["_fresh"] = True
+            recorded.clear()
+            status = client.get(path).status_code
+            statements = [
+                (s, p)
+                for s, p in recorded
+                if not s.lstrip().upper().startswith(TRANSACTION_CONTROL)
+            ]
+            out += [
+                f"### {title}: `GET {path}` ({status}, {len(statements)} statements)",
+                "",
+            ]
+            with db.engine.connect() as conn:
+                for statement, params in statements:
+                    text = plan(conn, statement, params, engine)
+                    out += [
+                        "```sql",
+                        " ".join(statement.split()),
+                        "```",
+                        "```",
+                        text,
+                        "```",
+                        "",
+                    ]
+    print(f"{engine}: {len(page_list)} pages planned", flush=True)
+    return out
+
+
+def main() -> None:
+    results = ROOT / "bench-results"
+    sqlite_db = results / "store_bench.db"
+    if not sqlite_db.exists():
+        raise SystemExit(
+            "Run `make bench` first: it leaves the large stores this reads."
+        )
+    lines = [
+        "# Query plans of the benchmarked pages",
+        "",
+        "Written by `make explain` (bench/explain.py) from the large stores of the "
+        "last `make bench` (100,000 items, 1,000,000 purchase lines). Each page was "
+        "served once with its caches off, so every statement it can run is here. "
+        "SQLite: EXPLAIN QUERY PLAN. PostgreSQL: EXPLAIN (ANALYZE, BUFFERS), with "
+        "the real timings of that run.",
+        "",
+    ]
+    lines += explain_engine(f"sqlite:///{sqlite_db}", "sqlite")
+    server = os.environ.get("DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
+    if server and server.startswith("postgres"):
+        url = sa.engine.make_url(database_url(server)).set(database="store_bench")
+        lines += explain_engine(url.render_as_string(hide_password=False), "postgresql")
+    target = ROOT / "docs" / "query-plans.md"
+    target.write_text("\n".join(lines) + "\n")
+    print(f"written to {target.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

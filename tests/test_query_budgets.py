@@ -17,6 +17,8 @@ from tests.shop_helpers import (
     cheap_user,
     cheap_users,
     checkout,
+    checkout_form,
+    fresh,
     record_purchase,
     sign_in,
 )
@@ -66,6 +68,10 @@ CART_SIGNED_IN = 2  # + the user
 HISTORY = 2  # user (with their running count of lines), the page of lines
 PROFILE = 5  # user, items bought with totals, their count, the summary, recent lines
 ORDER = 3  # user, the order, its lines with their items
+# Checkout: the user, "was this order placed already?", stock taken for every
+# line in one UPDATE, the order, its lines (one INSERT); PostgreSQL first locks
+# the cart's rows in id order (one SELECT ... FOR UPDATE).
+CHECKOUT = {"sqlite": 5, "postgresql": 6}
 
 
 def test_catalogue_query_count_is_fixed_for_anonymous_visitors(client, make_item):
@@ -140,3 +146,25 @@ def test_order_page_query_count_does_not_grow_with_lines(client, signed_in):
         add_to_cart(client, item_id)
     ten_lines = checkout(client).headers["Location"]
     assert queries(client, one_line) == queries(client, ten_lines) == ORDER
+
+
+def checkout_queries(client, item_ids: list[int]) -> int:
+    """SQL statements run by the checkout POST of a cart holding `item_ids`."""
+    put_in_cart(client, item_ids)
+    form = checkout_form(client)
+    with count_queries() as statements:
+        response = client.post("/purchases/checkout", data=form)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/purchases/orders/")
+    fresh()  # the test's own read snapshot predates the checkout's writes
+    return sum(
+        1
+        for statement in statements
+        if not statement.lstrip().upper().startswith(TRANSACTION_CONTROL)
+    )
+
+
+def test_checkout_query_count_does_not_grow_with_lines(client, signed_in, engine_name):
+    one = checkout_queries(client, more_items(1))
+    fifty = checkout_queries(client, more_items(50))  # a full cart (cart.MAX_LINES)
+    assert one == fifty == CHECKOUT[engine_name]

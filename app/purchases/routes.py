@@ -165,29 +165,39 @@ def _buy(
     Returns the order id, or None with the names of the items short of stock
     and of those no longer sold (archived since they went in the cart).
 
-    Each line is one conditional UPDATE (stock never goes below zero, however
-    many buyers race), in item-id order so concurrent checkouts lock rows in
-    the same order and cannot deadlock. The price paid is read by that same
-    statement, so it is the price at the moment the stock was taken.
+    Stock is taken by one conditional UPDATE for the whole cart (stock never
+    goes below zero, however many buyers race): each line's row changes only
+    if it has the units, and the lines it could not change are the short ones.
+    The price paid is read by that same statement, so it is the price at the
+    moment the stock was taken. On PostgreSQL the cart's rows are locked first,
+    in item-id order, so concurrent checkouts cannot deadlock; SQLite's
+    BEGIN IMMEDIATE lets one writer in at a time.
     """
     begin_write()
-    short: list[int] = []
-    bought: list[tuple[int, int, int]] = []
-    for item_id in sorted(wanted):
-        quantity = wanted[item_id]
-        price = db.session.execute(
+    ids = sorted(wanted)
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            sa.select(Item.id)
+            .where(Item.id.in_(ids))
+            .order_by(Item.id)
+            .with_for_update()
+        )
+    quantity = sa.case(wanted, value=Item.id)
+    taken = dict(
+        db.session.execute(
             sa.update(Item)
-            .where(
-                Item.id == item_id, Item.archived_at.is_(None), Item.stock >= quantity
-            )
+            .where(Item.id.in_(ids), Item.archived_at.is_(None), Item.stock >= quantity)
             .values(stock=Item.stock - quantity, updated_at=sa.func.now())
-            .returning(Item.price_cents)
+            .returning(Item.id, Item.price_cents)
             .execution_options(synchronize_session=False)
-        ).scalar_one_or_none()
-        if price is None:
-            short.append(item_id)
-        else:
-            bought.append((item_id, quantity, price))
+        ).all()
+    )
+    short = [item_id for item_id in ids if item_id not in taken]
+    bought = [
+        (item_id, wanted[item_id], taken[item_id])
+        for item_id in ids
+        if item_id in taken
+    ]
     if short:
         db.session.rollback()
         rows = db.session.execute(
@@ -204,14 +214,20 @@ def _buy(
         user_id=user_id, token=token, total_cents=sum(q * p for _, q, p in bought)
     )
     db.session.add(order)
-    db.session.add_all(
-        UserItem(
-            user_id=user_id, item_id=i, quantity=q, unit_price_cents=p, order=order
-        )
-        for i, q, p in bought
-    )
+    db.session.flush()
+    order_id = order.id
+    # One INSERT for every line (the ORM would send one per line on SQLite,
+    # to read each new id back; nothing here needs them).
+    db.session.execute(
+        sa.insert(UserItem),
+        [
+            {"user_id": user_id, "item_id": i, "quantity": q,
+             "unit_price_cents": p, "order_id": order_id}
+            for i, q, p in bought
+        ],
+    )  # fmt: skip
     db.session.commit()
-    return order.id, [], []
+    return order_id, [], []
 
 
 def _order_for_token(token: str) -> int | None:

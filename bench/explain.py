@@ -11,6 +11,7 @@ again: EXPLAIN QUERY PLAN on SQLite, EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -22,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from config import Config, database_url  # noqa: E402
 
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 def pages(conn: sa.Connection) -> list[tuple[str, str, str | None]]:
@@ -44,20 +46,29 @@ def pages(conn: sa.Connection) -> list[tuple[str, str, str | None]]:
     ]
 
 
-def signed_in_ids(conn: sa.Connection) -> dict[str, str]:
-    """Flask-Login identities ("id:session_token") of the shopper and admin."""
+def sign_in(client, email: str, password: str) -> None:
+    """Through the real form, as the benchmark does."""
+    html = client.get("/users/login").get_data(as_text=True)
+    token = CSRF_RE.search(html).group(1)
+    response = client.post(
+        "/users/login", data={"csrf_token": token, "email": email, "password": password}
+    )
+    if response.status_code != 302:
+        raise SystemExit(f"could not sign in as {email}: {response.status_code}")
+
+
+def accounts(conn: sa.Connection) -> dict[str, tuple[str, str]]:
+    """(email, password) of the shopper with the most lines and of the bench admin."""
     shopper = conn.execute(
         sa.text(
-            "SELECT id, session_token FROM users WHERE NOT is_admin "
+            "SELECT email FROM users WHERE NOT is_admin "
             "ORDER BY purchase_lines DESC, id LIMIT 1"
         )
-    ).one()
-    admin = conn.execute(
-        sa.text(
-            "SELECT id, session_token FROM users WHERE is_admin ORDER BY id LIMIT 1"
-        )
-    ).one()
-    return {"shopper": f"{shopper[0]}:{shopper[1]}", "admin": f"{admin[0]}:{admin[1]}"}
+    ).scalar()
+    return {
+        "shopper": (shopper, "demo-shopper-pass"),
+        "admin": ("bench-admin@example.com", "bench-admin-pass"),
+    }
 
 
 def plan(conn: sa.Connection, statement: str, params, engine: str) -> str:
@@ -87,45 +98,45 @@ def explain_engine(url: str, engine: str) -> list[str]:
     out = [f"## {engine}", ""]
     with app.app_context():
         cache.clear()
-        sa.event.listen(
-            db.engine,
-            "before_cursor_execute",
-            lambda _c, _cur, statement, params, _ctx, _many: recorded.append(
-                (statement, params)
-            ),
-        )
-        with db.engine.connect() as conn:
-            identities = signed_in_ids(conn)
-            page_list = pages(conn)
-        for title, path, who in page_list:
-            client = app.test_client()
-            if who:
-                with client.session_transaction() as session:
-                    session["_user_id"] = identities[who]
-                    session["_fresh"] = True
-            recorded.clear()
-            status = client.get(path).status_code
-            statements = [
-                (s, p)
-                for s, p in recorded
-                if not s.lstrip().upper().startswith(TRANSACTION_CONTROL)
-            ]
-            out += [
-                f"### {title}: `GET {path}` ({status}, {len(statements)} statements)",
-                "",
-            ]
-            with db.engine.connect() as conn:
-                for statement, params in statements:
-                    text = plan(conn, statement, params, engine)
-                    out += [
-                        "```sql",
-                        " ".join(statement.split()),
-                        "```",
-                        "```",
-                        text,
-                        "```",
-                        "",
-                    ]
+        bind = db.engine
+    with bind.connect() as conn:
+        logins = accounts(conn)
+        page_list = pages(conn)
+    # Requests run outside any app context of ours, each in its own, as served.
+    sa.event.listen(
+        bind,
+        "before_cursor_execute",
+        lambda _c, _cur, statement, params, _ctx, _many: recorded.append(
+            (statement, params)
+        ),
+    )
+    for title, path, who in page_list:
+        client = app.test_client()
+        if who:
+            sign_in(client, *logins[who])
+        recorded.clear()
+        status = client.get(path).status_code
+        statements = [
+            (s, p)
+            for s, p in recorded
+            if not s.lstrip().upper().startswith(TRANSACTION_CONTROL)
+        ]
+        out += [
+            f"### {title}: `GET {path}` ({status}, {len(statements)} statements)",
+            "",
+        ]
+        with bind.connect() as conn:
+            for statement, params in statements:
+                text = plan(conn, statement, params, engine)
+                out += [
+                    "```sql",
+                    " ".join(statement.split()),
+                    "```",
+                    "```",
+                    text,
+                    "```",
+                    "",
+                ]
     print(f"{engine}: {len(page_list)} pages planned", flush=True)
     return out
 

@@ -50,11 +50,11 @@ class RowPagination(Pagination):
     """Paginate a select of several columns (an entity plus aggregates, or plain
     columns). `count_select`, when given, is a cheaper statement for the total
     than counting the select's rows, and `total` the total already known.
-    `order_by` orders the select (or the
-    select comes ordered). `key`, when given, is the selected table's primary
-    key: the page's keys are found first, from the ordering index alone, then
-    only their rows are read (a "deferred join"), so a deep page skips
-    thousands of index entries rather than thousands of table rows.
+    `order_by` orders the select (or the select comes ordered, without `key`).
+    `key`, when given, is the selected table's primary key: the page's keys
+    are found first, from the ordering index alone, then only their rows are
+    read (a "deferred join"), so a deep page skips thousands of index entries
+    rather than thousands of table rows.
     `count_cap`, when given, stops the count there: `total` is then at most the
     cap and `more` says whether rows lie past it."""
 
@@ -83,7 +83,11 @@ class RowPagination(Pagination):
             )
             return list(db.session.execute(page))
         return list(
-            db.session.execute(page.limit(self.per_page).offset(self._query_offset))
+            db.session.execute(
+                page.limit(written_in(self.per_page)).offset(
+                    written_in(self._query_offset)
+                )
+            )
         )
 
     def _query_count(self) -> int:
@@ -113,7 +117,10 @@ def paginate_rows(
     order_by: tuple[sa.ColumnElement, ...] = (),
     key: sa.Column | None = None,
     count_cap: int | None = None,
+    error_out: bool = True,
 ) -> RowPagination:
+    if key is not None and not order_by:
+        raise ValueError("paginate_rows: a key needs its order_by (the outer query's)")
     return RowPagination(
         select=select,
         order_by=order_by,
@@ -124,4 +131,5 @@ def paginate_rows(
         page=page,
         per_page=per_page,
         max_per_page=None,
+        error_out=error_out,
     )

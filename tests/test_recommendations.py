@@ -406,3 +406,27 @@ def test_also_bought_is_remembered_per_item(make_app, make_item, make_user):
         cache.clear()
     assert len(second) == len(first) - 1
     assert len(another) == len(first)
+
+
+def test_an_unreachable_cache_costs_the_work_not_the_page(
+    make_app, make_item, make_user, monkeypatch
+):
+    """With the cache down (Redis unreachable), the blocks and counts are worked
+    out on each request and every page still answers."""
+    item = make_item(name="Kept Lamp")
+    buy(make_user(), item, make_item(name="Partner Rug"))
+    cached_app = make_app(
+        POPULAR_CACHE_SECONDS=60,
+        ALSO_BOUGHT_CACHE_SECONDS=60,
+        SEARCH_COUNT_CACHE_SECONDS=60,
+    )
+
+    def down(*args, **kwargs):
+        raise ConnectionError("cache unreachable")
+
+    monkeypatch.setattr(cache, "get", down)
+    monkeypatch.setattr(cache, "set", down)
+    client = cached_app.test_client()
+    for url in ("/items/", f"/items/{item}", "/items/?q=lamp"):
+        assert client.get(url).status_code == 200, url
+    assert "Partner Rug" in client.get(f"/items/{item}").get_data(as_text=True)

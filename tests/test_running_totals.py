@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
@@ -209,4 +210,48 @@ def test_a_new_line_by_a_returning_customer_is_not_a_new_customer(app, make_item
     for _ in range(3):
         record_purchase(ann, lamp)
     assert sales(lamp)[3] == 1
+    assert_totals_match_rows()
+
+
+def test_a_line_corrected_in_place_moves_its_totals(app, make_item):
+    """An UPDATE of a line (a correction in SQL) takes its old values out of the
+    totals and puts its new ones in; the buyer moves only with the line."""
+    lamp, rug = make_item(price_cents=1000), make_item(price_cents=500)
+    ann = cheap_user("Ann", "ann@example.com")
+    bob = cheap_user("Bob", "bob@example.com")
+    first = record_purchase(ann, lamp, 1, 1000)
+    record_purchase(ann, lamp, 2, 1000)
+    only = record_purchase(bob, lamp, 1, 1000)
+
+    def update(line_id: int, **values) -> None:
+        db.session.execute(
+            sa.update(UserItem).where(UserItem.id == line_id).values(**values)
+        )
+        db.session.commit()
+
+    update(first, quantity=3, unit_price_cents=900)  # same item, same buyer
+    assert sales(lamp) == (3, 6, 2700 + 2000 + 1000, 2)
+    update(only, item_id=rug)  # Bob's only lamp line becomes a rug line
+    assert sales(lamp) == (2, 5, 4700, 1)
+    assert sales(rug) == (1, 1, 1000, 1)
+    update(first, user_id=bob)  # Ann keeps her other lamp line; Bob gains the lamp
+    assert sales(lamp)[3] == 2
+    assert (lines_of(ann), lines_of(bob)) == (1, 2)
+    db.session.execute(sa.update(UserItem).values(quantity=UserItem.quantity + 1))
+    db.session.commit()  # every line at once, in one statement
+    assert sales(lamp)[:2] == (2, 7)
+    assert_totals_match_rows()
+
+
+def test_truncating_the_lines_zeroes_the_totals(app, make_item, engine_name):
+    if engine_name != "postgresql":
+        pytest.skip("TRUNCATE is PostgreSQL's (SQLite has none)")
+    lamp = make_item()
+    ann = cheap_user("Ann", "ann@example.com")
+    record_purchase(ann, lamp, 2)
+    fresh()
+    db.session.execute(sa.text("TRUNCATE user_items"))
+    db.session.commit()
+    assert sales(lamp) == (0, 0, 0, 0)
+    assert lines_of(ann) == 0
     assert_totals_match_rows()

@@ -277,6 +277,7 @@ def buyers_page(item: Item, page: int) -> Buyers:
         BUYERS_PER_PAGE,
         total=item.sales_lines,
         order_by=(UserItem.created_at.desc(), UserItem.id.desc()),
+        error_out=False,
     )
     return Buyers(
         pagination=pagination,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import sqlalchemy as sa
 from flask import abort, current_app, render_template, request
 from flask_login import current_user
@@ -77,7 +79,8 @@ def _live_total(q: str) -> int:
         matches.limit(written_in(SEARCH_COUNT_CAP + 1)).subquery()
     )
     return remembered(
-        f"search-count:{q}",
+        # Hashed: any text is a valid key then, on any cache backend.
+        "search-count:" + hashlib.blake2b(q.encode(), digest_size=16).hexdigest(),
         current_app.config["SEARCH_COUNT_CACHE_SECONDS"],
         lambda: db.session.scalar(count) or 0,
     )

@@ -216,8 +216,9 @@ def _buy(
     db.session.add(order)
     db.session.flush()
     order_id = order.id
-    # One INSERT for every line (the ORM would send one per line on SQLite,
-    # to read each new id back; nothing here needs them).
+    # One INSERT statement for all the lines, run as an executemany (the ORM
+    # would send one per line on SQLite, to read each new id back; nothing
+    # here needs them).
     db.session.execute(
         sa.insert(UserItem),
         [

@@ -13,16 +13,18 @@ lookup (or a column of a row the page loads anyway):
 - users.purchase_lines.
 
 Triggers keep them whatever writes the rows (checkout, the seed, an import,
-a fix in psql), so they cannot drift from the rows they count. On PostgreSQL
+a fix in psql: inserts, deletes, updates of a line, and on PostgreSQL a
+TRUNCATE), so they cannot drift from the rows they count. On PostgreSQL
 the triggers for inserts and deletes run once per statement over its
 transition table, so a bulk insert updates each total once per statement,
 not once per row; an item's archived_at flips run per row, and only when
 that column is set (a checkout's stock UPDATE does not touch the counter).
 
-A buyer is new to an item when no other line of theirs for it exists. The
-check runs after checkout has locked the item's row (its stock UPDATE), in a
-statement of its own with a fresh snapshot, so two checkouts of one user
-racing for one item cannot both count them.
+A buyer is new to an item when no other line of theirs for it exists. On
+PostgreSQL the trigger first locks the lines' items in id order (checkout
+holds those locks already), then checks in a statement of its own, on a
+snapshot taken after any other writer of those items committed: two writers
+racing with one buyer's lines for one item cannot both count them.
 
 Revision ID: 0006
 Revises: 0005
@@ -90,12 +92,50 @@ SQLITE_TRIGGERS = [
     END
     """,
 ]
+SQLITE_TRIGGERS.append(
+    # A line changed in place (a correction): its old values out, its new ones
+    # in. A buyer is gained or lost only when the line moves to another
+    # (item, user) pair.
+    """
+    CREATE TRIGGER user_items_totals_update
+    AFTER UPDATE OF user_id, item_id, quantity, unit_price_cents ON user_items BEGIN
+        UPDATE items SET
+            sales_lines = sales_lines - 1,
+            units_sold = units_sold - OLD.quantity,
+            revenue_cents = revenue_cents - OLD.quantity * OLD.unit_price_cents,
+            customers = customers - (
+                (OLD.item_id <> NEW.item_id OR OLD.user_id <> NEW.user_id)
+                AND NOT EXISTS (
+                    SELECT 1 FROM user_items
+                    WHERE item_id = OLD.item_id AND user_id = OLD.user_id
+                )
+            )
+        WHERE id = OLD.item_id;
+        UPDATE items SET
+            sales_lines = sales_lines + 1,
+            units_sold = units_sold + NEW.quantity,
+            revenue_cents = revenue_cents + NEW.quantity * NEW.unit_price_cents,
+            customers = customers + (
+                (OLD.item_id <> NEW.item_id OR OLD.user_id <> NEW.user_id)
+                AND NOT EXISTS (
+                    SELECT 1 FROM user_items
+                    WHERE item_id = NEW.item_id AND user_id = NEW.user_id
+                      AND id <> NEW.id
+                )
+            )
+        WHERE id = NEW.item_id;
+        UPDATE users SET purchase_lines = purchase_lines - 1 WHERE id = OLD.user_id;
+        UPDATE users SET purchase_lines = purchase_lines + 1 WHERE id = NEW.user_id;
+    END
+    """
+)
 SQLITE_TRIGGER_NAMES = [
     "items_live_insert",
     "items_live_delete",
     "items_live_update",
     "user_items_totals_insert",
     "user_items_totals_delete",
+    "user_items_totals_update",
 ]
 
 POSTGRESQL_TRIGGERS = [
@@ -142,6 +182,11 @@ POSTGRESQL_TRIGGERS = [
     """
     CREATE FUNCTION user_items_totals_insert() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
+        -- The items first, locked in id order (checkout holds them already):
+        -- the buyer check below then runs on a snapshot taken after any other
+        -- writer of these items has committed.
+        PERFORM 1 FROM items WHERE id IN (SELECT item_id FROM new_lines)
+        ORDER BY id FOR UPDATE;
         UPDATE items SET
             sales_lines = items.sales_lines + s.lines,
             units_sold = items.units_sold + s.units,
@@ -175,6 +220,8 @@ POSTGRESQL_TRIGGERS = [
     """
     CREATE FUNCTION user_items_totals_delete() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
+        PERFORM 1 FROM items WHERE id IN (SELECT item_id FROM old_lines)
+        ORDER BY id FOR UPDATE;
         UPDATE items SET
             sales_lines = items.sales_lines - s.lines,
             units_sold = items.units_sold - s.units,
@@ -205,7 +252,96 @@ POSTGRESQL_TRIGGERS = [
     FOR EACH STATEMENT EXECUTE FUNCTION user_items_totals_delete()
     """,
 ]
+POSTGRESQL_TRIGGERS += [
+    # Lines changed in place: the old values out, the new in. Per (item, user)
+    # pair touched, a buyer counts +1 if the pair has a line now and had none
+    # before the statement, -1 the other way round.
+    """
+    CREATE FUNCTION user_items_totals_update() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM 1 FROM items
+        WHERE id IN (SELECT item_id FROM old_lines UNION SELECT item_id FROM new_lines)
+        ORDER BY id FOR UPDATE;
+        UPDATE items SET
+            sales_lines = items.sales_lines + d.lines,
+            units_sold = items.units_sold + d.units,
+            revenue_cents = items.revenue_cents + d.revenue,
+            customers = items.customers + d.buyers
+        FROM (
+            SELECT item_id, sum(lines) AS lines, sum(units) AS units,
+                   sum(revenue) AS revenue, sum(buyers) AS buyers
+            FROM (
+                SELECT item_id, 1 AS lines, quantity AS units,
+                       quantity::bigint * unit_price_cents AS revenue, 0 AS buyers
+                FROM new_lines
+                UNION ALL
+                SELECT item_id, -1, -quantity,
+                       -(quantity::bigint * unit_price_cents), 0
+                FROM old_lines
+                UNION ALL
+                SELECT t.item_id, 0, 0, 0,
+                       (EXISTS (SELECT 1 FROM user_items u
+                                WHERE u.item_id = t.item_id AND u.user_id = t.user_id))::int
+                     - (EXISTS (SELECT 1 FROM old_lines o
+                                WHERE o.item_id = t.item_id AND o.user_id = t.user_id)
+                        OR EXISTS (SELECT 1 FROM user_items u
+                                   WHERE u.item_id = t.item_id AND u.user_id = t.user_id
+                                     AND u.id NOT IN (SELECT id FROM new_lines)))::int
+                FROM (SELECT item_id, user_id FROM old_lines
+                      UNION SELECT item_id, user_id FROM new_lines) AS t
+            ) AS changes
+            GROUP BY item_id
+        ) AS d
+        WHERE items.id = d.item_id
+          AND (d.lines, d.units, d.revenue, d.buyers) <> (0, 0, 0, 0);
+        UPDATE users SET purchase_lines = users.purchase_lines + d.lines
+        FROM (
+            SELECT user_id, sum(n) AS lines FROM (
+                SELECT user_id, 1 AS n FROM new_lines
+                UNION ALL SELECT user_id, -1 FROM old_lines
+            ) AS changes GROUP BY user_id
+        ) AS d
+        WHERE users.id = d.user_id AND d.lines <> 0;
+        RETURN NULL;
+    END
+    $$
+    """,
+    """
+    CREATE TRIGGER user_items_totals_update AFTER UPDATE ON user_items
+    REFERENCING OLD TABLE AS old_lines NEW TABLE AS new_lines
+    FOR EACH STATEMENT EXECUTE FUNCTION user_items_totals_update()
+    """,
+    # TRUNCATE (maintenance only) empties a table at once: its totals go to 0.
+    """
+    CREATE FUNCTION store_totals_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_TABLE_NAME = 'items' THEN
+            UPDATE store_totals SET live_items = 0;
+        ELSE
+            UPDATE items SET sales_lines = 0, units_sold = 0, revenue_cents = 0,
+                customers = 0
+            WHERE sales_lines <> 0 OR customers <> 0;
+            UPDATE users SET purchase_lines = 0 WHERE purchase_lines <> 0;
+        END IF;
+        RETURN NULL;
+    END
+    $$
+    """,
+    """
+    CREATE TRIGGER items_truncated AFTER TRUNCATE ON items
+    FOR EACH STATEMENT EXECUTE FUNCTION store_totals_truncated()
+    """,
+    """
+    CREATE TRIGGER user_items_truncated AFTER TRUNCATE ON user_items
+    FOR EACH STATEMENT EXECUTE FUNCTION store_totals_truncated()
+    """,
+]
 POSTGRESQL_DROP = [
+    "DROP TRIGGER IF EXISTS user_items_truncated ON user_items",
+    "DROP TRIGGER IF EXISTS items_truncated ON items",
+    "DROP TRIGGER IF EXISTS user_items_totals_update ON user_items",
+    "DROP FUNCTION IF EXISTS store_totals_truncated()",
+    "DROP FUNCTION IF EXISTS user_items_totals_update()",
     "DROP TRIGGER IF EXISTS user_items_totals_delete ON user_items",
     "DROP TRIGGER IF EXISTS user_items_totals_insert ON user_items",
     "DROP TRIGGER IF EXISTS items_live_update ON items",
@@ -263,6 +399,9 @@ def upgrade():
         "users",
         sa.Column("purchase_lines", sa.Integer(), server_default="0", nullable=False),
     )
+    # The totals of the rows already there, then the triggers that keep them.
+    # On PostgreSQL nothing can write in between: ADD COLUMN holds its table
+    # locks until the migration's transaction ends. (SQLite runs one writer.)
     for statement in BACKFILL:
         op.execute(statement)
     triggers = (

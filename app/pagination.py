@@ -65,7 +65,11 @@ class RowPagination(Pagination):
         order_by = self._query_args["order_by"]
         key: sa.Column | None = self._query_args.get("key")
         if key is None:
-            page = select.order_by(*order_by)
+            page = (
+                select.order_by(*order_by)
+                .limit(written_in(self.per_page))
+                .offset(written_in(self._query_offset))
+            )
         else:
             # The filters run once, in the keys' subquery; the outer query
             # reads the rows of those keys only.
@@ -81,14 +85,7 @@ class RowPagination(Pagination):
                 .join_from(key.table, keys, key == keys.c[key.name])
                 .order_by(*order_by)
             )
-            return list(db.session.execute(page))
-        return list(
-            db.session.execute(
-                page.limit(written_in(self.per_page)).offset(
-                    written_in(self._query_offset)
-                )
-            )
-        )
+        return list(db.session.execute(page))
 
     def _query_count(self) -> int:
         total = self._query_args.get("total")

@@ -223,15 +223,21 @@ def parse_wrk(out: str) -> dict:
 # --- checkout under load -----------------------------------------------------------
 
 
+def signed_in_buyer(port: int, email: str, item_id: int) -> tuple[Browser, str]:
+    """A demo shopper signed in, and the session's CSRF token (good for every
+    form of that session), read off the item's page."""
+    browser = Browser(port).login(email, "demo-shopper-pass")
+    _, _, page = browser.request("GET", f"/items/{item_id}")
+    return browser, CSRF_RE.search(page).group(1)
+
+
 def checkout_flow(port: int, users: list[str], item_id: int, seconds: int) -> dict:
     """wrk runs bench/checkout.lua: each thread is one signed-in shopper looping
     add to cart -> cart page -> checkout on its own connection."""
     sessions = RESULTS / "checkout-sessions.lua"
     entries = []
     for email in users:
-        browser = Browser(port).login(email, "demo-shopper-pass")
-        _, _, page = browser.request("GET", f"/items/{item_id}")
-        csrf = CSRF_RE.search(page).group(1)
+        browser, csrf = signed_in_buyer(port, email, item_id)
         entries.append(
             f"  {{ cookie = {lua_text(browser.cookie_header)}, csrf = {lua_text(csrf)} }},"
         )
@@ -260,9 +266,7 @@ def checkout_load(port: int, users: list[str], item_id: int, seconds: int) -> di
     stop_at = time.time() + seconds
 
     def buyer(email: str) -> None:
-        browser = Browser(port).login(email, "demo-shopper-pass")
-        _, _, page = browser.request("GET", f"/items/{item_id}")
-        csrf = CSRF_RE.search(page).group(1)  # the session's token, for every form
+        browser, csrf = signed_in_buyer(port, email, item_id)
         while time.time() < stop_at:
             status, _, _ = browser.request(
                 "POST",

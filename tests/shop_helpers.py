@@ -41,6 +41,20 @@ def stock_of(item_id: int) -> int:
     return db.session.scalar(sa.select(Item.stock).where(Item.id == item_id))
 
 
+def item_rows() -> list[tuple]:
+    """Every item's editable columns, by id: what an admin's write could change."""
+    return db.session.execute(
+        sa.select(
+            Item.id,
+            Item.name,
+            Item.description,
+            Item.price_cents,
+            Item.stock,
+            Item.archived_at,
+        ).order_by(Item.id)
+    ).all()
+
+
 def db_state() -> dict:
     """Everything a shopper request could write: row counts and every stock level."""
     fresh()

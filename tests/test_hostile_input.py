@@ -28,7 +28,7 @@ from app.extensions import db
 from app.models import Item, Order, User, UserItem
 from config import TestingConfig
 from tests.conftest import TEST_PASSWORD
-from tests.shop_helpers import CHEAP_HASH
+from tests.shop_helpers import CHEAP_HASH, item_rows
 
 ROLES = ("anonymous", "shopper", "admin")
 # HOSTILE_EXAMPLES=200 for a deeper hunt than the suite's bounded one.
@@ -278,16 +278,7 @@ def state() -> dict:
                 User.id, User.email, User.is_admin, User.is_enabled, User.session_token
             ).order_by(User.id)
         ).all(),
-        "items": db.session.execute(
-            sa.select(
-                Item.id,
-                Item.name,
-                Item.description,
-                Item.price_cents,
-                Item.stock,
-                Item.archived_at,
-            ).order_by(Item.id)
-        ).all(),
+        "items": item_rows(),
         "orders": db.session.scalar(sa.select(sa.func.count(Order.id))),
         "lines": db.session.scalar(sa.select(sa.func.count(UserItem.id))),
     }

@@ -24,7 +24,7 @@ from app.items import csv_io
 from app.items.forms import parse_amount
 from app.models import AuditEvent, Item, ItemImport, utcnow
 from tests.conftest import csrf_token_from, login
-from tests.shop_helpers import cheap_user, count, fresh, set_item, sign_in
+from tests.shop_helpers import cheap_user, count, fresh, item_rows, set_item, sign_in
 
 HEADER = "name,description,price,stock\n"
 TOKEN_RE = re.compile(r'name="token"[^>]*value="([^"]+)"')
@@ -83,16 +83,7 @@ def import_file(client, content: bytes | str):
 
 def items() -> list[tuple]:
     fresh()
-    return db.session.execute(
-        sa.select(
-            Item.id,
-            Item.name,
-            Item.description,
-            Item.price_cents,
-            Item.stock,
-            Item.archived_at,
-        ).order_by(Item.id)
-    ).all()
+    return item_rows()
 
 
 def state() -> dict:

@@ -16,8 +16,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from tests.shop_helpers import cheap_user, fresh, record_purchase, sign_in
-
-TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+from tests.test_query_budgets import TRANSACTION_CONTROL
 
 
 def plans(client, path: str) -> list[tuple[str, str]]:

@@ -14,9 +14,9 @@ from flask_wtf.csrf import generate_csrf
 from werkzeug.routing import Rule
 
 from app.extensions import db
-from app.models import Item, Order, User, UserItem
+from app.models import Order, User, UserItem
 from tests.conftest import login
-from tests.shop_helpers import fresh, record_purchase
+from tests.shop_helpers import fresh, item_rows, record_purchase
 
 RULES = ("anyone", "signed_in", "owner_or_admin", "admin")
 
@@ -153,16 +153,7 @@ def snapshot() -> dict:
                 User.password_hash,
             ).order_by(User.id)
         ).all(),
-        "items": db.session.execute(
-            sa.select(
-                Item.id,
-                Item.name,
-                Item.description,
-                Item.price_cents,
-                Item.stock,
-                Item.archived_at,
-            ).order_by(Item.id)
-        ).all(),
+        "items": item_rows(),
         "lines": db.session.execute(
             sa.select(UserItem.id, UserItem.quantity, UserItem.unit_price_cents)
         ).all(),

@@ -41,7 +41,7 @@ from tests.conftest import (
     post_form,
 )
 from tests.servers import CHECKOUT_TOKEN_RE, CSRF_RE, Server, gunicorn_store
-from tests.shop_helpers import CHEAP_HASH, PASSWORD_HASH_MARKERS, cheap_users
+from tests.shop_helpers import CHEAP_HASH, PASSWORD_HASH_MARKERS, cheap_users, item_rows
 from tests.test_route_access import ACCESS, RULES
 
 FLASK = Path(sys.executable).with_name("flask")
@@ -83,16 +83,7 @@ def state() -> dict:
                 User.password_hash,
             ).order_by(User.id)
         ).all(),
-        "items": db.session.execute(
-            sa.select(
-                Item.id,
-                Item.name,
-                Item.description,
-                Item.price_cents,
-                Item.stock,
-                Item.archived_at,
-            ).order_by(Item.id)
-        ).all(),
+        "items": item_rows(),
         "orders": db.session.execute(sa.select(Order.id).order_by(Order.id)).all(),
         "lines": db.session.execute(
             sa.select(UserItem.id, UserItem.quantity).order_by(UserItem.id)

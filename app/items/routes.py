@@ -49,9 +49,14 @@ def name_contains(q: str) -> sa.ColumnElement[bool]:
     pg_trgm index serves ILIKE directly. Queries under three characters have
     no trigram and fall back to a plain LIKE.
     """
-    if len(q) >= 3 and db.engine.dialect.name == "sqlite":
+    if _in_fts(q):
         return sa.literal_column("+items.id").in_(_fts_matches(q))
     return Item.name.ilike(like_pattern(q), escape="\\")
+
+
+def _in_fts(q: str) -> bool:
+    """Whether SQLite's trigram table can answer `q` (three characters at least)."""
+    return len(q) >= 3 and db.engine.dialect.name == "sqlite"
 
 
 def _fts_matches(q: str) -> sa.Select:
@@ -71,18 +76,22 @@ def _live_total(q: str) -> int:
     more than its page, and it is the common words that are searched again."""
     if not q:
         return db.session.scalar(sa.select(StoreTotals.live_items)) or 0
-    if len(q) >= 3 and db.engine.dialect.name == "sqlite":
-        matches = _fts_matches(q)
-    else:
-        matches = sa.select(Item.id).where(Item.archived_at.is_(None), name_contains(q))
-    count = sa.select(sa.func.count()).select_from(
-        matches.limit(written_in(SEARCH_COUNT_CAP + 1)).subquery()
-    )
+
+    def count() -> int:  # built only when the cache has no count
+        if _in_fts(q):
+            matches = _fts_matches(q)
+        else:
+            matches = sa.select(Item.id).where(
+                Item.archived_at.is_(None), name_contains(q)
+            )
+        capped = matches.limit(written_in(SEARCH_COUNT_CAP + 1)).subquery()
+        return db.session.scalar(sa.select(sa.func.count()).select_from(capped)) or 0
+
     return remembered(
         # Hashed: any text is a valid key then, on any cache backend.
         "search-count:" + hashlib.blake2b(q.encode(), digest_size=16).hexdigest(),
         current_app.config["SEARCH_COUNT_CACHE_SECONDS"],
-        lambda: db.session.scalar(count) or 0,
+        count,
     )
 
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask import Flask
 from werkzeug.routing import IntegerConverter
 
-from app.models import MAX_ID
+from app.limits import MAX_ID
 from config import DEV_SECRET_KEY, Config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +29,8 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     _refuse_insecure_production(app)
     _ensure_sqlite_folder(app)
 
-    from app import auth, errors, security, templating
+    # Engine settings (SQLite pragmas, PostgreSQL UTC) hook into SQLAlchemy on import.
+    from app import auth, database, errors, security, templating  # noqa: F401
     from app.extensions import cache, csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
@@ -42,22 +43,34 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     security.init_app(app)
     templating.init_app(app)
     errors.init_app(app)
+    _register_blueprints(app)
 
-    from app.audit import bp as audit_bp
-    from app.items import bp as items_bp
-    from app.purchases import bp as purchases_bp
-    from app.users import bp as users_bp
+    from app import cli
 
-    app.register_blueprint(items_bp)
-    app.register_blueprint(users_bp)
-    app.register_blueprint(purchases_bp)
-    app.register_blueprint(audit_bp)
-
-    from app import cli, main
-
-    app.register_blueprint(main.bp)
     cli.init_app(app)
     return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    """Each feature's views, imported here where the app is assembled: a
+    feature package's __init__ holds only its blueprint, so importing one
+    module never drags in every view (nor an import cycle)."""
+    from app import main
+    from app.audit import bp as audit_bp
+    from app.audit import routes as audit_routes  # noqa: F401
+    from app.items import admin as items_admin  # noqa: F401
+    from app.items import bp as items_bp
+    from app.items import routes as items_routes  # noqa: F401
+    from app.items import transfer as items_transfer  # noqa: F401
+    from app.purchases import admin as purchases_admin  # noqa: F401
+    from app.purchases import bp as purchases_bp
+    from app.purchases import routes as purchases_routes  # noqa: F401
+    from app.users import admin as users_admin  # noqa: F401
+    from app.users import bp as users_bp
+    from app.users import routes as users_routes  # noqa: F401
+
+    for bp in (items_bp, users_bp, purchases_bp, audit_bp, main.bp):
+        app.register_blueprint(bp)
 
 
 class IdConverter(IntegerConverter):

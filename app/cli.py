@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-import random
-from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -13,13 +10,12 @@ from email_validator import EmailNotValidError, validate_email
 from flask import Flask
 
 from app.audit import events as audit
-from app.extensions import begin_write, db
+from app.database import begin_write
+from app.demo import DEMO_PASSWORD, seed_store
+from app.extensions import db
 from app.items import csv_io
-from app.models import Item, Order, User, UserItem, utcnow
+from app.models import Item, User
 from app.passwords import password_problem
-
-DEMO_PASSWORD = "demo-shopper-pass"
-CHUNK = 10_000
 
 
 def init_app(app: Flask) -> None:
@@ -130,207 +126,6 @@ def import_items(path: Path, apply_: bool) -> None:
     )
 
 
-ADJECTIVES = [
-    "Classic",
-    "Compact",
-    "Rustic",
-    "Modern",
-    "Vintage",
-    "Handmade",
-    "Organic",
-    "Deluxe",
-    "Everyday",
-    "Travel",
-    "Cozy",
-    "Bright",
-    "Sturdy",
-    "Slim",
-    "Quiet",
-    "Smart",
-    "Gentle",
-    "Bold",
-    "Nordic",
-    "Coastal",
-    "Urban",
-    "Heritage",
-]
-MATERIALS = [
-    "Oak",
-    "Walnut",
-    "Bamboo",
-    "Linen",
-    "Cotton",
-    "Wool",
-    "Leather",
-    "Ceramic",
-    "Copper",
-    "Steel",
-    "Glass",
-    "Cork",
-    "Canvas",
-    "Marble",
-    "Brass",
-    "Felt",
-    "Stoneware",
-    "Cedar",
-    "Hemp",
-    "Silk",
-]
-PRODUCTS = [
-    "Mug",
-    "Lamp",
-    "Notebook",
-    "Backpack",
-    "Teapot",
-    "Blanket",
-    "Chair",
-    "Candle",
-    "Planter",
-    "Bowl",
-    "Clock",
-    "Scarf",
-    "Pen",
-    "Tray",
-    "Vase",
-    "Shelf",
-    "Cushion",
-    "Kettle",
-    "Journal",
-    "Apron",
-    "Basket",
-    "Towel",
-    "Bottle",
-    "Tote",
-    "Stool",
-    "Mirror",
-    "Frame",
-    "Rug",
-    "Knife",
-    "Board",
-    "Spoon",
-    "Jar",
-    "Lantern",
-    "Wallet",
-    "Hat",
-    "Sweater",
-]
-FEATURES = """keeps its shape for years|is made in small batches|ships in recycled packaging
-|is easy to clean|fits a small flat|makes a thoughtful gift|is finished by hand
-|comes with a two-year guarantee|stacks neatly|ages beautifully""".replace(
-    "\n", ""
-).split("|")
-FIRST = [
-    "Ada",
-    "Alan",
-    "Grace",
-    "Linus",
-    "Margaret",
-    "Ken",
-    "Barbara",
-    "Dennis",
-    "Frances",
-    "Edsger",
-    "Radia",
-    "Tim",
-    "Katherine",
-    "Guido",
-    "Hedy",
-    "Donald",
-    "Sophie",
-    "Niklaus",
-    "Annie",
-    "Bjarne",
-    "Karen",
-    "John",
-    "Mary",
-    "Yukihiro",
-]
-LAST = [
-    "Lovelace",
-    "Turing",
-    "Hopper",
-    "Torvalds",
-    "Hamilton",
-    "Thompson",
-    "Liskov",
-    "Ritchie",
-    "Allen",
-    "Dijkstra",
-    "Perlman",
-    "Berners-Lee",
-    "Johnson",
-    "Rossum",
-    "Lamarr",
-    "Knuth",
-    "Wilson",
-    "Wirth",
-    "Easley",
-    "Stroustrup",
-    "Jones",
-    "Backus",
-    "Shaw",
-    "Matsumoto",
-]
-
-
-def _zipf_weights(n: int, s: float) -> list[float]:
-    """Cumulative weights so a few items and users account for most purchases."""
-    return list(itertools.accumulate(1.0 / (rank**s) for rank in range(1, n + 1)))
-
-
-def _next_id(model: type[db.Model]) -> int:
-    return (db.session.scalar(sa.select(sa.func.max(model.id))) or 0) + 1
-
-
-def _bulk_insert(model: type[db.Model], rows: list[dict], label: str) -> None:
-    """Insert rows in chunks inside the caller's transaction, showing progress."""
-    if not rows:
-        return
-    columns = list(rows[0])
-    copy = db.engine.dialect.name == "postgresql"
-    with click.progressbar(
-        length=len(rows), label=label.ljust(16), show_pos=True
-    ) as bar:
-        for start in range(0, len(rows), CHUNK):
-            chunk = rows[start : start + CHUNK]
-            if copy:
-                _copy_rows(model.__table__, columns, chunk)
-            else:
-                db.session.execute(sa.insert(model), chunk)
-            bar.update(len(chunk))
-
-
-def _copy_rows(table: sa.Table, columns: list[str], rows: list[dict]) -> None:
-    """PostgreSQL's COPY on the session's own connection: many times faster than
-    multi-row INSERTs for a million rows, and inside the same transaction."""
-    driver = db.session.connection().connection.driver_connection
-    names = ", ".join(table.c[name].name for name in columns)
-    with (
-        driver.cursor() as cursor,
-        cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row([row[name] for name in columns])
-
-
-def _reset_sequences() -> None:
-    """Rows were inserted with explicit ids: move PostgreSQL's sequences past them."""
-    if db.engine.dialect.name != "postgresql":
-        return
-    for model in (User, Item, Order, UserItem):
-        table = model.__table__
-        next_id = sa.func.coalesce(
-            sa.select(sa.func.max(table.c.id)).scalar_subquery(), 0
-        )
-        db.session.execute(
-            sa.select(
-                sa.func.setval(
-                    sa.func.pg_get_serial_sequence(table.name, "id"), next_id + 1, False
-                )
-            )
-        )
-
-
 @click.command("seed")
 @click.option(
     "--items", "n_items", default=120, show_default=True, type=click.IntRange(0)
@@ -354,117 +149,10 @@ def seed(
     if if_empty and db.session.scalar(sa.select(sa.func.count(Item.id))):
         click.echo("The store has items already; not seeding.")
         return
-    rng = random.Random(random_seed)
-    now = utcnow()
-    year = timedelta(days=365)
-
-    first_item, first_user = _next_id(Item), _next_id(User)
-    items = []
-    for offset in range(n_items):
-        item_id = first_item + offset
-        noun = rng.choice(PRODUCTS)
-        name = f"{rng.choice(ADJECTIVES)} {rng.choice(MATERIALS)} {noun}"
-        if rng.random() < 0.5:
-            name += f" No. {item_id}"
-        created = now - year * rng.random()
-        stock = (
-            0
-            if rng.random() < 0.06
-            else rng.choice((1, 2, 3, 5, 8, 12, 20, 40, 75, 150))
-        )
-        items.append(
-            {
-                "id": item_id,
-                "name": name,
-                "description": f"This {name.lower()} {rng.choice(FEATURES)}, "
-                f"and it {rng.choice(FEATURES)}.",
-                "price_cents": int(rng.lognormvariate(7.6, 0.9)) // 5 * 5 + 99,
-                "stock": stock,
-                "created_at": created,
-                "updated_at": created,
-            }
-        )
-
-    password_hash = None
-    users = []
-    for offset in range(n_users):
-        if password_hash is None:
-            # One hash for every demo shopper: hashing is slow on purpose.
-            probe = User()
-            probe.set_password(DEMO_PASSWORD)
-            password_hash = probe.password_hash
-        user_id = first_user + offset
-        name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
-        created = now - year * rng.random()
-        users.append(
-            {
-                "id": user_id,
-                "name": name,
-                "email": f"{name.split()[0].lower()}.{user_id}@example.com",
-                "password_hash": password_hash,
-                "is_admin": False,
-                "is_enabled": True,
-                "session_token": f"{rng.getrandbits(128):032x}",
-                "created_at": created,
-                "updated_at": created,
-            }
-        )
-
-    _bulk_insert(Item, items, "Items")
-    _bulk_insert(User, users, "Users")
-
-    item_rows = db.session.execute(
-        sa.select(Item.id, Item.price_cents).where(Item.archived_at.is_(None))
-    ).all()
-    user_ids = db.session.scalars(
-        sa.select(User.id).where(User.is_admin.is_(False))
-    ).all()
-    lines: list[dict] = []
-    orders: list[dict] = []
-    if n_purchases and item_rows and user_ids:
-        rng.shuffle(item_rows)
-        item_weights = _zipf_weights(len(item_rows), 0.9)
-        user_weights = _zipf_weights(len(user_ids), 0.7)
-        order_id, line_id = _next_id(Order), _next_id(UserItem)
-        while len(lines) < n_purchases:
-            (user_id,) = rng.choices(user_ids, cum_weights=user_weights)
-            size = min(rng.choice((1, 1, 1, 2, 2, 3, 4)), n_purchases - len(lines))
-            bought_at = now - year * rng.random() ** 1.5
-            total = 0
-            for item_id, price in rng.choices(
-                item_rows, cum_weights=item_weights, k=size
-            ):
-                quantity = rng.choice((1, 1, 1, 1, 2, 2, 3))
-                total += quantity * price
-                lines.append(
-                    {
-                        "id": line_id,
-                        "user_id": user_id,
-                        "item_id": item_id,
-                        "order_id": order_id,
-                        "quantity": quantity,
-                        "unit_price_cents": price,
-                        "created_at": bought_at,
-                        "updated_at": bought_at,
-                    }
-                )
-                line_id += 1
-            orders.append(
-                {
-                    "id": order_id,
-                    "user_id": user_id,
-                    "token": f"seed-{order_id}-{rng.getrandbits(64):016x}",
-                    "total_cents": total,
-                    "created_at": bought_at,
-                    "updated_at": bought_at,
-                }
-            )
-            order_id += 1
-    _bulk_insert(Order, orders, "Orders")
-    _bulk_insert(UserItem, lines, "Purchase lines")
-    _reset_sequences()
+    seeded = seed_store(n_items, n_users, n_purchases, random_seed)
     db.session.commit()
     click.echo(
-        f"Seeded {len(items)} items, {len(users)} users, {len(lines)} purchase lines "
-        f"in {len(orders)} orders. Demo shoppers sign in with password {DEMO_PASSWORD!r}."
+        f"Seeded {seeded.items} items, {seeded.users} users, {seeded.lines} purchase "
+        f"lines in {seeded.orders} orders. Demo shoppers sign in with password "
+        f"{DEMO_PASSWORD!r}."
     )

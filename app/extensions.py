@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
-import psycopg
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask_caching import Cache
@@ -36,60 +33,3 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 cache = Cache()
-
-
-@sa.event.listens_for(sa.Engine, "connect")
-def _sqlite_on_connect(dbapi_connection, _record) -> None:
-    """Make SQLite keep the same rules as PostgreSQL and wait for locks.
-
-    Foreign keys are off by default in SQLite; WAL lets readers run beside the
-    one writer, and the busy timeout makes a writer queue instead of failing.
-    The driver's own transaction handling is turned off so that SQLAlchemy's
-    `begin` event below decides how each transaction starts.
-    """
-    if not isinstance(dbapi_connection, sqlite3.Connection):
-        return
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys = ON")
-    cursor.execute("PRAGMA journal_mode = WAL")
-    cursor.execute("PRAGMA synchronous = NORMAL")
-    cursor.execute("PRAGMA busy_timeout = 15000")
-    cursor.close()
-
-
-@sa.event.listens_for(sa.Engine, "connect")
-def _postgresql_on_connect(dbapi_connection, _record) -> None:
-    """Keep PostgreSQL's clock in UTC, like utcnow() and SQLite's CURRENT_TIMESTAMP.
-
-    The timestamp columns are naive UTC. A PostgreSQL session otherwise takes the
-    server's time zone, so server defaults and `now()` in UPDATEs would write
-    local time beside the ORM's UTC values.
-    """
-    if not isinstance(dbapi_connection, psycopg.Connection):
-        return
-    autocommit = dbapi_connection.autocommit
-    dbapi_connection.autocommit = True
-    dbapi_connection.execute("SET TIME ZONE 'UTC'")
-    dbapi_connection.autocommit = autocommit
-
-
-@sa.event.listens_for(sa.Engine, "begin")
-def _sqlite_on_begin(conn: sa.Connection) -> None:
-    """Start SQLite transactions ourselves; writers that must not race ask for IMMEDIATE."""
-    if conn.dialect.name != "sqlite":
-        return
-    mode = conn.get_execution_options().get("sqlite_begin", "")
-    conn.exec_driver_sql(f"BEGIN {mode}".strip())
-
-
-def begin_write() -> None:
-    """Start the session's next transaction as a writer.
-
-    On SQLite that is `BEGIN IMMEDIATE`: the write lock is taken up front (waiting
-    under the busy timeout) so a transaction that reads then writes cannot fail
-    half-way on a stale snapshot. PostgreSQL needs nothing special: its
-    conditional UPDATEs lock the rows they change.
-    """
-    db.session.rollback()
-    db.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})

@@ -8,13 +8,11 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask_login import UserMixin
+from sqlalchemy.ext.hybrid import hybrid_property
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.extensions import db
-
-# Ids are 32-bit integers on PostgreSQL: larger numbers name no row, and the
-# driver refuses them, so every id from outside is checked against this.
-MAX_ID = 2**31 - 1
+from app.limits import EMAIL_MAX, ITEM_NAME_MAX, USER_NAME_MAX
 
 
 def utcnow() -> datetime:
@@ -52,9 +50,9 @@ class User(UserMixin, TimestampMixin, db.Model):
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
-    name: so.Mapped[str] = so.mapped_column(sa.String(100))
+    name: so.Mapped[str] = so.mapped_column(sa.String(USER_NAME_MAX))
     # Stored lower-cased (the CHECK holds it), so the unique index is case-insensitive.
-    email: so.Mapped[str] = so.mapped_column(sa.String(254), unique=True)
+    email: so.Mapped[str] = so.mapped_column(sa.String(EMAIL_MAX), unique=True)
     password_hash: so.Mapped[str] = so.mapped_column(sa.String(255))
     is_admin: so.Mapped[bool] = so.mapped_column(
         default=False, server_default=sa.false()
@@ -109,7 +107,9 @@ class Item(TimestampMixin, db.Model):
     __table_args__ = (
         sa.CheckConstraint("price_cents >= 0", name="price_cents_not_negative"),
         sa.CheckConstraint("stock >= 0", name="stock_not_negative"),
-        sa.CheckConstraint("length(name) BETWEEN 1 AND 200", name="name_length"),
+        sa.CheckConstraint(
+            f"length(name) BETWEEN 1 AND {ITEM_NAME_MAX}", name="name_length"
+        ),
         # The catalogue lists live items only: partial indexes serve its three
         # orders without sorting and stay small as archived items pile up.
         sa.Index("ix_items_live_name", "name", "id", **LIVE),
@@ -119,7 +119,7 @@ class Item(TimestampMixin, db.Model):
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
-    name: so.Mapped[str] = so.mapped_column(sa.String(200), index=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(ITEM_NAME_MAX), index=True)
     description: so.Mapped[str] = so.mapped_column(
         sa.Text, default="", server_default=""
     )
@@ -206,9 +206,21 @@ class UserItem(TimestampMixin, db.Model):
     def __repr__(self) -> str:
         return f"<UserItem {self.id} user={self.user_id} item={self.item_id} x{self.quantity}>"
 
-    @property
+    @hybrid_property
     def total_cents(self) -> int:
+        """The line's money: quantity × the price paid.
+
+        In SQL (`UserItem.total_cents`, for sums and columns) the product is
+        64-bit: PostgreSQL's int4 × int4 is int4 and fails past
+        $21,474,836.47, which one line of 1,000 × $22,000 passes. Every page
+        and report that adds up money uses this one expression.
+        """
         return self.quantity * self.unit_price_cents
+
+    @total_cents.inplace.expression
+    @classmethod
+    def _total_cents_expression(cls) -> sa.ColumnElement[int]:
+        return sa.cast(cls.quantity, sa.BigInteger) * cls.unit_price_cents
 
 
 class Order(TimestampMixin, db.Model):

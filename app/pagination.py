@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from flask import abort, request
 from flask_sqlalchemy.pagination import Pagination
 
+from app.database import sql_literal
 from app.extensions import db
-from app.models import MAX_ID
+from app.limits import MAX_ID, MAX_PAGE
 
-MAX_PAGE = 100_000
 ID_RE = re.compile(r"\d{1,10}", re.ASCII)
 
 
@@ -38,14 +38,6 @@ def id_arg(name: str) -> int | None:
     return number
 
 
-def written_in(number: int) -> sa.BindParameter[int]:
-    """A number written into the SQL when it runs, not bound: psycopg prepares
-    a statement after five runs, and PostgreSQL may then plan it once for any
-    LIMIT and OFFSET, walking an index it would not for the real ones. (The
-    statement is still compiled once; only the number is filled in.)"""
-    return sa.bindparam(None, number, type_=sa.Integer, literal_execute=True)
-
-
 class RowPagination(Pagination):
     """Paginate a select of several columns (an entity plus aggregates, or plain
     columns). `count_select`, when given, is a cheaper statement for the total
@@ -67,8 +59,8 @@ class RowPagination(Pagination):
         if key is None:
             page = (
                 select.order_by(*order_by)
-                .limit(written_in(self.per_page))
-                .offset(written_in(self._query_offset))
+                .limit(sql_literal(self.per_page))
+                .offset(sql_literal(self._query_offset))
             )
         else:
             # The filters run once, in the keys' subquery; the outer query
@@ -76,8 +68,8 @@ class RowPagination(Pagination):
             keys = (
                 select.with_only_columns(key)
                 .order_by(*order_by)
-                .limit(written_in(self.per_page))
-                .offset(written_in(self._query_offset))
+                .limit(sql_literal(self.per_page))
+                .offset(sql_literal(self._query_offset))
                 .subquery("page_keys")
             )
             page = (

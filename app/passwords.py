@@ -5,8 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-MIN_LENGTH = 8
-MAX_LENGTH = 128
+from app.limits import PASSWORD_MAX, PASSWORD_MIN
 
 
 @cache
@@ -20,10 +19,10 @@ def common_passwords() -> frozenset[str]:
 
 def password_problem(password: str) -> str | None:
     """Why a password is refused, or None when it is acceptable."""
-    if len(password) < MIN_LENGTH:
-        return f"Use at least {MIN_LENGTH} characters."
-    if len(password) > MAX_LENGTH:
-        return f"Use at most {MAX_LENGTH} characters."
+    if len(password) < PASSWORD_MIN:
+        return f"Use at least {PASSWORD_MIN} characters."
+    if len(password) > PASSWORD_MAX:
+        return f"Use at most {PASSWORD_MAX} characters."
     if password.lower() in common_passwords():
         return "That password is too common; choose another."
     return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 CSP = (
@@ -31,8 +31,6 @@ def _set_headers(response: Response) -> Response:
     if response.mimetype == "text/html" and request.endpoint != "static":
         # Pages show a user's cart and account: never keep them in shared caches.
         headers.setdefault("Cache-Control", "no-store")
-    from flask import current_app
-
     if current_app.config.get("HSTS"):
         headers.setdefault(
             "Strict-Transport-Security", "max-age=31536000; includeSubDomains"

@@ -7,27 +7,12 @@ from datetime import datetime
 from flask import Flask, current_app, session
 from markupsafe import Markup
 
-
-def money(cents: int | None) -> str:
-    """Integer cents as dollars: 1250 -> "$12.50", 123456 -> "$1,234.56"."""
-    if cents is None:
-        return ""
-    sign = "-" if cents < 0 else ""
-    dollars, rest = divmod(abs(int(cents)), 100)
-    return f"{sign}${dollars:,}.{rest:02d}"
+from app.money import cents_to_decimal_text, money
 
 
 def number(value: int | None) -> str:
     """A count with thousands separators: 45215 -> "45,215"."""
     return "" if value is None else f"{value:,}"
-
-
-def cents_to_decimal_text(cents: int | None) -> str:
-    """Integer cents as the text an amount field shows: 1250 -> "12.50"."""
-    if cents is None:
-        return ""
-    dollars, rest = divmod(int(cents), 100)
-    return f"{dollars}.{rest:02d}"
 
 
 def shortdate(value: datetime | None) -> str:

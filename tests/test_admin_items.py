@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import render_template
 
 from app.extensions import db
-from app.items.admin import BUYERS_PER_PAGE, Buyers, buyers_page
+from app.items.pages import BUYERS_PER_PAGE, Buyers, buyers_page
 from app.models import Item, UserItem
 from tests.conftest import count_queries, csrf_token_from, login, post_form
 from tests.shop_helpers import (
@@ -656,7 +656,7 @@ def test_item_page_buyers_section(client, admin, make_item, make_user):
     assert "$25.00" in html
     assert f'href="/users/{buyer}"' in html
     assert "hostile@example.com" in html
-    assert f'href="/purchases/?item_id={item_id}"' in html
+    assert f'href="/purchases/all?item_id={item_id}"' in html
     assert f'href="/purchases/export.csv?item_id={item_id}"' in html
     assert_escaped(html)
 

@@ -13,7 +13,8 @@ from werkzeug.exceptions import Forbidden
 
 from app.extensions import db
 from app.models import User, UserItem
-from app.purchases.admin import CSV_HEADER, all_purchases, csv_cell
+from app.csv_files import csv_cell
+from app.purchases.admin import CSV_HEADER, admin_index
 from tests.conftest import count_queries, login
 from tests.shop_helpers import (
     cheap_users,
@@ -71,8 +72,20 @@ def read_csv(response) -> list[list[str]]:
 # --- the list -------------------------------------------------------------------
 
 
+def test_admins_are_sent_from_the_history_to_every_purchase(client, admin, shop):
+    response = client.get(f"/purchases/?user_id={shop['ann']}")
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/purchases/all?user_id={shop['ann']}"
+
+
+def test_every_purchase_is_for_admins_only(app, client, shop):
+    assert client.get("/purchases/all").status_code == 302  # anonymous: sign in
+    login(client, "ann@example.com")
+    assert client.get("/purchases/all").status_code == 403
+
+
 def test_admin_sees_every_line_newest_first(client, admin, shop):
-    response = client.get("/purchases/")
+    response = client.get("/purchases/all")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "All purchases" in html
@@ -107,7 +120,7 @@ def test_admin_sees_every_line_newest_first(client, admin, shop):
 def test_filters_and_their_summary(
     client, admin, shop, query, expected, units, revenue
 ):
-    html = client.get("/purchases/?" + query.format(**shop)).get_data(as_text=True)
+    html = client.get("/purchases/all?" + query.format(**shop)).get_data(as_text=True)
     found = [(r[1].split()[0], r[2]) for r in rows_of(html)]
     if expected is not None:
         assert found == expected
@@ -118,7 +131,7 @@ def test_filters_and_their_summary(
 
 
 def test_filtered_page_names_the_filter_and_links_the_csv(client, admin, shop):
-    url = f"/purchases/?user_id={shop['ann']}&item_id={shop['mug']}"
+    url = f"/purchases/all?user_id={shop['ann']}&item_id={shop['mug']}"
     html = client.get(url).get_data(as_text=True)
     assert "Clear filters" in html
     assert f'href="/users/{shop["ann"]}"' in html
@@ -147,7 +160,7 @@ def test_filtered_page_names_the_filter_and_links_the_csv(client, admin, shop):
     ],
 )
 def test_bad_filters_are_400_or_404_never_500(client, admin, shop, query, status):
-    assert client.get(f"/purchases/?{query}").status_code == status
+    assert client.get(f"/purchases/all?{query}").status_code == status
     assert client.get(f"/purchases/export.csv?{query}").status_code in (status, 200)
 
 
@@ -156,20 +169,20 @@ def test_list_pages_by_fifty(client, admin, make_item):
     ((user, _),) = cheap_users(1)
     for n in range(55):
         record_purchase(user, item, 1, 100, minutes_ago(n))
-    first = client.get("/purchases/").get_data(as_text=True)
-    second = client.get("/purchases/?page=2").get_data(as_text=True)
+    first = client.get("/purchases/all").get_data(as_text=True)
+    second = client.get("/purchases/all?page=2").get_data(as_text=True)
     assert len(rows_of(first)) == 50
     assert len(rows_of(second)) == 5
     assert summary_of(second)["Purchase lines"] == "55"
-    assert 'href="/purchases/?page=2"' in first
-    filtered = client.get(f"/purchases/?item_id={item}").get_data(as_text=True)
-    assert f'href="/purchases/?item_id={item}&amp;page=2"' in filtered
+    assert 'href="/purchases/all?page=2"' in first
+    filtered = client.get(f"/purchases/all?item_id={item}").get_data(as_text=True)
+    assert f'href="/purchases/all?item_id={item}&amp;page=2"' in filtered
 
 
 def test_list_query_count_does_not_grow(client, admin, make_item):
     def queries() -> int:
         with count_queries() as statements:
-            assert client.get("/purchases/").status_code == 200
+            assert client.get("/purchases/all").status_code == 200
         return len(statements)
 
     items = [make_item() for _ in range(3)]
@@ -188,7 +201,7 @@ def test_hostile_names_are_escaped(client, admin, make_user, make_item):
     user_id, item_id = db.session.execute(
         sa.select(UserItem.user_id, UserItem.item_id)
     ).one()
-    for url in ("/purchases/", f"/purchases/?user_id={user_id}&item_id={item_id}"):
+    for url in ("/purchases/all", f"/purchases/all?user_id={user_id}&item_id={item_id}"):
         html = client.get(url).get_data(as_text=True)
         assert "<script>alert(1)" not in html
         assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 2
@@ -204,11 +217,11 @@ def test_shopper_sees_only_their_own_lines_whatever_the_filter(app, shop):
     assert len(rows_of(html)) == 2
 
 
-def test_all_purchases_refuses_a_shopper_even_when_called_directly(app, shop):
+def test_admin_purchases_list_refuses_a_shopper_even_when_called_directly(app, shop):
     with app.test_request_context("/purchases/"):
         login_user(db.session.get(User, shop["ann"]))
         with pytest.raises(Forbidden):
-            all_purchases()
+            admin_index()
 
 
 # --- CSV export -----------------------------------------------------------------

@@ -61,7 +61,7 @@ def test_customer_list_shows_purchase_totals(client, admin, make_user, make_item
     assert rows["Nora Never"][3:6] == ["0", "0", "$0.00"]
     html = response.get_data(as_text=True)
     assert f'href="/users/{ann}"' in html
-    assert f'href="/purchases/?user_id={ann}"' in html
+    assert f'href="/purchases/all?user_id={ann}"' in html
 
 
 def test_customer_list_totals_do_not_overflow_32_bits(

@@ -14,7 +14,8 @@ from flask import Flask, session
 from flask_login import login_user
 
 from app import create_app
-from app.extensions import begin_write, db
+from app.database import begin_write
+from app.extensions import db
 from app.models import Item, User
 from config import (
     DEV_SECRET_KEY,

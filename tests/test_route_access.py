@@ -36,7 +36,7 @@ ACCESS = {
     # accounts
     "users.logout": "signed_in",
     "purchases.checkout": "signed_in",
-    "purchases.index": "signed_in",  # admins see every purchase
+    "purchases.index": "signed_in",  # admins are sent to purchases.admin_index
     "users.detail": "owner_or_admin",
     "purchases.order": "owner_or_admin",
     # the admin's store
@@ -53,6 +53,7 @@ ACCESS = {
     "users.revoke_admin": "admin",
     "users.disable": "admin",
     "users.enable": "admin",
+    "purchases.admin_index": "admin",
     "purchases.export": "admin",
     "audit.index": "admin",
 }

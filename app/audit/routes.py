@@ -19,8 +19,8 @@ from app.audit.events import ACTIONS, SUBJECT_TYPES
 from app.auth import admin_required
 from app.extensions import db
 from app.models import AuditEvent, Item, User
+from app.money import money
 from app.pagination import id_arg, page_arg
-from app.templating import money
 
 PER_PAGE = 50
 FIELD_LABELS = {

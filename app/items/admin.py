@@ -1,4 +1,4 @@
-"""Admin pages for items: add, edit, archive, restore, stock overview, buyers.
+"""Admin pages for items: add, edit, archive, restore, stock overview.
 
 Every change is recorded in the audit trail (app/audit/events.py) in the same
 transaction as the change itself.
@@ -6,25 +6,20 @@ transaction as the change itself.
 
 from __future__ import annotations
 
-import unicodedata
-from dataclasses import dataclass
-from math import ceil
-
 import sqlalchemy as sa
 from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_sqlalchemy.pagination import Pagination
 
 from app.audit import events as audit
 from app.auth import admin_required
-from app.extensions import begin_write, db
+from app.database import begin_write
+from app.extensions import db
 from app.items import bp
 from app.items.forms import ItemForm
-from app.items.routes import MAX_QUERY_LENGTH, like_pattern
-from app.models import Item, User, UserItem, utcnow
-from app.pagination import page_arg, paginate_rows
+from app.models import Item, utcnow
+from app.pagination import page_arg
+from app.search import contains, search_text
 
 MANAGE_PER_PAGE = 50
-BUYERS_PER_PAGE = 20
 MANAGE_FILTERS = {
     "all": "All",
     "active": "On sale",
@@ -42,13 +37,6 @@ MANAGE_SORTS = {
     "updated": ("Recently changed", (Item.updated_at.desc(), Item.id.desc())),
     "newest": ("Newest first", (Item.created_at.desc(), Item.id.desc())),
 }
-
-
-def search_text() -> str:
-    """`?q=` without control characters (PostgreSQL refuses NUL), capped in length."""
-    text = request.args.get("q", "")
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cc")
-    return text.strip()[:MAX_QUERY_LENGTH]
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -201,7 +189,7 @@ def manage():
         "out": sa.and_(on_sale, Item.stock == 0),
         "archived": Item.archived_at.is_not(None),
     }
-    search = Item.name.ilike(like_pattern(q), escape="\\") if q else sa.true()
+    search = contains(Item.name, q) if q else sa.true()
     # One query counts every tab, so the admin sees how many need restocking.
     counts = db.session.execute(
         sa.select(
@@ -229,60 +217,4 @@ def manage():
         filters=MANAGE_FILTERS,
         sorts={key: label for key, (label, _) in MANAGE_SORTS.items()},
         threshold=threshold,
-    )
-
-
-@dataclass(frozen=True)
-class Buyers:
-    """What the admin's part of an item page shows (templates/items/_buyers.html).
-
-    `pagination.items` are rows of one purchase line each, newest first:
-    created_at, quantity, unit_price_cents, total_cents, user_id, user_name,
-    user_email.
-    """
-
-    pagination: Pagination
-    lines: int
-    units: int
-    revenue_cents: int
-    customers: int
-
-
-def buyers_page(item: Item, page: int) -> Buyers:
-    """The item's purchase lines with their buyers, 20 a page, and its sales summary.
-
-    One query whatever the number of buyers: the summary is the item's running
-    totals (kept by the database, migration 0006), which also give the
-    pagination's total; the page walks the (item_id, created_at, id) index
-    with its buyers' names joined in. A page past the end shows the last page rather
-    than hiding the item page.
-    """
-    last_page = max(1, ceil(item.sales_lines / BUYERS_PER_PAGE))
-    # Plain columns, not entities: seven values a line, no objects to build.
-    pagination = paginate_rows(
-        sa.select(
-            UserItem.created_at,
-            UserItem.quantity,
-            UserItem.unit_price_cents,
-            (
-                sa.cast(UserItem.quantity, sa.BigInteger) * UserItem.unit_price_cents
-            ).label("total_cents"),
-            User.id.label("user_id"),
-            User.name.label("user_name"),
-            User.email.label("user_email"),
-        )
-        .join(UserItem.user)
-        .where(UserItem.item_id == item.id),
-        min(max(page, 1), last_page),
-        BUYERS_PER_PAGE,
-        total=item.sales_lines,
-        order_by=(UserItem.created_at.desc(), UserItem.id.desc()),
-        error_out=False,
-    )
-    return Buyers(
-        pagination=pagination,
-        lines=item.sales_lines,
-        units=item.units_sold,
-        revenue_cents=item.revenue_cents,
-        customers=item.customers,
     )

@@ -30,24 +30,20 @@ from typing import Any
 import sqlalchemy as sa
 
 from app.audit import events as audit
+from app.csv_files import FORMULA_STARTS
 from app.extensions import db
+from app.forms import CONTROL_CHARACTERS, has_control_characters
 from app.items.forms import (
-    CONTROL_CHARACTERS,
     DESCRIPTION_LENGTH,
-    DESCRIPTION_MAX,
     NAME_LENGTH,
-    NAME_MAX,
     NAME_REQUIRED,
     PRICE_REQUIRED,
     STOCK_REQUIRED,
-    WHOLE_RE,
-    has_control_characters,
-    parse_amount,
-    parse_whole_number,
 )
-from app.models import MAX_ID, Item
-from app.purchases.admin import FORMULA_STARTS, csv_cell
-from app.templating import cents_to_decimal_text
+from app.limits import DESCRIPTION_MAX, ITEM_NAME_MAX, MAX_ID, STOCK_MAX
+from app.models import Item
+from app.money import cents_to_decimal_text, parse_amount
+from app.numbers import parse_whole_number, whole_number_or_none
 
 COLUMNS = ("name", "description", "price", "stock")
 EXPORT_COLUMNS = ("id", *COLUMNS)
@@ -242,7 +238,7 @@ def _check_cells(row: Row, has_id: bool) -> None:
     name = _text(cells.get("name"))
     if not name:
         problems.append(f"name: {NAME_REQUIRED}")
-    elif len(name) > NAME_MAX:
+    elif len(name) > ITEM_NAME_MAX:
         problems.append(f"name: {NAME_LENGTH} This one has {len(name):,}.")
     elif has_control_characters(name):
         problems.append(f"name: {CONTROL_CHARACTERS}")
@@ -259,7 +255,12 @@ def _check_cells(row: Row, has_id: bool) -> None:
 
     for column, key, parse, required in (
         ("price", "price_cents", parse_amount, PRICE_REQUIRED),
-        ("stock", "stock", parse_whole_number, STOCK_REQUIRED),
+        (
+            "stock",
+            "stock",
+            lambda text: parse_whole_number(text, STOCK_MAX),
+            STOCK_REQUIRED,
+        ),
     ):
         text = (cells.get(column) or "").strip()
         if not text:
@@ -272,8 +273,9 @@ def _check_cells(row: Row, has_id: bool) -> None:
 
     text = (cells.get("id") or "").strip() if has_id else ""
     if text:
-        if WHOLE_RE.fullmatch(text) and 1 <= int(text) <= MAX_ID:
-            row.item_id = int(text)
+        item_id = whole_number_or_none(text)
+        if item_id is not None and 1 <= item_id <= MAX_ID:
+            row.item_id = item_id
         else:
             problems.append(
                 "id: Give the id of an existing item (a whole number, as in the "
@@ -423,22 +425,6 @@ def apply(checked: Check) -> Applied:
 
 
 # --- the export and the template -----------------------------------------------------
-
-
-def csv_lines(rows: Iterable[Iterable[object]], batch: int = 500) -> Iterator[str]:
-    """CSV text in batches: a BOM (spreadsheets then read UTF-8), the header,
-    then the rows, every cell neutralised against formulas."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    buffer.write("\ufeff")
-    writer.writerow(EXPORT_COLUMNS)
-    for number, row in enumerate(rows, start=1):
-        writer.writerow(csv_cell(cell) for cell in row)
-        if number % batch == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
 
 
 def export_rows() -> Iterator[tuple[object, ...]]:

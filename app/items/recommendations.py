@@ -31,6 +31,7 @@ import sqlalchemy.orm as so
 from flask import current_app
 
 from app.caching import remembered
+from app.database import sql_literal
 from app.extensions import db
 from app.models import Item, UserItem
 
@@ -102,33 +103,20 @@ def _common(limit: int) -> dict[str, int]:
     }
 
 
-# The item id, sizes and constants are written into the SQL when it runs,
-# not bound. psycopg prepares a statement after five runs, and PostgreSQL may
-# then plan it once for any values: for an average item, which reads a best
-# seller's 80,000 lines and sorts them instead of walking its index for the
-# latest 100, and with an unknown LIMIT, which hashes every item instead of
-# looking up two dozen by primary key. (The statement is still built and
-# compiled once; only the numbers are filled in.)
-
-
-def _value(name: str) -> sa.BindParameter[int]:
-    """An integer given when the statement runs, written into its SQL."""
-    return sa.bindparam(name, type_=sa.Integer, literal_execute=True)
-
-
-def _literal(value: int) -> sa.ColumnElement[int]:
-    return sa.literal_column(str(value), sa.Integer)
+# The item id, sizes and constants are written into the SQL when it runs
+# (app.database.sql_literal): a prepared plan made for an average item would
+# sort a best seller's every line.
 
 
 @build_once
 def _also_bought() -> sa.Select:
-    item_id = _value("item_id")
+    item_id = sql_literal(name="item_id")
     co_bought = _on_sale(_co_bought(item_id)).cte("co_bought")
     recent = _recent_buyer_counts().subquery("recent")
     # Worked out once, before the popular half runs: none of it runs when the
     # co-purchases fill the block (a LIMIT of 0 reads nothing on either engine).
     places_left = (
-        sa.select(_value("limit") - sa.func.count())
+        sa.select(sql_literal(name="limit") - sa.func.count())
         .select_from(co_bought)
         .scalar_subquery()
     )
@@ -140,8 +128,8 @@ def _also_bought() -> sa.Select:
         places_left,
     ).subquery("fill")
     ranked = sa.union_all(
-        sa.select(co_bought, _literal(0).label("tier")),
-        sa.select(fill, _literal(1).label("tier")),
+        sa.select(co_bought, sql_literal(0).label("tier")),
+        sa.select(fill, sql_literal(1).label("tier")),
     ).subquery("ranked")
     return _best(ranked, ranked.c.tier.asc())
 
@@ -157,7 +145,7 @@ def _co_bought(item_id: sa.BindParameter[int]) -> sa.Select:
         sa.select(UserItem.user_id)
         .where(UserItem.item_id == item_id)
         .order_by(UserItem.created_at.desc(), UserItem.id.desc())
-        .limit(_value("sample_lines"))
+        .limit(sql_literal(name="sample_lines"))
         .subquery("sample")
     )
     # A buyer's BUYER_LINES-th latest line (from the index alone) marks where
@@ -167,8 +155,8 @@ def _co_bought(item_id: sa.BindParameter[int]) -> sa.Select:
         sa.select(line.created_at)
         .where(line.user_id == sample.c.user_id)
         .order_by(line.created_at.desc(), line.id.desc())
-        .offset(_value("buyer_offset"))
-        .limit(_literal(1))
+        .offset(sql_literal(name="buyer_offset"))
+        .limit(sql_literal(1))
         .scalar_subquery()
     )
     # GROUP BY, not a plain select: PostgreSQL cannot fold a grouped subquery
@@ -201,7 +189,7 @@ def _recent_buyer_counts() -> sa.Select:
     latest = (
         sa.select(UserItem.item_id, UserItem.user_id, UserItem.created_at)
         .order_by(UserItem.created_at.desc(), UserItem.id.desc())
-        .limit(_value("popular_lines"))
+        .limit(sql_literal(name="popular_lines"))
         .subquery("latest")
     )
     return sa.select(
@@ -223,7 +211,7 @@ def _on_sale(
     none when `places` (if given) is not above zero.
     """
     candidates = counts.subquery("candidates")
-    how_many = _value("candidates")
+    how_many = sql_literal(name="candidates")
     best = (
         sa.select(candidates)
         .order_by(
@@ -234,7 +222,7 @@ def _on_sale(
         .limit(
             how_many
             if places is None
-            else sa.case((places > _literal(0), how_many), else_=_literal(0))
+            else sa.case((places > sql_literal(0), how_many), else_=sql_literal(0))
         )
         .subquery("best")
     )
@@ -248,7 +236,7 @@ def _on_sale(
             best.c.last_bought,
         )
         .join(Item, Item.id == best.c.item_id)
-        .where(Item.archived_at.is_(None), Item.stock > _literal(0))
+        .where(Item.archived_at.is_(None), Item.stock > sql_literal(0))
     )
 
 
@@ -262,5 +250,5 @@ def _best(ranked: sa.Subquery, *first: sa.ColumnElement) -> sa.Select:
             ranked.c.last_bought.desc(),
             ranked.c.id.desc(),
         )
-        .limit(_value("limit"))
+        .limit(sql_literal(name="limit"))
     )

@@ -9,12 +9,15 @@ from flask import abort, current_app, render_template, request
 from flask_login import current_user
 
 from app.caching import remembered
+from app.database import sql_literal
 from app.extensions import db
+from app.forms import CartAddForm
 from app.items import bp
-from app.items.recommendations import also_bought_cached, popular_cached
+from app.items.pages import render_item_page
+from app.items.recommendations import popular_cached
 from app.models import Item, StoreTotals
-from app.pagination import page_arg, paginate_rows, written_in
-from app.purchases.forms import CartAddForm
+from app.pagination import page_arg, paginate_rows
+from app.search import contains, search_text
 
 SORTS = {
     "name": (Item.name.asc(), Item.id.asc()),
@@ -28,16 +31,9 @@ SORT_LABELS = {
     "-price": "Price (high to low)",
     "newest": "Newest first",
 }
-MAX_QUERY_LENGTH = 100
 # A search counts this many matches at most ("1,000+ items"): counting every
 # match of a common word would cost as much as the catalogue is large.
 SEARCH_COUNT_CAP = 1_000
-
-
-def like_pattern(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere, with LIKE's wildcards taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def name_contains(q: str) -> sa.ColumnElement[bool]:
@@ -51,7 +47,7 @@ def name_contains(q: str) -> sa.ColumnElement[bool]:
     """
     if _in_fts(q):
         return sa.literal_column("+items.id").in_(_fts_matches(q))
-    return Item.name.ilike(like_pattern(q), escape="\\")
+    return contains(Item.name, q)
 
 
 def _in_fts(q: str) -> bool:
@@ -84,7 +80,7 @@ def _live_total(q: str) -> int:
             matches = sa.select(Item.id).where(
                 Item.archived_at.is_(None), name_contains(q)
             )
-        capped = matches.limit(written_in(SEARCH_COUNT_CAP + 1)).subquery()
+        capped = matches.limit(sql_literal(SEARCH_COUNT_CAP + 1)).subquery()
         return db.session.scalar(sa.select(sa.func.count()).select_from(capped)) or 0
 
     return remembered(
@@ -98,9 +94,7 @@ def _live_total(q: str) -> int:
 @bp.get("/")
 def index():
     """The catalogue: 24 items a page, searchable and sortable."""
-    # Control characters match no name, and PostgreSQL refuses NUL in text.
-    q = "".join(ch for ch in request.args.get("q", "") if ch >= " " and ch != "\x7f")
-    q = q.strip()[:MAX_QUERY_LENGTH]
+    q = search_text()
     sort = request.args.get("sort", "name")
     if sort not in SORTS:
         sort = "name"
@@ -143,19 +137,3 @@ def detail(item_id: int):
         abort(404)
     form = CartAddForm(item_id=item.id, quantity=1)
     return render_item_page(item, form)
-
-
-def render_item_page(item: Item, form: CartAddForm, status: int = 200):
-    """The item page, also re-rendered by the cart when an add fails validation."""
-    buyers = None
-    if current_user.is_authenticated and current_user.is_admin:
-        from app.items.admin import buyers_page
-
-        buyers = buyers_page(item, page_arg("buyers_page"))
-    return render_template(
-        "items/detail.html",
-        item=item,
-        form=form,
-        buyers=buyers,
-        also_bought=also_bought_cached(item.id),
-    ), status

@@ -18,13 +18,11 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import (
-    Response,
     abort,
     flash,
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from flask_login import current_user
@@ -33,7 +31,9 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import HiddenField
 
 from app.auth import admin_required
-from app.extensions import begin_write, db
+from app.csv_files import csv_lines, csv_response
+from app.database import begin_write
+from app.extensions import db
 from app.items import bp, csv_io
 from app.models import ItemImport, utcnow
 
@@ -183,27 +183,20 @@ def _apply():
     return redirect(url_for("items.manage", sort="updated"))
 
 
-def _csv_response(rows, name: str) -> Response:
-    stamp = utcnow().strftime("%Y%m%d-%H%M")
-    return Response(
-        stream_with_context(csv_io.csv_lines(rows)),
-        mimetype="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}-{stamp}.csv"',
-            "Cache-Control": "no-store",
-        },
-    )
+def _items_csv(rows, name: str):
+    """Items in the import's columns, with a BOM so spreadsheets read UTF-8."""
+    return csv_response(csv_lines(csv_io.EXPORT_COLUMNS, rows, bom=True), name)
 
 
 @bp.get("/import/template.csv")
 @admin_required
 def import_template():
     """A CSV to start an import from: the header and one example row."""
-    return _csv_response(csv_io.template_rows(), "items-template")
+    return _items_csv(csv_io.template_rows(), "items-template")
 
 
 @bp.get("/export.csv")
 @admin_required
 def export():
     """Every item on sale as CSV, in the import's format (it imports back as is)."""
-    return _csv_response(csv_io.export_rows(), "items")
+    return _items_csv(csv_io.export_rows(), "items")

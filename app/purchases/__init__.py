@@ -3,5 +3,3 @@
 from flask import Blueprint
 
 bp = Blueprint("purchases", __name__, url_prefix="/purchases")
-
-from app.purchases import admin, routes  # noqa: E402, F401

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import Response, abort, render_template, stream_with_context
-from flask_login import current_user
+from flask import render_template
 
 from app.auth import admin_required
+from app.csv_files import csv_lines, csv_response
 from app.extensions import db
-from app.models import Item, User, UserItem, utcnow
+from app.models import Item, User, UserItem
+from app.money import cents_to_decimal_text
 from app.pagination import id_arg, page_arg
 from app.purchases import bp
-from app.templating import cents_to_decimal_text
 
 PER_PAGE = 50
 CSV_HEADER = (
@@ -31,8 +28,6 @@ CSV_HEADER = (
     "unit_price",
     "total",
 )
-# A spreadsheet runs a cell starting with one of these as a formula.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -70,29 +65,21 @@ def _filters() -> Filters:
     return Filters(user=user, item=item)
 
 
-def all_purchases():
-    """`/purchases/` as an admin sees it (called from purchases.index).
-
-    Every purchase line, newest first, 50 a page, with the sales summary of
+@bp.get("/all")
+@admin_required
+def admin_index():
+    """Every purchase line, newest first, 50 a page, with the sales summary of
     the filtered lines on top. Two queries whatever the page size: the
     aggregate (which also counts for the pagination) and the page itself with
     its user and item joined in.
     """
-    if not current_user.is_admin:
-        abort(403)
     filters = _filters()
     page = page_arg()
     lines, units, revenue, customers = db.session.execute(
         sa.select(
             sa.func.count(UserItem.id),
             sa.func.coalesce(sa.func.sum(UserItem.quantity), 0),
-            sa.func.coalesce(
-                sa.func.sum(
-                    sa.cast(UserItem.quantity, sa.BigInteger)
-                    * UserItem.unit_price_cents
-                ),
-                0,
-            ),
+            sa.func.coalesce(sa.func.sum(UserItem.total_cents), 0),
             sa.func.count(sa.distinct(UserItem.user_id)),
         ).where(*filters.conditions)
     ).one()
@@ -122,14 +109,6 @@ def all_purchases():
     )
 
 
-def csv_cell(value: object) -> str:
-    """Text for one CSV cell, with anything a spreadsheet would run as a formula
-    turned back into text by a leading single quote (OWASP's CSV injection advice).
-    """
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
 @bp.get("/export.csv")
 @admin_required
 def export():
@@ -153,37 +132,20 @@ def export():
         .execution_options(yield_per=1_000)
     )
 
-    def generate() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-
-        def flush() -> str:
-            text = buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-            return text
-
-        writer.writerow(CSV_HEADER)
-        yield flush()
-        for number, row in enumerate(db.session.execute(rows), start=1):
+    def cells():
+        for row in db.session.execute(rows):
             line_id, created, user_id, email, item_id, name, quantity, price = row
-            writer.writerow(
-                csv_cell(cell)
-                for cell in (
-                    line_id,
-                    created.isoformat(sep=" ", timespec="seconds"),
-                    user_id,
-                    email,
-                    item_id,
-                    name,
-                    quantity,
-                    cents_to_decimal_text(price),
-                    cents_to_decimal_text(quantity * price),
-                )
+            yield (
+                line_id,
+                created.isoformat(sep=" ", timespec="seconds"),
+                user_id,
+                email,
+                item_id,
+                name,
+                quantity,
+                cents_to_decimal_text(price),
+                cents_to_decimal_text(quantity * price),
             )
-            if number % 500 == 0:
-                yield flush()
-        yield flush()
 
     name = "-".join(
         [
@@ -191,12 +153,4 @@ def export():
             *(f"{key.split('_')[0]}{value}" for key, value in filters.args.items()),
         ]
     )
-    stamp = utcnow().strftime("%Y%m%d-%H%M")
-    return Response(
-        stream_with_context(generate()),
-        mimetype="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}-{stamp}.csv"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return csv_response(csv_lines(CSV_HEADER, cells()), name)

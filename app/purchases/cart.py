@@ -11,8 +11,6 @@ from flask import session
 from app.extensions import db
 from app.models import Item
 
-MAX_LINES = 50
-
 
 @dataclass(frozen=True)
 class CartLine:

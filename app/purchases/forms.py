@@ -1,45 +1,18 @@
-"""Cart and checkout forms."""
+"""Cart and checkout forms (the cart-add form the item page draws is in app/forms.py)."""
 
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField
-from wtforms.validators import InputRequired, NumberRange, Regexp
+from wtforms import HiddenField
+from wtforms.validators import Regexp
 
-from app.models import MAX_ID
-
-MAX_QUANTITY = 1_000
-
-
-class CartAddForm(FlaskForm):
-    """Add `quantity` of `item_id` to the cart (the stock check needs the item)."""
-
-    item_id = IntegerField(
-        "Item", validators=[InputRequired(), NumberRange(min=1, max=MAX_ID)]
-    )
-    quantity = IntegerField(
-        "Quantity",
-        validators=[
-            InputRequired("Enter how many you want."),
-            NumberRange(
-                min=1, max=MAX_QUANTITY, message="Choose between 1 and %(max)s."
-            ),
-        ],
-    )
+from app.forms import quantity_field
 
 
 class CartUpdateForm(FlaskForm):
     """Change a cart line's quantity."""
 
-    quantity = IntegerField(
-        "Quantity",
-        validators=[
-            InputRequired("Enter how many you want."),
-            NumberRange(
-                min=1, max=MAX_QUANTITY, message="Choose between 1 and %(max)s."
-            ),
-        ],
-    )
+    quantity = quantity_field()
 
 
 class CheckoutForm(FlaskForm):

@@ -6,15 +6,19 @@ from math import ceil
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app.auth import may_see_user
-from app.extensions import begin_write, db
+from app.database import begin_write
+from app.extensions import db
+from app.forms import CartAddForm
+from app.items.pages import render_item_page
+from app.limits import MAX_CART_LINES
 from app.models import Item, Order, UserItem
 from app.pagination import page_arg
 from app.purchases import bp, cart
-from app.purchases.forms import CartAddForm, CartUpdateForm, CheckoutForm
+from app.purchases.forms import CartUpdateForm, CheckoutForm
 
 HISTORY_PER_PAGE = 20
 
@@ -35,10 +39,6 @@ def cart_page():
 @bp.post("/cart")
 def cart_add():
     """Add `quantity` of `item_id`; the cart never holds more than the stock."""
-    from app.items.routes import (
-        render_item_page,
-    )  # the items blueprint imports our forms
-
     form = CartAddForm()
     item_id = form.item_id.data if form.item_id.validate(form) else None
     item = db.session.get(Item, item_id) if item_id else None
@@ -51,9 +51,9 @@ def cart_add():
     if wanted > item.stock:
         form.quantity.errors.append(_stock_message(item, quantities.get(item.id, 0)))
         return render_item_page(item, form, 422)
-    if item.id not in quantities and len(quantities) >= cart.MAX_LINES:
+    if item.id not in quantities and len(quantities) >= MAX_CART_LINES:
         form.quantity.errors.append(
-            f"A cart holds at most {cart.MAX_LINES} different items."
+            f"A cart holds at most {MAX_CART_LINES} different items."
         )
         return render_item_page(item, form, 422)
     quantities[item.id] = wanted
@@ -239,7 +239,7 @@ def _order_for_token(token: str) -> int | None:
     )
 
 
-@bp.get("/orders/<int:order_id>")  # 32-bit ids
+@bp.get("/orders/<int:order_id>")
 @login_required
 def order(order_id: int):
     """An order's confirmation: what was bought, at what price."""
@@ -256,11 +256,10 @@ def order(order_id: int):
 @bp.get("/")
 @login_required
 def index():
-    """The signed-in user's purchase lines, newest first; admins see everyone's."""
+    """The signed-in user's purchase lines, newest first. Admins are sent to
+    everyone's (purchases.admin_index, with the same filters)."""
     if current_user.is_admin:
-        from app.purchases.admin import all_purchases
-
-        return all_purchases()
+        return redirect(url_for("purchases.admin_index", **request.args))
     # The total is the user's running count of lines (kept by the database,
     # migration 0006), so a long history is not counted on every page.
     total = current_user.purchase_lines

@@ -3,5 +3,3 @@
 from flask import Blueprint
 
 bp = Blueprint("users", __name__, url_prefix="/users")
-
-from app.users import admin, routes  # noqa: E402, F401

@@ -10,22 +10,18 @@ from flask_login import current_user
 
 from app.audit import events as audit
 from app.auth import admin_required
-from app.extensions import begin_write, db
-from app.items.admin import search_text
-from app.items.routes import like_pattern
+from app.database import begin_write
+from app.extensions import db
 from app.models import User, UserItem
 from app.pagination import page_arg, paginate_rows
+from app.search import contains, search_text
 from app.users import bp
 
 USERS_PER_PAGE = 50
 
 LINES = sa.func.count(UserItem.id).label("lines")
 UNITS = sa.func.coalesce(sa.func.sum(UserItem.quantity), 0).label("units")
-SPENT = sa.func.coalesce(
-    # 64-bit product: PostgreSQL's int4 × int4 would overflow on big orders.
-    sa.func.sum(sa.cast(UserItem.quantity, sa.BigInteger) * UserItem.unit_price_cents),
-    0,
-).label("spent_cents")
+SPENT = sa.func.coalesce(sa.func.sum(UserItem.total_cents), 0).label("spent_cents")
 
 SORTS = {
     "name": ("Name (A–Z)", (User.name.asc(), User.id.asc())),
@@ -48,11 +44,7 @@ def index():
     page = page_arg()
     search = sa.true()
     if q:
-        pattern = like_pattern(q)
-        search = sa.or_(
-            User.name.ilike(pattern, escape="\\"),
-            User.email.ilike(pattern, escape="\\"),
-        )
+        search = sa.or_(contains(User.name, q), contains(User.email, q))
     rows = (
         sa.select(User, LINES, UNITS, SPENT)
         .outerjoin(UserItem, UserItem.user_id == User.id)

@@ -14,40 +14,31 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length
 
 from app.extensions import db
+from app.forms import strip, without_control_characters
+from app.limits import EMAIL_MAX, PASSWORD_MAX, USER_NAME_MAX
 from app.models import User
-from app.passwords import MAX_LENGTH, password_problem
-
-
-def _strip(value: str | None) -> str | None:
-    return value.strip() if isinstance(value, str) else value
-
-
-def _clean(value: str | None) -> str | None:
-    """Trim and drop control characters (PostgreSQL refuses NUL in text)."""
-    if not isinstance(value, str):
-        return value
-    return "".join(ch for ch in value if ch >= " " and ch != "\x7f").strip()
+from app.passwords import password_problem
 
 
 class RegisterForm(FlaskForm):
     name = StringField(
         "Name",
-        filters=[_clean],
+        filters=[without_control_characters],
         # DataRequired: a name of only spaces is empty once stripped.
-        validators=[DataRequired("Enter your name."), Length(max=100)],
+        validators=[DataRequired("Enter your name."), Length(max=USER_NAME_MAX)],
     )
     email = EmailField(
         "Email",
-        filters=[_strip],
+        filters=[strip],
         validators=[
             InputRequired("Enter your email address."),
-            Length(max=254),
+            Length(max=EMAIL_MAX),
             Email("Enter a valid email address.", check_deliverability=False),
         ],
     )
     password = PasswordField(
         "Password",
-        validators=[InputRequired("Choose a password."), Length(max=MAX_LENGTH)],
+        validators=[InputRequired("Choose a password."), Length(max=PASSWORD_MAX)],
     )
     password_confirm = PasswordField(
         "Confirm password",
@@ -74,11 +65,11 @@ class RegisterForm(FlaskForm):
 class LoginForm(FlaskForm):
     email = EmailField(
         "Email",
-        filters=[_clean],
-        validators=[InputRequired("Enter your email."), Length(max=254)],
+        filters=[without_control_characters],
+        validators=[InputRequired("Enter your email."), Length(max=EMAIL_MAX)],
     )
     password = PasswordField(
         "Password",
-        validators=[InputRequired("Enter your password."), Length(max=MAX_LENGTH)],
+        validators=[InputRequired("Enter your password."), Length(max=PASSWORD_MAX)],
     )
     remember = BooleanField("Remember me")

@@ -140,9 +140,7 @@ def detail(user_id: int):
         sa.select(
             Item,
             sa.func.sum(UserItem.quantity).label("units"),
-            sa.func.sum(UserItem.quantity * UserItem.unit_price_cents).label(
-                "spent_cents"
-            ),
+            sa.func.sum(UserItem.total_cents).label("spent_cents"),
             sa.func.max(UserItem.created_at).label("last_bought"),
         )
         .join(UserItem, UserItem.item_id == Item.id)
@@ -154,9 +152,7 @@ def detail(user_id: int):
     totals = db.session.execute(
         sa.select(
             sa.func.count(UserItem.id),
-            sa.func.coalesce(
-                sa.func.sum(UserItem.quantity * UserItem.unit_price_cents), 0
-            ),
+            sa.func.coalesce(sa.func.sum(UserItem.total_cents), 0),
         ).where(UserItem.user_id == user.id)
     ).one()
     recent = db.session.scalars(

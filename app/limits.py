@@ -1,0 +1,37 @@
+"""Every length and number limit of the store, in one place.
+
+Models size their columns from these, forms and the CSV import check them,
+and the templates show them (e.g. "Choose between 1 and 1,000").
+"""
+
+from __future__ import annotations
+
+# Ids are 32-bit integers on PostgreSQL. Every id from outside (a route's
+# <int:...>, a query-string filter, a form or CSV cell) is checked against
+# this, so a larger number is a 404 or a form error, not a database error.
+MAX_ID = 2**31 - 1
+
+# Users
+USER_NAME_MAX = 100
+EMAIL_MAX = 254  # RFC 5321's limit on a forward path
+PASSWORD_MIN = 8
+PASSWORD_MAX = 128
+
+# Items
+ITEM_NAME_MAX = 200
+DESCRIPTION_MAX = 5_000
+PRICE_MAX_CENTS = 100_000_000  # $1,000,000.00
+STOCK_MAX = 1_000_000
+
+# The cart
+MAX_QUANTITY = 1_000  # units of one item in one cart line
+MAX_CART_LINES = 50  # different items in one cart
+
+# Reading the catalogue and lists
+MAX_QUERY_LENGTH = 100  # characters of ?q= that are searched
+MAX_PAGE = 100_000
+
+# A number typed into any form or query string: this many digits at most are
+# read (a longer one is refused before it is converted). It covers every
+# limit above with room to spare and keeps int() away from 4,300-digit text.
+MAX_DIGITS = 12

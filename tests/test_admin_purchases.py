@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from flask_login import login_user
 from werkzeug.exceptions import Forbidden
 
+from app.csv_files import csv_cell
 from app.extensions import db
 from app.models import User, UserItem
-from app.csv_files import csv_cell
 from app.purchases.admin import CSV_HEADER, admin_index
 from tests.conftest import count_queries, login
 from tests.shop_helpers import (
@@ -201,7 +201,10 @@ def test_hostile_names_are_escaped(client, admin, make_user, make_item):
     user_id, item_id = db.session.execute(
         sa.select(UserItem.user_id, UserItem.item_id)
     ).one()
-    for url in ("/purchases/all", f"/purchases/all?user_id={user_id}&item_id={item_id}"):
+    for url in (
+        "/purchases/all",
+        f"/purchases/all?user_id={user_id}&item_id={item_id}",
+    ):
         html = client.get(url).get_data(as_text=True)
         assert "<script>alert(1)" not in html
         assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 2

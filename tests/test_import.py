@@ -21,8 +21,8 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.items import csv_io
-from app.money import parse_amount
 from app.models import AuditEvent, Item, ItemImport, utcnow
+from app.money import parse_amount
 from tests.conftest import csrf_token_from, login
 from tests.shop_helpers import cheap_user, count, fresh, item_rows, set_item, sign_in
 

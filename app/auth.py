@@ -10,7 +10,9 @@ from flask import Flask, abort
 from flask_login import current_user, login_required
 
 from app.extensions import db, login_manager
+from app.limits import MAX_ID
 from app.models import User
+from app.numbers import whole_number_or_none
 
 
 def init_app(app: Flask) -> None:
@@ -23,11 +25,12 @@ def init_app(app: Flask) -> None:
 @login_manager.user_loader
 def load_user(identity: str) -> User | None:
     """Accept a cookie only while its session token is the user's current one."""
-    user_id, _, token = identity.partition(":")
-    if not user_id.isdigit() or not token:
+    text, _, token = identity.partition(":")
+    user_id = whole_number_or_none(text)
+    if user_id is None or user_id > MAX_ID or not token:
         return None
     return db.session.scalar(
-        sa.select(User).where(User.id == int(user_id), User.session_token == token)
+        sa.select(User).where(User.id == user_id, User.session_token == token)
     )
 
 

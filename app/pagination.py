@@ -12,13 +12,24 @@ from flask_sqlalchemy.pagination import Pagination
 from app.database import sql_literal
 from app.extensions import db
 from app.limits import MAX_ID, MAX_PAGE
+from app.numbers import whole_number_or_none
 
 ID_RE = re.compile(r"\d{1,10}", re.ASCII)
+# What int() would take as a number: the page past the end, not junk.
+NUMBER_RE = re.compile(r"[+-]?\d+")
 
 
 def page_arg(name: str = "page") -> int:
-    """The page number from the query string: junk means 1, out of range is a 404."""
-    page = request.args.get(name, 1, type=int)
+    """The page number from the query string: junk means 1, a number out of
+    range (0, negative, or past MAX_PAGE, however many digits) is a 404."""
+    text = request.args.get(name, "").strip()
+    if not text:
+        return 1
+    page = whole_number_or_none(text)
+    if page is None:
+        if NUMBER_RE.fullmatch(text):
+            abort(404)
+        return 1
     if page < 1 or page > MAX_PAGE:
         abort(404)
     return page
@@ -32,7 +43,7 @@ def id_arg(name: str) -> int | None:
         return None
     if not ID_RE.fullmatch(text):
         abort(400)
-    number = int(text)
+    number = int(text)  # ten digits at most: checked before converting
     if not 1 <= number <= MAX_ID:
         abort(404)
     return number

@@ -10,6 +10,7 @@ from flask import session
 
 from app.extensions import db
 from app.models import Item
+from app.numbers import whole_number_or_none
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,9 @@ def quantities() -> dict[int, int]:
         return {}
     cart = {}
     for key, value in raw.items():
-        if str(key).isdigit() and isinstance(value, int) and value > 0:
-            cart[int(key)] = value
+        item_id = whole_number_or_none(str(key))
+        if item_id is not None and isinstance(value, int) and value > 0:
+            cart[item_id] = value
     return cart
 
 

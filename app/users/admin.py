@@ -13,6 +13,7 @@ from app.auth import admin_required
 from app.database import begin_write
 from app.extensions import db
 from app.models import User, UserItem
+from app.numbers import whole_number_or_none
 from app.pagination import page_arg, paginate_rows
 from app.search import contains, search_text
 from app.users import bp
@@ -71,7 +72,7 @@ def index():
 def _back_to_list():
     """Back to the list the admin came from (built here, so never an open redirect)."""
     q, sort = _list_args()
-    page = request.args.get("page", type=int)
+    page = whole_number_or_none(request.args.get("page"))
     return redirect(
         url_for(
             "users.index",

@@ -313,9 +313,9 @@ def race(port: int, emails: list[str], item_id: int, seconds: int) -> dict:
     for thread in threads:
         thread.join()
     elapsed = time.time() - started
-    buy_ms = sorted(tally.buy_ms)
+    buy_ms = sorted(round(ms, 3) for ms in tally.buy_ms)
     return {
-        "completed_checkouts_per_s": tally.sold / elapsed,
+        "completed_checkouts_per_s": round(tally.sold / elapsed, 3),
         "buy_p50_ms": buy_ms[len(buy_ms) // 2] if buy_ms else 0.0,
         "buy_p99_ms": buy_ms[int(len(buy_ms) * 0.99)] if buy_ms else 0.0,
         "errors": tally.errors,

@@ -87,6 +87,8 @@ clean:
 
 # Seeds a large store per engine, serves it under gunicorn beside a raw-driver
 # baseline page and loads both with wrk. BENCH_ARGS="--items 10000 ..." for a quick run.
+# Numbers to bench/results.json, drawn into BENCHMARKS.md and docs/benchmarks.png
+# (bench/report.py redraws both from the JSON alone).
 bench: venv
 	@command -v wrk >/dev/null || { echo "make bench needs wrk: sudo apt-get install wrk" >&2; \
 		if [ "$$(id -u)" = 0 ]; then apt-get install -y -qq wrk; else exit 1; fi; }

@@ -83,6 +83,26 @@ def plan(conn: sa.Connection, statement: str, params, engine: str) -> str:
     return "\n".join(row[0] for row in rows)
 
 
+def page_plans(
+    bind: sa.Engine, engine: str, heading: str, status: int, statements: list
+) -> list[str]:
+    """A page's section: each statement it ran, and its plan."""
+    out = [f"### {heading} ({status}, {len(statements)} statements)", ""]
+    with bind.connect() as conn:
+        for statement, params in statements:
+            text = plan(conn, statement, params, engine)
+            out += [
+                "```sql",
+                " ".join(statement.split()),
+                "```",
+                "```",
+                text,
+                "```",
+                "",
+            ]
+    return out
+
+
 def explain_engine(url: str, engine: str) -> list[str]:
     from app import create_app
     from app.extensions import cache, db
@@ -121,22 +141,7 @@ def explain_engine(url: str, engine: str) -> list[str]:
             for s, p in recorded
             if not s.lstrip().upper().startswith(TRANSACTION_CONTROL)
         ]
-        out += [
-            f"### {title}: `GET {path}` ({status}, {len(statements)} statements)",
-            "",
-        ]
-        with bind.connect() as conn:
-            for statement, params in statements:
-                text = plan(conn, statement, params, engine)
-                out += [
-                    "```sql",
-                    " ".join(statement.split()),
-                    "```",
-                    "```",
-                    text,
-                    "```",
-                    "",
-                ]
+        out += page_plans(bind, engine, f"{title}: `GET {path}`", status, statements)
     print(f"{engine}: {len(page_list)} pages planned", flush=True)
     return out
 

@@ -94,6 +94,9 @@ ODD = (
     str(2**31),
     str(2**63),
     str(10**30),
+    "9" * 309,  # past a float: WTForms' NumberRange raised OverflowError here
+    "-" + "1" * 400,
+    "9" * 5_000,  # past int()'s 4,300-digit limit
     "\x00",
     "a\x00b",
     "\x7f\x1b[31m",
@@ -123,6 +126,9 @@ def text_values() -> st.SearchStrategy[str]:
         st.sampled_from(ODD),
         st.text(st.characters(blacklist_categories=("Cs",)), max_size=40),
         st.integers(min_value=-(2**70), max_value=2**70).map(str),
+        # Numbers hundreds of digits long, in any field or parameter.
+        st.integers(min_value=-(10**700), max_value=10**700).map(str),
+        st.text("0123456789", min_size=300, max_size=900),
         st.floats(allow_nan=True, allow_infinity=True).map(repr),
     )
 

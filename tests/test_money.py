@@ -19,7 +19,9 @@ UNITS = 1_000  # the most one cart line holds
 TOTAL = "$22,000,000.00"  # 2,200,000,000 cents: past 2**31 - 1
 
 
-def test_a_22_million_dollar_line_shows_on_every_page(app, client, make_user, make_item):
+def test_a_22_million_dollar_line_shows_on_every_page(
+    app, client, make_user, make_item
+):
     item_id = make_item(name="Gold Yacht", price_cents=PRICE_CENTS, stock=UNITS)
     buyer = make_user(name="Rich Buyer", email="rich@example.com")
     make_user(name="Alex Admin", email="admin@example.com", is_admin=True)

@@ -8,6 +8,8 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 DEMO_ADMIN_EMAIL ?= admin@example.com
 DEMO_ADMIN_PASSWORD ?= demo-admin-pass
+DEMO_SHOPPER_EMAIL ?= shopper@example.com
+DEMO_SHOPPER_PASSWORD ?= demo-shopper-pass
 
 .PHONY: venv run db seed test test-sqlite test-postgres test-browser lint format bench explain clean
 
@@ -37,9 +39,10 @@ seed: db
 run: seed
 	@$(FLASK) create-admin --name "Demo Admin" --email $(DEMO_ADMIN_EMAIL) --password $(DEMO_ADMIN_PASSWORD)
 	@echo ""
-	@echo "  Store:       http://$(HOST):$(PORT)/"
-	@echo "  Demo admin:  $(DEMO_ADMIN_EMAIL) / $(DEMO_ADMIN_PASSWORD)"
-	@echo "  Shoppers:    any seeded email / demo-shopper-pass (see /users/ as admin)"
+	@echo "  Store:    http://$(HOST):$(PORT)/"
+	@echo "  Admin:    $(DEMO_ADMIN_EMAIL) / $(DEMO_ADMIN_PASSWORD)"
+	@echo "  Shopper:  $(DEMO_SHOPPER_EMAIL) / $(DEMO_SHOPPER_PASSWORD)"
+	@echo "  Another port: PORT=8000 make run"
 	@echo ""
 	$(FLASK) run --host $(HOST) --port $(PORT)
 

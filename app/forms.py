@@ -1,5 +1,5 @@
 """Form pieces several features share: fields that read numbers safely, text
-filters, the cart-add form the item page shows, and the one-button POST form.
+filters, and the cart-add form the item page shows.
 
 Every number a client types reaches Python through `WholeNumberField` or
 `AmountField`: digits are checked before anything converts them, so no input,
@@ -154,7 +154,3 @@ class CartAddForm(FlaskForm):
 
     item_id = IdField("Item", validators=[InputRequired()])
     quantity = quantity_field()
-
-
-class ButtonForm(FlaskForm):
-    """A one-button POST action (remove, archive, log out): only the CSRF token."""

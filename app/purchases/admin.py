@@ -124,6 +124,7 @@ def export():
             Item.name,
             UserItem.quantity,
             UserItem.unit_price_cents,
+            UserItem.total_cents,
         )
         .join(User, UserItem.user_id == User.id)
         .join(Item, UserItem.item_id == Item.id)
@@ -134,7 +135,9 @@ def export():
 
     def cells():
         for row in db.session.execute(rows):
-            line_id, created, user_id, email, item_id, name, quantity, price = row
+            line_id, created, user_id, email, item_id, name, quantity, price, total = (
+                row
+            )
             yield (
                 line_id,
                 created.isoformat(sep=" ", timespec="seconds"),
@@ -144,7 +147,7 @@ def export():
                 name,
                 quantity,
                 cents_to_decimal_text(price),
-                cents_to_decimal_text(quantity * price),
+                cents_to_decimal_text(total),
             )
 
     name = "-".join(

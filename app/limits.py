@@ -35,3 +35,20 @@ MAX_PAGE = 100_000
 # read (a longer one is refused before it is converted). It covers every
 # limit above with room to spare and keeps int() away from 4,300-digit text.
 MAX_DIGITS = 12
+
+# Orders and addresses
+ORDER_NUMBER_LENGTH = 10  # characters of A-Z0-9 a new order's number has
+ORDER_NUMBER_MAX = 16
+ADDRESS_NAME_MAX = 100
+ADDRESS_LINE_MAX = 200
+ADDRESS_CITY_MAX = 100
+POSTCODE_MAX = 16
+TRACKING_NUMBER_MAX = 64
+ORDER_NOTE_MAX = 500
+SAVED_ADDRESSES_MAX = 20  # a shopper's saved addresses
+SHIPPING_CODE_MAX = 40
+SHIPPING_NAME_MAX = 100
+SHIPPING_METHODS_MAX = 20
+TAX_RATE_MAX_BP = 10_000  # 100 %
+BANK_DETAILS_MAX = 2_000
+ORDERS_PER_PAGE = 50

@@ -12,7 +12,22 @@ from sqlalchemy.ext.hybrid import hybrid_property
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.extensions import db
-from app.limits import EMAIL_MAX, ITEM_NAME_MAX, USER_NAME_MAX
+from app.limits import (
+    ADDRESS_CITY_MAX,
+    ADDRESS_LINE_MAX,
+    ADDRESS_NAME_MAX,
+    EMAIL_MAX,
+    ITEM_NAME_MAX,
+    ORDER_NUMBER_MAX,
+    POSTCODE_MAX,
+    SHIPPING_CODE_MAX,
+    SHIPPING_NAME_MAX,
+    TAX_RATE_MAX_BP,
+    TRACKING_NUMBER_MAX,
+    USER_NAME_MAX,
+)
+from app.orders.numbers import new_number
+from app.orders.statuses import STATUSES, sql_list
 
 
 def utcnow() -> datetime:
@@ -27,6 +42,14 @@ LIVE = {
 # Engine-specific search indexes made by migration 0002 and kept out of the
 # models: SQLite's FTS5 table (items_search*) and PostgreSQL's trigram index.
 SEARCH_OBJECTS = ("items_search", "ix_items_name_trgm")
+
+
+def _current_item_name(context) -> str:
+    """The default of user_items.item_name: the item's name as the line is written."""
+    item_id = context.get_current_parameters()["item_id"]
+    return context.connection.scalar(
+        sa.text("SELECT name FROM items WHERE id = :id"), {"id": item_id}
+    )
 
 
 class TimestampMixin:
@@ -197,8 +220,18 @@ class UserItem(TimestampMixin, db.Model):
     order_id: so.Mapped[int | None] = so.mapped_column(
         sa.ForeignKey("orders.id", ondelete="RESTRICT"), index=True
     )
+    # The item's name when it was bought: renaming the item keeps receipts.
+    # Checkout writes it; any other writer that leaves it out gets the item's
+    # name at that moment.
+    item_name: so.Mapped[str] = so.mapped_column(
+        sa.String(ITEM_NAME_MAX), default=_current_item_name
+    )
     quantity: so.Mapped[int]
     unit_price_cents: so.Mapped[int]
+    # False once the line's order is cancelled or fully refunded (a trigger on
+    # orders.status keeps it): the line stays in the history but no longer
+    # counts as a purchase (user.items, item.users, the running totals).
+    counted: so.Mapped[bool] = so.mapped_column(default=True, server_default=sa.true())
 
     user: so.Mapped[User] = so.relationship(back_populates="user_items")
     item: so.Mapped[Item] = so.relationship(back_populates="user_items")
@@ -225,25 +258,189 @@ class UserItem(TimestampMixin, db.Model):
 
 
 class Order(TimestampMixin, db.Model):
-    """One checkout: the purchase lines bought together, once per checkout token."""
+    """One checkout: the lines bought together, with the money, the address and
+    the shipping method copied onto it, and its status (app/orders/)."""
 
     __tablename__ = "orders"
     __table_args__ = (
+        sa.CheckConstraint(f"status IN ({sql_list(STATUSES)})", name="status"),
         sa.CheckConstraint("total_cents >= 0", name="total_cents_not_negative"),
+        sa.CheckConstraint("subtotal_cents >= 0", name="subtotal_cents_not_negative"),
+        sa.CheckConstraint("shipping_cents >= 0", name="shipping_cents_not_negative"),
+        sa.CheckConstraint("tax_cents >= 0", name="tax_cents_not_negative"),
+        sa.CheckConstraint(
+            "total_cents = subtotal_cents + shipping_cents + tax_cents",
+            name="total_adds_up",
+        ),
+        sa.CheckConstraint(
+            "refunded_cents BETWEEN 0 AND total_cents", name="refund_within_total"
+        ),
+        # Every order's number is A-Z0-9 (at least eight of them), unique.
+        sa.CheckConstraint("length(number) >= 8", name="number_length"),
+        sa.Index("uq_orders_number", "number", unique=True),
+        # The admin's list: every order (or one status) newest first.
+        sa.Index("ix_orders_created_at", "created_at", "id"),
+        sa.Index("ix_orders_status_created_at", "status", "created_at", "id"),
+        # A shopper's orders, newest first.
+        sa.Index("ix_orders_user_id_created_at", "user_id", "created_at", "id"),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
-    user_id: so.Mapped[int] = so.mapped_column(
-        sa.ForeignKey("users.id", ondelete="RESTRICT"), index=True
+    number: so.Mapped[str] = so.mapped_column(
+        sa.String(ORDER_NUMBER_MAX), default=new_number
     )
+    user_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    email: so.Mapped[str] = so.mapped_column(sa.String(EMAIL_MAX))
+    status: so.Mapped[str] = so.mapped_column(sa.String(20))
     # The cart's one-time token: a double-submitted checkout hits this unique key.
     token: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    subtotal_cents: so.Mapped[int] = so.mapped_column(sa.BigInteger)
+    shipping_cents: so.Mapped[int] = so.mapped_column(
+        sa.BigInteger, default=0, server_default="0"
+    )
+    tax_cents: so.Mapped[int] = so.mapped_column(
+        sa.BigInteger, default=0, server_default="0"
+    )
     total_cents: so.Mapped[int] = so.mapped_column(sa.BigInteger)
+    refunded_cents: so.Mapped[int] = so.mapped_column(
+        sa.BigInteger, default=0, server_default="0"
+    )
+    tax_rate_bp: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    payment_method: so.Mapped[str] = so.mapped_column(sa.String(20))
+    shipping_method: so.Mapped[str] = so.mapped_column(sa.String(SHIPPING_CODE_MAX))
+    shipping_method_name: so.Mapped[str] = so.mapped_column(
+        sa.String(SHIPPING_NAME_MAX), default="", server_default=""
+    )
+    tracking_number: so.Mapped[str | None] = so.mapped_column(
+        sa.String(TRACKING_NUMBER_MAX)
+    )
+    ship_name: so.Mapped[str] = so.mapped_column(sa.String(ADDRESS_NAME_MAX))
+    ship_line1: so.Mapped[str] = so.mapped_column(sa.String(ADDRESS_LINE_MAX))
+    ship_line2: so.Mapped[str] = so.mapped_column(
+        sa.String(ADDRESS_LINE_MAX), default="", server_default=""
+    )
+    ship_city: so.Mapped[str] = so.mapped_column(sa.String(ADDRESS_CITY_MAX))
+    ship_postcode: so.Mapped[str] = so.mapped_column(sa.String(POSTCODE_MAX))
+    ship_country: so.Mapped[str] = so.mapped_column(sa.String(2))
 
     user: so.Mapped[User] = so.relationship()
     lines: so.Mapped[list[UserItem]] = so.relationship(
         back_populates="order", order_by="UserItem.id"
     )
+    events: so.Mapped[list[OrderEvent]] = so.relationship(
+        back_populates="order", order_by="OrderEvent.id"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Order {self.number} {self.status}>"
+
+    @property
+    def refundable_cents(self) -> int:
+        return self.total_cents - self.refunded_cents
+
+
+class OrderEvent(db.Model):
+    """One move of an order (or a refund), who made it and why: append-only."""
+
+    __tablename__ = "order_events"
+    __table_args__ = (
+        sa.CheckConstraint(f"to_status IN ({sql_list(STATUSES)})", name="to_status"),
+        sa.Index("ix_order_events_order_id", "order_id", "id"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    order_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("orders.id", ondelete="RESTRICT")
+    )
+    # NULL for the placing of the order.
+    from_status: so.Mapped[str | None] = so.mapped_column(sa.String(20))
+    to_status: so.Mapped[str] = so.mapped_column(sa.String(20))
+    # NULL for the system (expiry, the command line).
+    actor_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    note: so.Mapped[str] = so.mapped_column(sa.Text, default="", server_default="")
+    created_at: so.Mapped[datetime] = so.mapped_column(
+        default=utcnow, server_default=sa.func.now()
+    )
+
+    order: so.Mapped[Order] = so.relationship(back_populates="events")
+    actor: so.Mapped[User | None] = so.relationship()
+
+
+class ShippingMethod(TimestampMixin, db.Model):
+    """A way the shop ships, at a price, free from an amount where it says so."""
+
+    __tablename__ = "shipping_methods"
+    __table_args__ = (
+        sa.CheckConstraint("price_cents >= 0", name="price_cents_not_negative"),
+        sa.CheckConstraint(
+            "free_over_cents IS NULL OR free_over_cents >= 0",
+            name="free_over_cents_not_negative",
+        ),
+        sa.CheckConstraint("length(code) >= 1", name="code_not_empty"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    code: so.Mapped[str] = so.mapped_column(sa.String(SHIPPING_CODE_MAX), unique=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(SHIPPING_NAME_MAX))
+    price_cents: so.Mapped[int]
+    free_over_cents: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)
+    position: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    is_active: so.Mapped[bool] = so.mapped_column(
+        default=True, server_default=sa.true()
+    )
+
+    def price_for(self, subtotal_cents: int) -> int:
+        """What this method costs for an order of `subtotal_cents`."""
+        if self.free_over_cents is not None and subtotal_cents >= self.free_over_cents:
+            return 0
+        return self.price_cents
+
+
+class ShopSettings(TimestampMixin, db.Model):
+    """The shop's one row of settings: the tax rate and the bank details."""
+
+    __tablename__ = "shop_settings"
+    __table_args__ = (
+        sa.CheckConstraint("id = 1", name="one_row"),
+        sa.CheckConstraint(
+            f"tax_rate_bp BETWEEN 0 AND {TAX_RATE_MAX_BP}", name="tax_rate_bp_range"
+        ),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    # Basis points on the subtotal: 825 is 8.25 %.
+    tax_rate_bp: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    bank_transfer_details: so.Mapped[str] = so.mapped_column(
+        sa.Text, default="", server_default=""
+    )
+
+
+class Address(TimestampMixin, db.Model):
+    """A signed-in shopper's saved shipping address, offered at checkout."""
+
+    __tablename__ = "addresses"
+    __table_args__ = (sa.Index("ix_addresses_user_id", "user_id", "id"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    name: so.Mapped[str] = so.mapped_column(sa.String(ADDRESS_NAME_MAX))
+    line1: so.Mapped[str] = so.mapped_column(sa.String(ADDRESS_LINE_MAX))
+    line2: so.Mapped[str] = so.mapped_column(
+        sa.String(ADDRESS_LINE_MAX), default="", server_default=""
+    )
+    city: so.Mapped[str] = so.mapped_column(sa.String(ADDRESS_CITY_MAX))
+    postcode: so.Mapped[str] = so.mapped_column(sa.String(POSTCODE_MAX))
+    country: so.Mapped[str] = so.mapped_column(sa.String(2))
+
+    def one_line(self) -> str:
+        parts = (self.name, self.line1, self.line2, self.city, self.postcode)
+        return ", ".join(part for part in (*parts, self.country) if part)
 
 
 class AuditEvent(TimestampMixin, db.Model):

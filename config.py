@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -75,6 +76,15 @@ class Config:
     # every visitor would share the proxy's address, and so one limit.
     TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES") or 0)
     HSTS = False
+
+    # How long an unpaid order holds its stock before `flask orders expire`
+    # cancels it, per payment method.
+    PAYMENT_WINDOWS = {
+        "bank_transfer": timedelta(
+            days=int(os.environ.get("BANK_TRANSFER_WINDOW_DAYS") or 7)
+        ),
+    }
+    ORDERS_PER_PAGE = 50
 
 
 class ProductionConfig(Config):

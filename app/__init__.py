@@ -64,7 +64,10 @@ def _register_blueprints(app: Flask) -> None:
     from app.items import transfer as items_transfer  # noqa: F401
     from app.purchases import admin as purchases_admin  # noqa: F401
     from app.purchases import bp as purchases_bp
+    from app.purchases import checkout as purchases_checkout  # noqa: F401
+    from app.purchases import orders as purchases_orders  # noqa: F401
     from app.purchases import routes as purchases_routes  # noqa: F401
+    from app.purchases import settings as purchases_settings  # noqa: F401
     from app.users import admin as users_admin  # noqa: F401
     from app.users import bp as users_bp
     from app.users import routes as users_routes  # noqa: F401

@@ -7,14 +7,15 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
-from flask import Flask
+from flask import Flask, current_app
 
 from app.audit import events as audit
 from app.database import begin_write
 from app.demo import DEMO_PASSWORD, seed_store
 from app.extensions import db
 from app.items import csv_io
-from app.models import Item, User
+from app.models import Item, User, utcnow
+from app.orders import lifecycle
 from app.passwords import password_problem
 
 
@@ -22,6 +23,23 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(seed)
     app.cli.add_command(import_items)
+    app.cli.add_command(orders)
+
+
+@click.group("orders")
+def orders() -> None:
+    """Orders: expire those left unpaid."""
+
+
+@orders.command("expire")
+def expire_orders() -> None:
+    """Cancel unpaid orders older than their payment method's window
+    (PAYMENT_WINDOWS) and return their stock."""
+    cancelled = lifecycle.expire(utcnow(), current_app.config["PAYMENT_WINDOWS"])
+    if cancelled:
+        click.echo(f"Cancelled {len(cancelled)} unpaid orders: {', '.join(cancelled)}.")
+    else:
+        click.echo("No unpaid orders past their payment window.")
 
 
 @click.command("create-admin")

@@ -18,12 +18,39 @@ import click
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Item, Order, User, UserItem, utcnow
+from app.limits import ORDER_NUMBER_LENGTH
+from app.models import Item, Order, OrderEvent, User, UserItem, utcnow
+from app.orders.numbers import ALPHABET
+from app.orders.statuses import CANCELLED, DELIVERED, NOT_COUNTED, PAID, SHIPPED
 
 DEMO_PASSWORD = "demo-shopper-pass"
 # The first demo shopper's address, printed by `make run`.
 DEMO_SHOPPER_EMAIL = "shopper@example.com"
 CHUNK = 10_000
+# The standard method migration 0007 sets up: $4.95, free from $50.
+STANDARD_SHIPPING, FREE_SHIPPING_OVER = 495, 5_000
+STREETS = [
+    "Maple Avenue",
+    "Oak Street",
+    "Elm Road",
+    "Harbor Way",
+    "Mill Lane",
+    "Cedar Court",
+    "Park Place",
+    "River Drive",
+    "Orchard Row",
+    "Hill Street",
+]
+CITIES = [
+    ("Portland", "97205"),
+    ("Austin", "78701"),
+    ("Boston", "02108"),
+    ("Denver", "80202"),
+    ("Madison", "53703"),
+    ("Savannah", "31401"),
+    ("Burlington", "05401"),
+    ("Santa Fe", "87501"),
+]
 
 
 @dataclass(frozen=True)
@@ -302,56 +329,126 @@ def seed_store(
     _bulk_insert(User, users, "Users")
 
     item_rows = db.session.execute(
-        sa.select(Item.id, Item.price_cents).where(Item.archived_at.is_(None))
+        sa.select(Item.id, Item.price_cents, Item.name).where(
+            Item.archived_at.is_(None)
+        )
     ).all()
-    user_ids = db.session.scalars(
-        sa.select(User.id).where(User.is_admin.is_(False))
+    buyers = db.session.execute(
+        sa.select(User.id, User.name, User.email).where(User.is_admin.is_(False))
     ).all()
     lines: list[dict] = []
     orders: list[dict] = []
-    if n_purchases and item_rows and user_ids:
+    events: list[dict] = []
+    if n_purchases and item_rows and buyers:
         rng.shuffle(item_rows)
         item_weights = _zipf_weights(len(item_rows), 0.9)
-        user_weights = _zipf_weights(len(user_ids), 0.7)
+        user_weights = _zipf_weights(len(buyers), 0.7)
+        addresses = {user_id: _address(rng, name) for user_id, name, _ in buyers}
+        numbers: set[str] = set()
         order_id, line_id = _next_id(Order), _next_id(UserItem)
         while len(lines) < n_purchases:
-            (user_id,) = rng.choices(user_ids, cum_weights=user_weights)
+            ((user_id, _, email),) = rng.choices(buyers, cum_weights=user_weights)
             size = min(rng.choice((1, 1, 1, 2, 2, 3, 4)), n_purchases - len(lines))
             bought_at = now - year * rng.random() ** 1.5
-            total = 0
-            for item_id, price in rng.choices(
+            status = _status(rng, now - bought_at)
+            subtotal = 0
+            for item_id, price, name in rng.choices(
                 item_rows, cum_weights=item_weights, k=size
             ):
                 quantity = rng.choice((1, 1, 1, 1, 2, 2, 3))
-                total += quantity * price
+                subtotal += quantity * price
                 lines.append(
                     {
                         "id": line_id,
                         "user_id": user_id,
                         "item_id": item_id,
                         "order_id": order_id,
+                        "item_name": name,
                         "quantity": quantity,
                         "unit_price_cents": price,
+                        "counted": status not in NOT_COUNTED,
                         "created_at": bought_at,
                         "updated_at": bought_at,
                     }
                 )
                 line_id += 1
+            shipping = 0 if subtotal >= FREE_SHIPPING_OVER else STANDARD_SHIPPING
             orders.append(
                 {
                     "id": order_id,
+                    "number": _unique_number(rng, numbers),
                     "user_id": user_id,
+                    "email": email,
+                    "status": status,
                     "token": f"seed-{order_id}-{rng.getrandbits(64):016x}",
-                    "total_cents": total,
+                    "subtotal_cents": subtotal,
+                    "shipping_cents": shipping,
+                    "tax_cents": 0,
+                    "total_cents": subtotal + shipping,
+                    "refunded_cents": subtotal + shipping
+                    if status in NOT_COUNTED
+                    else 0,
+                    "tax_rate_bp": 0,
+                    "payment_method": "bank_transfer",
+                    "shipping_method": "standard",
+                    "shipping_method_name": "Standard delivery (3-5 working days)",
+                    "tracking_number": (
+                        f"1Z{rng.getrandbits(48):012X}"
+                        if status in (SHIPPED, DELIVERED)
+                        else None
+                    ),
+                    **addresses[user_id],
                     "created_at": bought_at,
                     "updated_at": bought_at,
+                }
+            )
+            events.append(
+                {
+                    "order_id": order_id,
+                    "from_status": None,
+                    "to_status": status,
+                    "actor_id": None,
+                    "note": "Placed with the demo data.",
+                    "created_at": bought_at,
                 }
             )
             order_id += 1
     _bulk_insert(Order, orders, "Orders")
     _bulk_insert(UserItem, lines, "Purchase lines")
+    _bulk_insert(OrderEvent, events, "Order events")
     _reset_sequences()
     return Seeded(len(items), len(users), len(lines), len(orders))
+
+
+def _status(rng: random.Random, age: timedelta) -> str:
+    """A demo order's status for its age: most old orders are delivered."""
+    if rng.random() < 0.03:
+        return CANCELLED
+    if age < timedelta(days=2):
+        return PAID
+    if age < timedelta(days=6):
+        return SHIPPED
+    return DELIVERED
+
+
+def _address(rng: random.Random, name: str) -> dict[str, str]:
+    city, postcode = rng.choice(CITIES)
+    return {
+        "ship_name": name,
+        "ship_line1": f"{rng.randint(1, 240)} {rng.choice(STREETS)}",
+        "ship_line2": "",
+        "ship_city": city,
+        "ship_postcode": postcode,
+        "ship_country": "US",
+    }
+
+
+def _unique_number(rng: random.Random, taken: set[str]) -> str:
+    while True:
+        number = "".join(rng.choice(ALPHABET) for _ in range(ORDER_NUMBER_LENGTH))
+        if number not in taken:
+            taken.add(number)
+            return number
 
 
 def _email_taken(email: str) -> bool:

@@ -16,7 +16,7 @@ from wtforms import Field, ValidationError
 from wtforms.validators import InputRequired
 from wtforms.widgets import HiddenInput, NumberInput, TextInput
 
-from app.limits import MAX_ID, MAX_QUANTITY, PRICE_MAX_CENTS
+from app.limits import MAX_ID, MAX_QUANTITY, PRICE_MAX_CENTS, TAX_RATE_MAX_BP
 from app.money import cents_to_decimal_text, parse_amount
 from app.numbers import parse_whole_number
 
@@ -93,6 +93,28 @@ class AmountField(_TypedTextField):
 
     def _parse(self, text: str) -> int:
         return parse_amount(text, self.max_cents)
+
+
+class PercentField(_TypedTextField):
+    """A rate typed as a percentage like `8.25`; `data` is basis points (825)."""
+
+    blank_message = "Enter a percentage, like 8.25."
+
+    def __init__(self, label=None, validators=None, **kw):
+        kw.setdefault("render_kw", {"inputmode": "decimal", "autocomplete": "off"})
+        super().__init__(label, validators, **kw)
+
+    def _format(self, data) -> str:
+        return cents_to_decimal_text(data)
+
+    def _parse(self, text: str) -> int:
+        try:
+            points = parse_amount(text.removesuffix("%").strip(), TAX_RATE_MAX_BP)
+        except ValueError:
+            raise ValueError(
+                "Enter a percentage from 0 to 100 with at most two decimals, like 8.25."
+            ) from None
+        return points
 
 
 class WholeNumberField(_TypedTextField):

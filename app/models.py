@@ -93,8 +93,14 @@ class User(UserMixin, TimestampMixin, db.Model):
     user_items: so.Mapped[list[UserItem]] = so.relationship(
         back_populates="user", passive_deletes="all", order_by="UserItem.id"
     )
+    # What this user bought, through the lines that still count as purchases
+    # (not those of cancelled or fully refunded orders).
     items: so.Mapped[list[Item]] = so.relationship(
-        secondary="user_items", viewonly=True, order_by="Item.name"
+        secondary="user_items",
+        primaryjoin="User.id == UserItem.user_id",
+        secondaryjoin="and_(Item.id == UserItem.item_id, UserItem.counted)",
+        viewonly=True,
+        order_by="Item.name",
     )
 
     def __repr__(self) -> str:
@@ -161,8 +167,13 @@ class Item(TimestampMixin, db.Model):
     user_items: so.Mapped[list[UserItem]] = so.relationship(
         back_populates="item", passive_deletes="all", order_by="UserItem.id"
     )
+    # Who bought this item, through the lines that still count as purchases.
     users: so.Mapped[list[User]] = so.relationship(
-        secondary="user_items", viewonly=True, order_by="User.name"
+        secondary="user_items",
+        primaryjoin="Item.id == UserItem.item_id",
+        secondaryjoin="and_(User.id == UserItem.user_id, UserItem.counted)",
+        viewonly=True,
+        order_by="User.name",
     )
 
     def __repr__(self) -> str:
@@ -455,7 +466,10 @@ class AuditEvent(TimestampMixin, db.Model):
 
     __tablename__ = "audit_events"
     __table_args__ = (
-        sa.CheckConstraint("subject_type IN ('item', 'user')", name="subject_type"),
+        sa.CheckConstraint(
+            "subject_type IN ('item', 'user', 'shipping', 'settings')",
+            name="subject_type",
+        ),
         # "This item's (or user's) history", "everything", "every <action>":
         # each newest first, with a stable tie-break.
         sa.Index(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pycountry
 from flask import Flask, current_app, session
 from markupsafe import Markup
 
 from app.money import cents_to_decimal_text, money
+from app.orders.pricing import format_rate
 
 
 def number(value: int | None) -> str:
@@ -16,7 +18,14 @@ def number(value: int | None) -> str:
 
 
 def shortdate(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+    """A stored (naive UTC) time with its zone: "2026-12-01 20:34 UTC"."""
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+
+def country_name(code: str | None) -> str:
+    """ISO 3166 alpha-2 to the country's name: "DE" -> "Germany"."""
+    country = pycountry.countries.get(alpha_2=code or "")
+    return country.name if country else (code or "")
 
 
 def stock_label(stock: int) -> Markup:
@@ -39,6 +48,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(shortdate)
     app.add_template_filter(number)
     app.add_template_filter(cents_to_decimal_text, "amount")
+    app.add_template_filter(format_rate, "rate")
+    app.add_template_filter(country_name, "country")
     app.add_template_global(cart_count)
     app.add_template_global(stock_label)
     app.jinja_env.trim_blocks = True

@@ -30,8 +30,11 @@ ACTIONS = {
     "user.revoke_admin": "Admin rights removed",
     "user.disable": "Account disabled",
     "user.enable": "Account enabled",
+    "shipping.create": "Shipping method added",
+    "shipping.update": "Shipping method edited",
+    "settings.update": "Shop settings changed",
 }
-SUBJECT_TYPES = ("item", "user")
+SUBJECT_TYPES = ("item", "user", "shipping", "settings")
 ITEM_FIELDS = ("name", "description", "price_cents", "stock")
 USER_FIELDS = ("is_admin", "is_enabled")
 

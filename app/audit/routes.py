@@ -18,8 +18,9 @@ from app.audit import bp
 from app.audit.events import ACTIONS, SUBJECT_TYPES
 from app.auth import admin_required
 from app.extensions import db
-from app.models import AuditEvent, Item, User
+from app.models import AuditEvent, Item, ShippingMethod, User
 from app.money import money
+from app.orders.pricing import format_rate
 from app.pagination import id_arg, page_arg
 
 PER_PAGE = 50
@@ -31,6 +32,12 @@ FIELD_LABELS = {
     "archived_at": "archived",
     "is_admin": "admin",
     "is_enabled": "can sign in",
+    "code": "code",
+    "free_over_cents": "free over",
+    "position": "position",
+    "is_active": "offered",
+    "tax_rate_bp": "tax rate",
+    "bank_transfer_details": "bank details",
 }
 LONG_TEXT = 160  # characters of a description shown in the list
 
@@ -56,8 +63,10 @@ class Subject:
 def _shown(field: str, value: Any) -> str:
     if value is None:
         return "—"
-    if field == "price_cents" and isinstance(value, int):
+    if field in ("price_cents", "free_over_cents") and isinstance(value, int):
         return money(value)
+    if field == "tax_rate_bp" and isinstance(value, int):
+        return format_rate(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if field == "archived_at":
@@ -104,6 +113,12 @@ def subjects_of(events: list[AuditEvent]) -> dict[tuple[str, int], Subject]:
         sa.select(sa.literal("user"), User.id, User.name, User.email).where(
             User.id.in_(wanted["user"])
         ),
+        sa.select(
+            sa.literal("shipping"),
+            ShippingMethod.id,
+            ShippingMethod.name,
+            sa.literal(""),
+        ).where(ShippingMethod.id.in_(wanted["shipping"])),
     )
     found: dict[tuple[str, int], Subject] = {}
     for kind, subject_id, name, email in db.session.execute(names):
@@ -111,10 +126,14 @@ def subjects_of(events: list[AuditEvent]) -> dict[tuple[str, int], Subject]:
             found[kind, subject_id] = Subject(
                 name, "items.detail", {"item_id": subject_id}
             )
+        elif kind == "shipping":
+            found[kind, subject_id] = Subject(name, "purchases.settings", {})
         else:
             found[kind, subject_id] = Subject(
                 f"{name} <{email}>", "users.detail", {"user_id": subject_id}
             )
+    if wanted["settings"]:
+        found["settings", 1] = Subject("Shop settings", "purchases.settings", {})
     return found
 
 

@@ -72,7 +72,7 @@ def buyers_page(item: Item, page: int) -> Buyers:
             User.email.label("user_email"),
         )
         .join(UserItem.user)
-        .where(UserItem.item_id == item.id),
+        .where(UserItem.item_id == item.id, UserItem.counted),
         min(max(page, 1), last_page),
         BUYERS_PER_PAGE,
         total=item.sales_lines,

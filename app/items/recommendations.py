@@ -143,7 +143,7 @@ def _co_bought(item_id: sa.BindParameter[int]) -> sa.Select:
     """(item_id, buyers, last_bought) of what the item's recent buyers bought."""
     sample = (
         sa.select(UserItem.user_id)
-        .where(UserItem.item_id == item_id)
+        .where(UserItem.item_id == item_id, UserItem.counted)
         .order_by(UserItem.created_at.desc(), UserItem.id.desc())
         .limit(sql_literal(name="sample_lines"))
         .subquery("sample")
@@ -179,7 +179,7 @@ def _co_bought(item_id: sa.BindParameter[int]) -> sa.Select:
                 other.user_id == buyers.c.user_id, other.created_at >= buyers.c.since
             ),
         )
-        .where(other.item_id != item_id)
+        .where(other.item_id != item_id, other.counted)
         .group_by(other.item_id)
     )
 
@@ -188,6 +188,7 @@ def _recent_buyer_counts() -> sa.Select:
     """(item_id, buyers, last_bought) over the store's latest purchase lines."""
     latest = (
         sa.select(UserItem.item_id, UserItem.user_id, UserItem.created_at)
+        .where(UserItem.counted)
         .order_by(UserItem.created_at.desc(), UserItem.id.desc())
         .limit(sql_literal(name="popular_lines"))
         .subquery("latest")

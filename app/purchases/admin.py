@@ -39,7 +39,8 @@ class Filters:
 
     @property
     def conditions(self) -> list[sa.ColumnElement[bool]]:
-        found = []
+        # Lines of cancelled or fully refunded orders are not purchases.
+        found: list[sa.ColumnElement[bool]] = [UserItem.counted]
         if self.user:
             found.append(UserItem.user_id == self.user.id)
         if self.item:
@@ -87,7 +88,11 @@ def admin_index():
         sa.select(UserItem)
         .join(UserItem.user)
         .join(UserItem.item)
-        .options(so.contains_eager(UserItem.user), so.contains_eager(UserItem.item))
+        .options(
+            so.contains_eager(UserItem.user),
+            so.contains_eager(UserItem.item),
+            so.joinedload(UserItem.order),
+        )
         .where(*filters.conditions)
         .order_by(UserItem.created_at.desc(), UserItem.id.desc()),
         page=page,

@@ -48,7 +48,7 @@ def index():
         search = sa.or_(contains(User.name, q), contains(User.email, q))
     rows = (
         sa.select(User, LINES, UNITS, SPENT)
-        .outerjoin(UserItem, UserItem.user_id == User.id)
+        .outerjoin(UserItem, sa.and_(UserItem.user_id == User.id, UserItem.counted))
         .where(search)
         .group_by(User.id)
         .order_by(*SORTS[sort][1])

@@ -144,7 +144,7 @@ def detail(user_id: int):
             sa.func.max(UserItem.created_at).label("last_bought"),
         )
         .join(UserItem, UserItem.item_id == Item.id)
-        .where(UserItem.user_id == user.id)
+        .where(UserItem.user_id == user.id, UserItem.counted)
         .group_by(Item.id)
         .order_by(sa.desc("last_bought"), Item.id.desc())
     )
@@ -153,11 +153,11 @@ def detail(user_id: int):
         sa.select(
             sa.func.count(UserItem.id),
             sa.func.coalesce(sa.func.sum(UserItem.total_cents), 0),
-        ).where(UserItem.user_id == user.id)
+        ).where(UserItem.user_id == user.id, UserItem.counted)
     ).one()
     recent = db.session.scalars(
         sa.select(UserItem)
-        .where(UserItem.user_id == user.id)
+        .where(UserItem.user_id == user.id, UserItem.counted)
         .options(so.joinedload(UserItem.item))
         .order_by(UserItem.created_at.desc(), UserItem.id.desc())
         .limit(10)

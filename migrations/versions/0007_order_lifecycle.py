@@ -447,11 +447,20 @@ def _number_existing_orders(bind) -> None:
         )
 
 
+def _audit_subjects(subjects: str) -> None:
+    """The audit trail's CHECK on what an event is about. On SQLite the table
+    is rebuilt (it has no triggers there; PostgreSQL's guard stays put)."""
+    with op.batch_alter_table("audit_events") as batch:
+        batch.drop_constraint(op.f("ck_audit_events_subject_type"), type_="check")
+        batch.create_check_constraint("subject_type", f"subject_type IN ({subjects})")
+
+
 def upgrade():
     bind = op.get_bind()
     postgresql = bind.dialect.name == "postgresql"
     _create_tables()
     _seed_settings()
+    _audit_subjects("'item', 'user', 'shipping', 'settings'")
 
     for name, definition in ORDER_COLUMNS:
         op.execute(f"ALTER TABLE orders ADD COLUMN {name} {definition}")
@@ -532,3 +541,11 @@ def downgrade():
     op.drop_table("addresses")
     op.drop_table("shop_settings")
     op.drop_table("shipping_methods")
+    # The settings' audit events go with the settings (on PostgreSQL past the
+    # append-only guard, which only the table's owner can lift).
+    if postgresql:
+        op.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
+    op.execute("DELETE FROM audit_events WHERE subject_type IN ('shipping', 'settings')")
+    if postgresql:
+        op.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")
+    _audit_subjects("'item', 'user'")

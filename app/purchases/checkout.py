@@ -1,0 +1,144 @@
+"""The checkout page (/purchases/checkout): address, delivery, payment, summary.
+
+GET draws the page from the cart and the shop's current prices; POST places
+the order through app/orders/placing.py, at the prices the page showed or not
+at all. The page records what it showed in hidden fields (each item's price,
+each delivery price, the tax rate): if any changed, or the stock no longer
+covers a line, the page comes back saying what changed and nothing is bought.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from app.extensions import db
+from app.models import Address, Order
+from app.orders import payments
+from app.orders.placing import place
+from app.orders.pricing import format_rate, shipping_methods, shop_settings, totals
+from app.purchases import bp, cart
+from app.purchases.forms import CheckoutForm, quote_fields
+
+
+@bp.route("/checkout", methods=["GET", "POST"])
+def checkout():
+    """One page to check out; POST places the order and goes to its page."""
+    if not current_user.is_authenticated:
+        flash("Please sign in to check out. Your cart is kept.", "info")
+        return redirect(url_for("users.login", next=url_for("purchases.checkout")))
+    lines = cart.lines()
+    if not lines:
+        flash("Your cart is empty.", "info")
+        return redirect(url_for("purchases.cart"))
+    form = CheckoutForm()
+    page = _Page(form, lines)
+    if request.method == "GET" or "seen_prices" not in request.form:
+        # A GET, or a POST without the page's own fields (the cart's old
+        # one-button form): the page to check, nothing bought.
+        return page.render()
+    if not form.validate():
+        return page.render(422)
+
+    token = form.token.data
+    if placed := _order_for_token(token):
+        cart.clear()
+        flash("This order was already placed.", "info")
+        return redirect(url_for("purchases.order", number=placed))
+    if token != cart.checkout_token():
+        flash(
+            "Your cart changed since you opened this page: check it again.", "warning"
+        )
+        return page.render(409, fresh=True)
+    quote = form.quote()
+    if quote is None:
+        flash("Check your order below, then place it.", "warning")
+        return page.render(409, fresh=True)
+
+    try:
+        result = place(
+            user_id=current_user.id,
+            email=current_user.email,
+            token=token,
+            wanted=cart.quantities(),
+            quote=quote,
+            address=form.address(),
+            shipping_code=form.shipping.data,
+            payment_method=form.payment.data,
+            save_address=form.save_address.data and not form.address_id.data,
+        )
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        if placed := _order_for_token(token):
+            cart.clear()
+            flash("This order was already placed.", "info")
+            return redirect(url_for("purchases.order", number=placed))
+        raise
+    except sa.exc.OperationalError:
+        db.session.rollback()
+        flash(
+            "The store is very busy right now; nothing was bought. Please try again.",
+            "error",
+        )
+        return page.render(503, fresh=True)
+    if result.problems:
+        page.problems = result.problems
+        return page.render(409, fresh=True)
+    cart.clear()
+    flash(f"Thank you! Your order {result.number} is placed.", "success")
+    return redirect(url_for("purchases.order", number=result.number))
+
+
+class _Page:
+    """The checkout page for this cart, drawn with the shop's current prices."""
+
+    def __init__(self, form: CheckoutForm, lines) -> None:
+        self.form, self.lines, self.problems = form, lines, []
+        self.methods = shipping_methods()
+        self.settings = shop_settings()
+        self.addresses = db.session.scalars(
+            sa.select(Address)
+            .where(Address.user_id == current_user.id)
+            .order_by(Address.id.desc())
+        ).all()
+        form.offer(self.methods, self.addresses, payments.offered())
+
+    def render(self, status: int = 200, fresh: bool = False):
+        """The page; `fresh` redraws what it shows (prices, the cart's token)
+        so the next POST is checked against today's figures."""
+        form, lines = self.form, cart.lines() if fresh else self.lines
+        if fresh or not form.is_submitted() or "seen_prices" not in request.form:
+            form.token.data = cart.checkout_token()
+            for name, value in quote_fields(
+                lines, self.methods, self.settings.tax_rate_bp
+            ).items():
+                form[name].data = value
+        if not form.is_submitted():
+            form.name.data = form.name.data or current_user.name
+            if self.addresses and not form.address_id.data:
+                form.address_id.data = str(self.addresses[0].id)
+        if form.shipping.data is None and self.methods:
+            form.shipping.data = self.methods[0].code
+        if form.payment.data is None and form.payment.choices:
+            form.payment.data = form.payment.choices[0][0]
+        subtotal = sum(line.total_cents for line in lines)
+        rate = self.settings.tax_rate_bp
+        return render_template(
+            "purchases/checkout.html",
+            form=form,
+            lines=lines,
+            problems=self.problems,
+            subtotal_cents=subtotal,
+            options=[(m, totals(subtotal, m, rate)) for m in self.methods],
+            tax_rate=format_rate(rate),
+            short=[line for line in lines if line.short],
+        ), status
+
+
+def _order_for_token(token: str) -> str | None:
+    return db.session.scalar(
+        sa.select(Order.number).where(
+            Order.token == token, Order.user_id == current_user.id
+        )
+    )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import re
 import secrets
 import signal
 import socket
@@ -24,10 +23,9 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from config import ROOT
+from tests.helpers import CSRF_RE
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
-CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-CHECKOUT_TOKEN_RE = re.compile(r'name="token"[^>]*value="([^"]+)"')
 # Settings a developer's shell may hold that would change what is being tested.
 UNSET = (
     "FLASK_DEBUG",

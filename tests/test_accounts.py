@@ -12,14 +12,18 @@ from flask.sessions import SecureCookieSessionInterface
 
 from app.extensions import db
 from app.models import User
-from tests.conftest import TEST_PASSWORD, csrf_token_from, login, post_form
-from tests.shop_helpers import (
+from tests.helpers import (
+    TEST_PASSWORD,
     add_to_cart,
     assert_no_hash,
     cart_count,
-    cheap_user,
     count,
-    record_purchase,
+    csrf_token_from,
+    html_of,
+    is_signed_in,
+    post_form,
+    sign_in,
+    sign_out,
 )
 
 SESSIONS = SecureCookieSessionInterface()
@@ -31,28 +35,16 @@ GOOD = {
 }
 
 
-def html_of(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def is_signed_in(client) -> bool:
-    """The signed-in-only history page answers instead of sending us to sign in."""
-    return client.get("/purchases/").status_code == 200
-
-
-def logout(client):
-    return post_form(client, "/users/logout", page="/items/")
-
-
 # --- registration -----------------------------------------------------------------
 
 
-def test_register_creates_a_lower_cased_account_and_signs_in(client):
+def test_register_creates_a_lower_cased_account_and_signs_in(app, client):
     response = post_form(client, "/users/register", GOOD)
 
     assert response.status_code == 302
     assert response.headers["Location"] == "/items/"
-    user = db.session.scalar(db.select(User))
+    with app.app_context():
+        user = db.session.scalar(db.select(User))
     assert (user.name, user.email, user.is_admin) == (
         "New Person",
         "new.person@example.com",
@@ -94,39 +86,42 @@ def test_register_creates_a_lower_cased_account_and_signs_in(client):
     ],
 )
 def test_register_with_bad_input_shows_errors_and_writes_no_user(
-    client, changes, message
+    app, client, changes, message
 ):
     response = post_form(client, "/users/register", {**GOOD, **changes})
 
     assert response.status_code == 422
     assert message in html_of(response)
-    assert count(User) == 0
+    assert count(app, User) == 0
     assert not is_signed_in(client)
 
 
-def test_register_with_missing_fields_writes_no_user(client):
+def test_register_with_missing_fields_writes_no_user(app, client):
     response = post_form(client, "/users/register", {"name": "Only a name"})
     assert response.status_code == 422
-    assert count(User) == 0
+    assert count(app, User) == 0
 
 
 @pytest.mark.parametrize(
     "email", ["sam@example.com", "SAM@EXAMPLE.COM", " Sam@Example.com "]
 )
-def test_register_with_a_taken_email_in_any_case_is_refused(client, make_user, email):
+def test_register_with_a_taken_email_in_any_case_is_refused(
+    app, client, make_user, email
+):
     make_user(email="sam@example.com")
     response = post_form(client, "/users/register", {**GOOD, "email": email})
     assert response.status_code == 422
     assert "already exists" in html_of(response)
-    assert count(User) == 1
+    assert count(app, User) == 1
 
 
-def test_register_ignores_an_is_admin_field(client):
+def test_register_ignores_an_is_admin_field(app, client):
     response = post_form(
         client, "/users/register", {**GOOD, "is_admin": "1", "is_enabled": "1"}
     )
     assert response.status_code == 302
-    assert db.session.scalar(db.select(User.is_admin)) is False
+    with app.app_context():
+        assert db.session.scalar(db.select(User.is_admin)) is False
     assert client.get("/users/").status_code == 403
 
 
@@ -141,14 +136,13 @@ def test_register_keeps_the_form_values_but_never_the_password(client):
 
 
 @pytest.fixture
-def sam() -> int:
-    """A shopper whose password is quick to check (these tests sign in a lot)."""
-    return cheap_user("Sam Shopper", "sam@example.com")
+def sam(make_user) -> int:
+    """A shopper who is not signed in yet."""
+    return make_user("Sam Shopper", "sam@example.com")
 
 
 def test_login_signs_in_and_flashes(client, sam):
-    response = login(client, "SAM@example.com ")
-    assert response.status_code == 302
+    response = sign_in(client, "SAM@example.com ")
     assert response.headers["Location"] == "/items/"
     html = html_of(client.get("/items/"))
     assert "Signed in as Sam Shopper." in html
@@ -157,7 +151,7 @@ def test_login_signs_in_and_flashes(client, sam):
 
 
 def test_login_without_remember_sets_no_remember_cookie(client, sam):
-    response = login(client, "sam@example.com")
+    response = sign_in(client, "sam@example.com")
     cookies = response.headers.getlist("Set-Cookie")
     assert not any(c.startswith("remember_token=") for c in cookies)
     session_cookie = next(c for c in cookies if c.startswith("session="))
@@ -166,12 +160,7 @@ def test_login_without_remember_sets_no_remember_cookie(client, sam):
 
 
 def test_login_with_remember_me_sets_an_http_only_remember_cookie(client, sam):
-    response = post_form(
-        client,
-        "/users/login",
-        {"email": "sam@example.com", "password": TEST_PASSWORD, "remember": "y"},
-    )
-    assert response.status_code == 302
+    response = sign_in(client, "sam@example.com", remember=True)
     remember = [
         c
         for c in response.headers.getlist("Set-Cookie")
@@ -248,7 +237,7 @@ def test_login_honours_a_local_next(client, sam):
 
 
 def test_signed_in_visit_to_login_page_never_redirects_off_site(client, sam):
-    login(client, "sam@example.com")
+    sign_in(client, "sam@example.com")
     response = client.get("/users/login?next=//evil.example")
     assert response.status_code == 302
     assert response.headers["Location"] == "/items/"
@@ -274,7 +263,7 @@ def test_login_starts_a_fresh_session_but_keeps_the_cart(client, sam, make_item)
         before = dict(session)
     old_cookie = client.get_cookie("session").value
 
-    assert login(client, "sam@example.com").status_code == 302
+    sign_in(client, "sam@example.com")
 
     with client.session_transaction() as session:
         assert "planted" not in session
@@ -320,27 +309,23 @@ def test_login_rate_limit_answers_429_with_retry_after(make_app, sam):
 
 
 def test_logout_by_get_is_not_allowed(client, sam):
-    login(client, "sam@example.com")
+    sign_in(client, "sam@example.com")
     assert client.get("/users/logout").status_code == 405
     assert is_signed_in(client)
 
 
 def test_logout_without_csrf_token_is_refused(client, sam):
-    login(client, "sam@example.com")
+    sign_in(client, "sam@example.com")
     assert client.post("/users/logout").status_code == 400
     assert is_signed_in(client)
 
 
 def test_logout_signs_out_and_old_cookies_stop_working(client, sam):
-    post_form(
-        client,
-        "/users/login",
-        {"email": "sam@example.com", "password": TEST_PASSWORD, "remember": "y"},
-    )
+    sign_in(client, "sam@example.com", remember=True)
     session_cookie = client.get_cookie("session").value
     remember_cookie = client.get_cookie("remember_token").value
 
-    response = logout(client)
+    response = sign_out(client)
     assert response.status_code == 302
     assert "You are signed out." in html_of(client.get("/items/"))
     assert not is_signed_in(client)
@@ -357,7 +342,7 @@ def test_logout_signs_out_and_old_cookies_stop_working(client, sam):
 
 
 def test_tampered_session_cookie_is_anonymous(client, sam, app):
-    login(client, "sam@example.com")
+    sign_in(client, "sam@example.com")
     value = client.get_cookie("session").value
     payload, _, signature = value.rpartition(".")
 
@@ -386,28 +371,30 @@ def test_tampered_session_cookie_is_anonymous(client, sam, app):
 
 
 @pytest.fixture
-def buyer_with_purchases(make_item) -> tuple[int, dict]:
-    buyer = cheap_user("Bea Buyer", "bea@example.com")
+def buyer_with_purchases(make_user, make_item, make_purchase) -> tuple[int, dict]:
+    buyer = make_user("Bea Buyer", "bea@example.com")
     kettle = make_item(name="Copper Kettle", price_cents=4500)
     mugs = make_item(name="Blue Mug", price_cents=800)
-    record_purchase(buyer, kettle, 1, 4500)
-    record_purchase(buyer, mugs, 2, 800)
-    record_purchase(buyer, mugs, 3, 700)
+    make_purchase(buyer, kettle, 1, 4500)
+    make_purchase(buyer, mugs, 2, 800)
+    make_purchase(buyer, mugs, 3, 700)
     return buyer, {"kettle": kettle, "mugs": mugs}
 
 
 def test_profile_lists_the_items_the_user_bought_with_units(
-    client, buyer_with_purchases
+    app, client, buyer_with_purchases
 ):
     buyer, items = buyer_with_purchases
-    login(client, "bea@example.com")
+    sign_in(client, "bea@example.com")
     response = client.get(f"/users/{buyer}")
     assert response.status_code == 200
     html = html_of(response)
     assert "Bea Buyer" in html
-    user = db.session.get(User, buyer)
-    for item in user.items:
-        assert f'<a href="/items/{item.id}">{item.name}</a>' in html
+    with app.app_context():
+        bought = [(item.id, item.name) for item in db.session.get(User, buyer).items]
+    assert len(bought) == 2
+    for item_id, name in bought:
+        assert f'<a href="/items/{item_id}">{name}</a>' in html
     # One row per item, with the units added up over its purchase lines.
     mug_row = html[html.index(f'href="/items/{items["mugs"]}"') :].split("</tr>")[0]
     assert '<td class="num">5</td>' in mug_row
@@ -418,21 +405,21 @@ def test_profile_lists_the_items_the_user_bought_with_units(
     assert_no_hash(html)
 
 
-def test_profile_is_visible_to_admins(client, buyer_with_purchases):
+def test_profile_is_visible_to_admins(client, make_user, buyer_with_purchases):
     buyer, _ = buyer_with_purchases
-    cheap_user("Alex Admin", "admin@example.com", is_admin=True)
-    login(client, "admin@example.com")
+    make_user("Alex Admin", "admin@example.com", is_admin=True)
+    sign_in(client, "admin@example.com")
     html = html_of(client.get(f"/users/{buyer}"))
     assert "Bea Buyer" in html
     assert "Copper Kettle" in html
 
 
 def test_profile_of_another_shopper_is_403_without_their_data(
-    client, buyer_with_purchases
+    client, make_user, buyer_with_purchases
 ):
     buyer, _ = buyer_with_purchases
-    cheap_user("Nosy Neighbour", "nosy@example.com")
-    login(client, "nosy@example.com")
+    make_user("Nosy Neighbour", "nosy@example.com")
+    sign_in(client, "nosy@example.com")
     response = client.get(f"/users/{buyer}")
     assert response.status_code == 403
     html = html_of(response)
@@ -448,9 +435,7 @@ def test_profile_sends_anonymous_visitors_to_login(client, buyer_with_purchases)
     assert response.headers["Location"] == f"/users/login?next=%2Fusers%2F{buyer}"
 
 
-def test_unknown_profile_is_not_found_for_admins(client):
-    cheap_user("Alex Admin", "admin@example.com", is_admin=True)
-    login(client, "admin@example.com")
+def test_unknown_profile_is_not_found_for_admins(client, admin):
     for user_id in (999999, 2**31, 10**30):
         assert client.get(f"/users/{user_id}").status_code == 404
 

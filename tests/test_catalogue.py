@@ -7,69 +7,51 @@ import re
 
 import pytest
 
-from app.extensions import db
-from app.models import Item
-from tests.conftest import login
-from tests.shop_helpers import (
+from tests.helpers import (
     add_to_cart,
     assert_no_hash,
     checkout,
+    get_html,
     item_ids_linked,
     minutes_ago,
     set_item,
+    sign_in,
+    valid_csrf,
 )
-
-
-def bulk_items(n: int, **values) -> list[int]:
-    """`n` items named "Item 001"... in one commit (the factory commits per row)."""
-    items = [
-        Item(name=f"Item {i:03d}", price_cents=100 + i, stock=10, **values)
-        for i in range(1, n + 1)
-    ]
-    db.session.add_all(items)
-    db.session.commit()
-    return [item.id for item in items]
-
-
-def page(client, url: str) -> str:
-    response = client.get(url)
-    assert response.status_code == 200, url
-    return response.get_data(as_text=True)
-
 
 # --- paging ----------------------------------------------------------------------
 
 
-def test_catalogue_shows_24_items_a_page_with_links_to_page_two(client):
-    ids = bulk_items(30)
+def test_catalogue_shows_24_items_a_page_with_links_to_page_two(client, make_items):
+    ids = make_items(30)
 
-    first = page(client, "/items/")
+    first = get_html(client, "/items/")
     assert item_ids_linked(first) == ids[:24]
     assert 'href="/items/?page=2"' in first
     assert "30 items" in first
 
-    second = page(client, "/items/?page=2")
+    second = get_html(client, "/items/?page=2")
     assert item_ids_linked(second) == ids[24:]
     assert 'href="/items/?page=1"' in second
     assert 'href="/items/?page=3"' not in second
 
 
-def test_catalogue_page_links_keep_the_search_and_sort(client):
-    bulk_items(30)
-    html = page(client, "/items/?q=item&sort=-price")
+def test_catalogue_page_links_keep_the_search_and_sort(client, make_items):
+    make_items(30)
+    html = get_html(client, "/items/?q=item&sort=-price")
     assert re.search(r'href="/items/\?q=item&amp;sort=-price&amp;page=2"', html)
 
 
-def test_page_past_the_end_is_404(client):
-    bulk_items(3)
+def test_page_past_the_end_is_404(client, make_items):
+    make_items(3)
     assert client.get("/items/?page=2").status_code == 404
 
 
 def test_item_links_point_at_the_item_page(client, make_item):
     item_id = make_item(name="Teapot")
-    html = page(client, "/items/")
+    html = get_html(client, "/items/")
     assert f'href="/items/{item_id}"' in html
-    assert "Teapot" in page(client, f"/items/{item_id}")
+    assert "Teapot" in get_html(client, f"/items/{item_id}")
 
 
 # --- search ----------------------------------------------------------------------
@@ -80,7 +62,7 @@ def test_search_is_case_insensitive_and_shows_the_query_back(client, make_item):
     green = make_item(name="green apple")
     banana = make_item(name="Banana")
 
-    html = page(client, "/items/?q=APPLE")
+    html = get_html(client, "/items/?q=APPLE")
     assert sorted(item_ids_linked(html)) == sorted([red, green])
     assert banana not in item_ids_linked(html)
     assert 'name="q" value="APPLE"' in html
@@ -88,7 +70,7 @@ def test_search_is_case_insensitive_and_shows_the_query_back(client, make_item):
 
 def test_search_with_no_match_says_so(client, make_item):
     make_item(name="Banana")
-    html = page(client, "/items/?q=zzzz")
+    html = get_html(client, "/items/?q=zzzz")
     assert "No items match “zzzz”" in html
     assert item_ids_linked(html) == []
 
@@ -118,7 +100,7 @@ def test_search_takes_like_wildcards_literally(client, make_item, query, expecte
 
 
 @pytest.fixture
-def three_items(make_item):
+def three_items(app, make_item):
     """Banana is the newest, Cherry the oldest; prices run the other way from names."""
     ids = {
         "Apple": make_item(name="Apple", price_cents=300),
@@ -126,7 +108,7 @@ def three_items(make_item):
         "Cherry": make_item(name="Cherry", price_cents=200),
     }
     for age, name in enumerate(["Banana", "Apple", "Cherry"]):
-        set_item(ids[name], created_at=minutes_ago(age))
+        set_item(app, ids[name], created_at=minutes_ago(age))
     return ids
 
 
@@ -164,32 +146,32 @@ def test_prices_show_as_dollars_with_cents_and_thousands(client, make_item):
     cheap = make_item(name="Cheap", price_cents=1250)
     dear = make_item(name="Dear", price_cents=123456)
     free = make_item(name="Free", price_cents=5)
-    catalogue = page(client, "/items/")
+    catalogue = get_html(client, "/items/")
     for text in ("$12.50", "$1,234.56", "$0.05"):
         assert text in catalogue
-    assert "$12.50" in page(client, f"/items/{cheap}")
-    assert "$1,234.56" in page(client, f"/items/{dear}")
-    assert "$0.05" in page(client, f"/items/{free}")
+    assert "$12.50" in get_html(client, f"/items/{cheap}")
+    assert "$1,234.56" in get_html(client, f"/items/{dear}")
+    assert "$0.05" in get_html(client, f"/items/{free}")
 
 
 def test_stock_is_shown_as_left_or_out_of_stock(client, make_item):
     low = make_item(name="Low", stock=3)
     none = make_item(name="Gone", stock=0)
     plenty = make_item(name="Plenty", stock=50)
-    catalogue = page(client, "/items/")
+    catalogue = get_html(client, "/items/")
     assert "3 left" in catalogue
     assert "Out of stock" in catalogue
     assert "50 in stock" in catalogue
-    assert "3 left" in page(client, f"/items/{low}")
-    sold_out = page(client, f"/items/{none}")
+    assert "3 left" in get_html(client, f"/items/{low}")
+    sold_out = get_html(client, f"/items/{none}")
     assert "Out of stock" in sold_out
     assert re.search(r"<button type=\"submit\" disabled>", sold_out)
-    assert "50 in stock" in page(client, f"/items/{plenty}")
+    assert "50 in stock" in get_html(client, f"/items/{plenty}")
 
 
 def test_item_page_shows_description_and_add_to_cart_form(client, make_item):
     item_id = make_item(name="Kettle", description="Boils water quickly.")
-    html = page(client, f"/items/{item_id}")
+    html = get_html(client, f"/items/{item_id}")
     assert "Boils water quickly." in html
     assert 'action="/purchases/cart"' in html
     assert re.search(rf'name="item_id"[^>]*type="hidden" value="{item_id}"', html)
@@ -202,10 +184,10 @@ def test_archived_items_are_never_listed_or_found(client, make_item):
     shown = make_item(name="Lamp shown")
     hidden = make_item(name="Lamp hidden", archived=True)
     for url in ("/items/", "/items/?q=lamp", "/items/?sort=newest"):
-        ids = item_ids_linked(page(client, url))
+        ids = item_ids_linked(get_html(client, url))
         assert shown in ids
         assert hidden not in ids
-    assert "1 item" in page(client, "/items/?q=lamp")
+    assert "1 item" in get_html(client, "/items/?q=lamp")
 
 
 def test_archived_item_page_is_404_for_anonymous_and_shoppers(
@@ -213,16 +195,16 @@ def test_archived_item_page_is_404_for_anonymous_and_shoppers(
 ):
     hidden = make_item(name="Lamp hidden", archived=True)
     assert client.get(f"/items/{hidden}").status_code == 404
-    client.post("/users/logout", data={"csrf_token": _token(client)})
+    client.post("/users/logout", data={"csrf_token": valid_csrf(client)})
     assert client.get(f"/items/{hidden}").status_code == 404
 
 
 def test_archived_item_page_stays_visible_to_admins(client, make_item, admin):
     hidden = make_item(name="Lamp hidden", archived=True)
-    html = page(client, f"/items/{hidden}")
+    html = get_html(client, f"/items/{hidden}")
     assert "Lamp hidden" in html
     assert "archived" in html
-    assert hidden not in item_ids_linked(page(client, "/items/"))
+    assert hidden not in item_ids_linked(get_html(client, "/items/"))
 
 
 @pytest.mark.parametrize(
@@ -296,29 +278,23 @@ def assert_escaped(html: str, names=tuple(ESCAPED)) -> None:
         assert ESCAPED[name] in html, name
 
 
-def _token(client) -> str:
-    from tests.conftest import csrf_token_from
-
-    return csrf_token_from(client.get("/purchases/cart").get_data(as_text=True))
-
-
 def test_hostile_item_names_render_as_text_everywhere(client, make_item, make_user):
     ids = [make_item(name=name, stock=5) for name in (SCRIPT, QUOTE, TEMPLATE)]
     user_id = make_user(name=f"{SCRIPT}{QUOTE}{TEMPLATE}", email="mallory@example.com")
 
-    assert_escaped(page(client, "/items/"))
+    assert_escaped(get_html(client, "/items/"))
     for item_id, name in zip(ids, ESCAPED, strict=True):
-        assert_escaped(page(client, f"/items/{item_id}"), names=[name])
+        assert_escaped(get_html(client, f"/items/{item_id}"), names=[name])
 
-    assert login(client, "mallory@example.com").status_code == 302
+    sign_in(client, "mallory@example.com")
     for item_id in ids:
         assert add_to_cart(client, item_id).status_code == 302
-    cart = page(client, "/purchases/cart")
+    cart = get_html(client, "/purchases/cart")
     assert_escaped(cart)
     assert 'aria-label="Remove &#34; onmouseover=&#34;alert(1)"' in cart
 
     response = checkout(client)
     assert response.status_code == 302
-    assert_escaped(page(client, response.headers["Location"]))
-    assert_escaped(page(client, "/purchases/"))
-    assert_escaped(page(client, f"/users/{user_id}"))
+    assert_escaped(get_html(client, response.headers["Location"]))
+    assert_escaped(get_html(client, "/purchases/"))
+    assert_escaped(get_html(client, f"/users/{user_id}"))

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,7 +22,7 @@ from config import (
     config_for_environment,
     database_url,
 )
-from tests.conftest import count_rows
+from tests.helpers import count, run_python
 
 GOOD_SECRET = "k" * 40
 
@@ -45,10 +42,9 @@ def test_create_app_binds_the_extensions(app):
     assert {"sqlalchemy", "migrate", "csrf", "limiter"} <= set(app.extensions)
     assert app.extensions["sqlalchemy"] is db
     assert app.login_manager.login_view == "users.login"
-    assert (
-        db.engine.url.render_as_string(hide_password=False)
-        == (app.config["SQLALCHEMY_DATABASE_URI"])
-    )
+    with app.app_context():
+        url = db.engine.url.render_as_string(hide_password=False)
+    assert url == app.config["SQLALCHEMY_DATABASE_URI"]
     assert {"create-admin", "seed", "db"} <= set(app.cli.list_commands(None))
 
 
@@ -69,7 +65,7 @@ def test_testing_config_alone_gives_a_throwaway_database(tmp_path):
         upgrade()
         db.session.add(Item(name="Mug", price_cents=100))
         db.session.commit()
-        assert count_rows(Item) == 1
+        assert db.session.scalar(sa.select(sa.func.count(Item.id))) == 1
         db.session.remove()
         db.engine.dispose()
 
@@ -116,22 +112,14 @@ def skip_if_env_file_sets_secret_key() -> None:
         pytest.skip(".env sets SECRET_KEY")
 
 
-def _import_wsgi(**env: str) -> subprocess.CompletedProcess:
-    """Load wsgi.py as gunicorn would, with only the given settings."""
-    clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY",)}
-    return subprocess.run(
-        [sys.executable, "-c", "import wsgi; print(wsgi.app.config['ENV_NAME'])"],
-        cwd=ROOT,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_wsgi_in_production_refuses_an_unset_secret_key(database_uri):
     skip_if_env_file_sets_secret_key()
-    result = _import_wsgi(STORE_ENV="production", DATABASE_URL=database_uri)
+    result = run_python(
+        "import wsgi; print(wsgi.app.config['ENV_NAME'])",  # as gunicorn loads it
+        unset=("SECRET_KEY",),
+        STORE_ENV="production",
+        DATABASE_URL=database_uri,
+    )
     assert result.returncode != 0
     assert "RuntimeError" in result.stderr
     assert "SECRET_KEY" in result.stderr
@@ -168,34 +156,26 @@ def test_database_url_defaults_to_the_instance_sqlite_file(given):
 @pytest.mark.parametrize("given", [None, ""], ids=["unset", "empty"])
 def test_development_falls_back_to_the_dev_secret_key(given):
     """An empty SECRET_KEY= must not leave sessions without a key (every page 500)."""
-    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    env = {}
     if given is None:
         skip_if_env_file_sets_secret_key()
     else:
         env["SECRET_KEY"] = given
-    result = subprocess.run(
-        [sys.executable, "-c", "import config; print(config.Config.SECRET_KEY)"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
+    result = run_python(
+        "import config; print(config.Config.SECRET_KEY)", unset=("SECRET_KEY",), **env
     )
+    assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == DEV_SECRET_KEY
 
 
 def test_importing_config_writes_nothing_to_disk(tmp_path):
     """wsgi.py imports config.py in every worker and every `flask` command."""
-    env = {**os.environ, "TMPDIR": str(tmp_path)}
-    env.pop("TEST_DATABASE_URL", None)
-    subprocess.run(
-        [sys.executable, "-c", "import config; config.TestingConfig"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=60,
+    result = run_python(
+        "import config; config.TestingConfig",
+        unset=("TEST_DATABASE_URL",),
+        TMPDIR=str(tmp_path),
     )
+    assert result.returncode == 0, result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -212,7 +192,9 @@ def pragma(name: str):
     return db.session.execute(sa.text(f"PRAGMA {name}")).scalar()
 
 
-def test_sqlite_connections_enforce_foreign_keys_and_wait_for_locks(app, sqlite_only):
+def test_sqlite_connections_enforce_foreign_keys_and_wait_for_locks(
+    app_context, sqlite_only
+):
     assert pragma("foreign_keys") == 1
     assert pragma("journal_mode") == "wal"
     assert pragma("busy_timeout") > 0
@@ -233,7 +215,7 @@ def _try_to_take_the_write_lock() -> str:
         other.close()
 
 
-def test_begin_write_takes_the_sqlite_write_lock_up_front(app, sqlite_only):
+def test_begin_write_takes_the_sqlite_write_lock_up_front(app_context, sqlite_only):
     begin_write()
     assert db.session.execute(sa.select(sa.func.count(Item.id))).scalar() == 0
     assert _try_to_take_the_write_lock() == "locked"
@@ -241,13 +223,13 @@ def test_begin_write_takes_the_sqlite_write_lock_up_front(app, sqlite_only):
     assert _try_to_take_the_write_lock() == "free"
 
 
-def test_an_ordinary_read_leaves_the_write_lock_free(app, sqlite_only):
+def test_an_ordinary_read_leaves_the_write_lock_free(app_context, sqlite_only):
     db.session.execute(sa.select(sa.func.count(Item.id))).scalar()
     assert db.session().in_transaction()
     assert _try_to_take_the_write_lock() == "free"
 
 
-def test_begin_write_then_commit_writes(app, make_item):
+def test_begin_write_then_commit_writes(app_context, make_item):
     item_id = make_item(stock=3)
     begin_write()
     db.session.execute(
@@ -321,7 +303,7 @@ def test_after_an_error_nothing_is_written_and_the_next_request_works(
     assert client.get("/boom").status_code == 500
     assert client.get("/healthz").status_code == 200
     assert client.get("/no-such-page").status_code == 404
-    assert count_rows(Item) == 0
+    assert count(app_with_a_failing_route, Item) == 0
 
 
 # --- health check -----------------------------------------------------------------

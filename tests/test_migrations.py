@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,10 +17,9 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from flask import Flask
 
-from app import create_app
 from app.extensions import db
-from config import ROOT, TestingConfig
-from tests.conftest import _create_postgres_database, _drop_postgres_database
+from config import ROOT
+from tests.helpers import build_app, dispose, fresh_database
 
 STORE_TABLES = {
     "store_totals",
@@ -36,39 +34,12 @@ STORE_TABLES = {
 FLASK = Path(sys.executable).with_name("flask")
 
 
-@contextmanager
-def fresh_database(folder: Path) -> Iterator[str]:
-    """An empty database of the run's type; yields its URL."""
-    server = os.environ.get("TEST_DATABASE_URL")
-    if not server:
-        yield f"sqlite:///{folder / 'fresh.db'}"
-        return
-    url, name = _create_postgres_database(server)
-    try:
-        yield url
-    finally:
-        _drop_postgres_database(server, name)
-
-
-def app_on(url: str) -> Flask:
-    class FreshConfig(TestingConfig):
-        SQLALCHEMY_DATABASE_URI = url
-
-    return create_app(FreshConfig)
-
-
-@pytest.fixture
-def fresh_database_url(tmp_path: Path) -> Iterator[str]:
-    with fresh_database(tmp_path) as url:
-        yield url
-
-
 @pytest.fixture
 def fresh_app(fresh_database_url: str) -> Iterator[Flask]:
-    app = app_on(fresh_database_url)
+    """An app on this test's own empty database, not migrated yet."""
+    app = build_app(fresh_database_url)
     yield app
-    with app.app_context():
-        db.engine.dispose()
+    dispose(app)
 
 
 def flask_db(app: Flask, *args: str) -> str:
@@ -164,10 +135,9 @@ def test_flask_db_upgrade_runs_from_the_project_root(fresh_database_url):
 def schema(tmp_path_factory) -> Iterator[sa.Inspector]:
     """The schema `flask db upgrade` builds in a fresh database (one per module)."""
     with fresh_database(tmp_path_factory.mktemp("schema")) as url:
-        app = app_on(url)
+        app = build_app(url)
         flask_db(app, "upgrade")
-        with app.app_context():
-            db.engine.dispose()
+        dispose(app)
         engine = sa.create_engine(url)
         yield sa.inspect(engine)
         engine.dispose()

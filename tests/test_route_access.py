@@ -7,16 +7,10 @@ page without deciding who may see it.
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
-from flask import Flask, session
-from flask.testing import FlaskClient
-from flask_wtf.csrf import generate_csrf
+from flask import Flask
 from werkzeug.routing import Rule
 
-from app.extensions import db
-from app.models import Order, User, UserItem
-from tests.conftest import login
-from tests.shop_helpers import fresh, item_rows, record_purchase
+from tests.helpers import client_for, db_state, url_for_rule, valid_csrf
 
 RULES = ("anyone", "signed_in", "owner_or_admin", "admin")
 
@@ -98,94 +92,29 @@ def test_access_rules_are_known():
     assert set(ACCESS.values()) <= set(RULES)
 
 
-# --- the world the requests run in ------------------------------------------------
-
-
-@pytest.fixture
-def world(app, make_user, make_item):
-    """Ids to fill URLs with: another customer's item, order and account."""
-    make_user(name="Sam Shopper", email="sam@example.com")
-    make_user(name="Alex Admin", email="admin@example.com", is_admin=True)
-    olive = make_user(name="Olive Other", email="olive@example.com")
-    item = make_item(name="Lamp", stock=5)
-    archived = make_item(name="Retired", archived=True)
-    record_purchase(olive, item, 1, 1250)
-    fresh()
-    order = db.session.scalar(sa.select(Order.id))
-    return {"user_id": olive, "item_id": item, "order_id": order, "archived": archived}
-
-
-def url_for_rule(rule: Rule, world: dict, endpoint: str) -> str:
-    values = {}
-    for name in rule.arguments:
-        if name == "filename":
-            values[name] = "css/store.css"
-        elif name == "item_id" and endpoint == "items.restore":
-            values[name] = world["archived"]
-        else:
-            values[name] = world[name]
-    return rule.build(values)[1]
-
-
-def with_valid_csrf(app: Flask, client: FlaskClient) -> str:
-    """A CSRF token this client's session accepts (as a page of ours would give)."""
-    # A fresh app context: generate_csrf caches its token in `g`.
-    with app.app_context(), app.test_request_context():
-        token = generate_csrf()
-        raw = session["csrf_token"]
-    with client.session_transaction() as client_session:
-        client_session["csrf_token"] = raw
-    return token
-
-
-def snapshot() -> dict:
-    """Everything an admin action could change."""
-    fresh()
-    return {
-        "users": db.session.execute(
-            sa.select(
-                User.id,
-                User.name,
-                User.email,
-                User.is_admin,
-                User.is_enabled,
-                User.session_token,
-                User.password_hash,
-            ).order_by(User.id)
-        ).all(),
-        "items": item_rows(),
-        "lines": db.session.execute(
-            sa.select(UserItem.id, UserItem.quantity, UserItem.unit_price_cents)
-        ).all(),
-        "orders": db.session.scalar(sa.select(sa.func.count(Order.id))),
-    }
-
-
-def signed_in(app: Flask, email: str) -> FlaskClient:
-    client = app.test_client()
-    assert login(client, email).status_code == 302
-    return client
+# --- requests for every route, against the `store` fixture -------------------------
+# URLs name Olive's rows (another customer's, for Sam the shopper).
 
 
 ADMIN_ENDPOINTS = sorted(name for name, rule in ACCESS.items() if rule == "admin")
 
 
 @pytest.mark.parametrize("endpoint", ADMIN_ENDPOINTS)
-def test_admin_endpoint_refuses_others_and_writes_nothing(app, world, endpoint):
+def test_admin_endpoint_refuses_others_and_writes_nothing(app, store, endpoint):
     rules = rules_for(app, endpoint)
     if not rules:
         assert endpoint in PLANNED
         pytest.skip(f"{endpoint} is not built yet")
     anonymous = app.test_client()
-    shopper = signed_in(app, "sam@example.com")
-    before = snapshot()
+    shopper = client_for(app, "sam@example.com")
+    before = db_state(app)
     for rule in rules:
-        url = url_for_rule(rule, world, endpoint)
+        url = url_for_rule(rule, store, store["olive"])
         for method in methods_of(rule):
             for client, expected in ((anonymous, 302), (shopper, 403)):
                 data = None
                 if method == "POST":
-                    data = {"csrf_token": with_valid_csrf(app, client), **PAYLOAD}
+                    data = {"csrf_token": valid_csrf(client), **PAYLOAD}
                 response = client.open(url, method=method, data=data)
                 assert response.status_code == expected, (method, url, expected)
                 if expected == 302:
@@ -194,18 +123,18 @@ def test_admin_endpoint_refuses_others_and_writes_nothing(app, world, endpoint):
                     assert "You do not have permission" in response.get_data(
                         as_text=True
                     )
-    assert snapshot() == before
+    assert db_state(app) == before
 
 
 @pytest.mark.parametrize("endpoint", ADMIN_ENDPOINTS)
-def test_admin_endpoint_serves_an_admin(app, world, endpoint):
+def test_admin_endpoint_serves_an_admin(app, store, endpoint):
     rules = rules_for(app, endpoint)
     if not rules:
         pytest.skip(f"{endpoint} is not built yet")
-    admin = signed_in(app, "admin@example.com")
+    admin = client_for(app, "admin@example.com")
     for rule in rules:
         if "GET" in rule.methods:
-            response = admin.get(url_for_rule(rule, world, endpoint))
+            response = admin.get(url_for_rule(rule, store, store["olive"]))
             assert response.status_code == 200, endpoint
 
 
@@ -215,11 +144,11 @@ def test_admin_endpoint_serves_an_admin(app, world, endpoint):
         name for name, rule in ACCESS.items() if rule in ("signed_in", "owner_or_admin")
     ),
 )
-def test_signed_in_pages_send_visitors_to_login(app, world, endpoint):
+def test_signed_in_pages_send_visitors_to_login(app, store, endpoint):
     anonymous = app.test_client()
     for rule in rules_for(app, endpoint):
         if "GET" in rule.methods:
-            response = anonymous.get(url_for_rule(rule, world, endpoint))
+            response = anonymous.get(url_for_rule(rule, store, store["olive"]))
             assert response.status_code == 302
             assert response.headers["Location"].startswith("/users/login?next=")
 
@@ -228,11 +157,11 @@ def test_signed_in_pages_send_visitors_to_login(app, world, endpoint):
     "endpoint",
     sorted(name for name, rule in ACCESS.items() if rule == "owner_or_admin"),
 )
-def test_owner_pages_hide_other_customers_from_a_shopper(app, world, endpoint):
-    shopper = signed_in(app, "sam@example.com")
-    admin = signed_in(app, "admin@example.com")
+def test_owner_pages_hide_other_customers_from_a_shopper(app, store, endpoint):
+    shopper = client_for(app, "sam@example.com")
+    admin = client_for(app, "admin@example.com")
     for rule in rules_for(app, endpoint):
-        url = url_for_rule(rule, world, endpoint)
+        url = url_for_rule(rule, store, store["olive"])
         response = shopper.get(url)
         assert response.status_code in (403, 404)
         assert "olive@example.com" not in response.get_data(as_text=True)
@@ -242,11 +171,11 @@ def test_owner_pages_hide_other_customers_from_a_shopper(app, world, endpoint):
 @pytest.mark.parametrize(
     "endpoint", sorted(name for name, rule in ACCESS.items() if rule == "anyone")
 )
-def test_public_pages_answer_visitors(app, world, endpoint):
+def test_public_pages_answer_visitors(app, store, endpoint):
     anonymous = app.test_client()
     for rule in rules_for(app, endpoint):
         if "GET" in rule.methods:
-            response = anonymous.get(url_for_rule(rule, world, endpoint))
+            response = anonymous.get(url_for_rule(rule, store, store["olive"]))
             assert response.status_code in (200, 302), endpoint
             if response.status_code == 302:
                 assert not response.headers["Location"].startswith("/users/login")

@@ -18,9 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -32,174 +30,45 @@ from itsdangerous import URLSafeTimedSerializer
 from app.extensions import db
 from app.models import SEARCH_OBJECTS, Item, Order, User, UserItem, utcnow
 from config import ROOT, database_url
-from tests.conftest import (
+from tests.helpers import (
+    CSRF_RE,
+    GOOD_ITEM,
+    PASSWORD_HASH_MARKERS,
     TEST_PASSWORD,
-    _create_postgres_database,
-    _drop_postgres_database,
-    _make_app,
-    csrf_token_from,
+    TOKEN_RE,
+    add_to_cart,
+    assert_local,
+    assert_plain_error_page,
+    assert_security_headers,
+    attributes,
+    checkout,
+    checkout_form,
+    client_for,
+    cookie_flags,
+    count,
+    db_state,
+    fresh_database,
+    html_of,
+    is_signed_in,
+    item_ids_linked,
+    password_hash,
     post_form,
+    row_of,
+    rules_of,
+    run_python,
+    set_cookies,
+    set_item,
+    sign_in,
+    sign_out,
+    stock_of,
+    url_for_rule,
+    valid_csrf,
 )
-from tests.servers import CHECKOUT_TOKEN_RE, CSRF_RE, Server, gunicorn_store
-from tests.shop_helpers import CHEAP_HASH, PASSWORD_HASH_MARKERS, cheap_users, item_rows
+from tests.servers import Server, gunicorn_store
 from tests.test_route_access import ACCESS, RULES
 
 FLASK = Path(sys.executable).with_name("flask")
 NO_CONTROL_SOCKET = ("--no-control-socket",)  # several test servers at once
-LEAKS = (
-    "Traceback",
-    'File "',
-    "sqlalchemy",
-    "psycopg",
-    "sqlite3",
-    "SELECT ",
-    str(ROOT),
-)
-
-
-# --- helpers -----------------------------------------------------------------------
-
-
-def html_of(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def fresh() -> None:
-    """End the test's own transaction so the next read sees what requests wrote."""
-    db.session.rollback()
-
-
-def state() -> dict:
-    """Everything a request could write: rows of every table that matters."""
-    fresh()
-    return {
-        "users": db.session.execute(
-            sa.select(
-                User.id,
-                User.email,
-                User.name,
-                User.is_admin,
-                User.is_enabled,
-                User.password_hash,
-            ).order_by(User.id)
-        ).all(),
-        "items": item_rows(),
-        "orders": db.session.execute(sa.select(Order.id).order_by(Order.id)).all(),
-        "lines": db.session.execute(
-            sa.select(UserItem.id, UserItem.quantity).order_by(UserItem.id)
-        ).all(),
-    }
-
-
-def stock_of(item_id: int) -> int:
-    fresh()
-    return db.session.scalar(sa.select(Item.stock).where(Item.id == item_id))
-
-
-def count(model) -> int:
-    fresh()
-    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
-
-
-def client_for(app: Flask, email: str | None = None, remember: bool = False):
-    """A new browser; signed in as `email` (password TEST_PASSWORD) when given."""
-    client = app.test_client()
-    if email:
-        form = {"email": email, "password": TEST_PASSWORD}
-        if remember:
-            form["remember"] = "y"
-        response = post_form(client, "/users/login", form)
-        assert response.status_code == 302, html_of(response)
-    return client
-
-
-def is_signed_in(client: FlaskClient) -> bool:
-    return client.get("/purchases/").status_code == 200
-
-
-def add_to_cart(client: FlaskClient, item_id: int, quantity=1, **extra):
-    data = {"item_id": item_id, "quantity": quantity, **extra}
-    return post_form(client, "/purchases/cart", data, page=f"/items/{item_id}")
-
-
-def checkout_form(client: FlaskClient) -> dict[str, str]:
-    html = html_of(client.get("/purchases/cart"))
-    match = CHECKOUT_TOKEN_RE.search(html)
-    assert match, "the cart page has no checkout form"
-    return {"csrf_token": csrf_token_from(html), "token": match.group(1)}
-
-
-def checkout(client: FlaskClient, **extra):
-    return client.post("/purchases/checkout", data={**checkout_form(client), **extra})
-
-
-def valid_csrf(client: FlaskClient) -> str:
-    """A CSRF token this client's session accepts, from a page of the store."""
-    response = client.get("/users/login")
-    if response.status_code == 302:  # signed in: the nav's sign-out form has one
-        response = client.get("/items/")
-    return csrf_token_from(html_of(response))
-
-
-def assert_plain_error_page(response, status: int) -> str:
-    assert response.status_code == status
-    html = html_of(response)
-    for leak in LEAKS:
-        assert leak not in html, f"the {status} page shows {leak!r}"
-    return html
-
-
-def rules_of(app: Flask) -> list:
-    return sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule)
-
-
-def add_user(name: str, email: str, is_admin: bool = False) -> int:
-    """A user who signs in with TEST_PASSWORD, hashed cheaply (for tests not
-    about hashing: signing in many times stays fast)."""
-    user = User(name=name, email=email, password_hash=CHEAP_HASH, is_admin=is_admin)
-    db.session.add(user)
-    db.session.commit()
-    return user.id
-
-
-@pytest.fixture
-def store(app, make_item) -> dict[str, int]:
-    """A small store: two shoppers (Olive bought a lamp), an admin, three items."""
-    ids = {
-        "sam": add_user("Sam Shopper", "sam@example.com"),
-        "olive": add_user("Olive Other", "olive@example.com"),
-        "admin": add_user("Alex Admin", "admin@example.com", is_admin=True),
-        "lamp": make_item(name="Lamp", price_cents=1999, stock=4),
-        "mug": make_item(name="Mug", price_cents=450, stock=2),
-        "retired": make_item(name="Retired", price_cents=100, stock=9, archived=True),
-    }
-    order = Order(user_id=ids["olive"], token="olive-order", total_cents=1999)
-    line = UserItem(
-        user_id=ids["olive"],
-        item_id=ids["lamp"],
-        quantity=1,
-        unit_price_cents=1999,
-        order=order,
-    )
-    db.session.add_all([order, line])
-    db.session.commit()
-    ids["olive_order"] = order.id
-    return ids
-
-
-def url_values(rule, ids: dict[str, int]) -> dict:
-    """Fill a rule's arguments with real rows of `store`."""
-    values = {}
-    for name in rule.arguments:
-        values[name] = {
-            "item_id": ids["lamp"],
-            "user_id": ids["sam"],
-            "order_id": ids["olive_order"],
-            "filename": "css/store.css",
-        }[name]
-    if rule.endpoint == "items.restore":
-        values["item_id"] = ids["retired"]
-    return values
 
 
 # --- Injection and output encoding -------------------------------------------------
@@ -268,23 +137,6 @@ def test_s02_search_query_is_escaped_when_echoed(app, store):
         assert "&lt;iframe" in html, url
 
 
-class _Attributes(HTMLParser):
-    """Every (tag, attribute, value) of a page, as a browser would parse them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.found: list[tuple[str, str, str | None]] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.found.extend((tag, name, value) for name, value in attrs)
-
-
-def attributes(html: str) -> list[tuple[str, str, str | None]]:
-    parser = _Attributes()
-    parser.feed(html)
-    return parser.found
-
-
 def test_s03_quotes_in_names_stay_inside_their_attribute(app, make_user, make_item):
     name = 'Lamp" onmouseover="alert(1)'
     item = make_item(name=name, stock=5)
@@ -333,7 +185,7 @@ SQL_QUERIES = (
 
 def test_s05_sql_in_search_is_just_text(app, store):
     admin = client_for(app, "admin@example.com")
-    before = state()
+    before = db_state(app)
     for query in SQL_QUERIES:
         for client, url in (
             (app.test_client(), "/items/"),
@@ -349,7 +201,7 @@ def test_s05_sql_in_search_is_just_text(app, store):
         for name in ("user_id", "item_id"):
             response = admin.get("/purchases/", query_string={name: f"1 {query}"})
             assert response.status_code == 400, (name, query)
-    assert state() == before
+    assert db_state(app) == before
 
 
 def test_s06_sql_in_the_login_email_is_an_ordinary_failure(app, store):
@@ -361,14 +213,6 @@ def test_s06_sql_in_the_login_email_is_an_ordinary_failure(app, store):
             assert response.status_code == 422, email
             assert "Invalid email or password." in html_of(response)
             assert not is_signed_in(client)
-
-
-def linked_items(html: str) -> list[int]:
-    seen: list[int] = []
-    for match in re.finditer(r'href="/items/(\d+)"', html):
-        if int(match.group(1)) not in seen:
-            seen.append(int(match.group(1)))
-    return seen
 
 
 BAD_SORTS = (
@@ -384,21 +228,21 @@ BAD_SORTS = (
 )
 
 
-def test_s07_sort_accepts_only_its_allow_list(app, make_item):
+def test_s07_sort_accepts_only_its_allow_list(app, make_item, make_user):
     make_item(name="Banana", price_cents=300)
     make_item(name="Apple", price_cents=900)
     make_item(name="Cherry", price_cents=100)
-    add_user("Admin", "admin@example.com", is_admin=True)
+    make_user("Admin", "admin@example.com", is_admin=True)
     client = app.test_client()
     admin = client_for(app, "admin@example.com")
-    default = linked_items(html_of(client.get("/items/")))
-    by_price = linked_items(html_of(client.get("/items/?sort=price")))
+    default = item_ids_linked(html_of(client.get("/items/")))
+    by_price = item_ids_linked(html_of(client.get("/items/?sort=price")))
     assert by_price != default  # the allowed sorts do sort
     for sort in BAD_SORTS:
         response = client.get("/items/", query_string={"sort": sort})
         assert response.status_code in (200, 400), sort
         if response.status_code == 200:
-            assert linked_items(html_of(response)) == default, sort
+            assert item_ids_linked(html_of(response)) == default, sort
         for url in ("/items/manage", "/users/"):
             response = admin.get(url, query_string={"sort": sort})
             assert response.status_code in (200, 400), (url, sort)
@@ -414,7 +258,7 @@ def test_s08_bad_quantities_are_refused_and_write_nothing(app, store):
     empty = client_for(app, "sam@example.com")
     holding = client_for(app, "sam@example.com")
     assert add_to_cart(holding, lamp, 1).status_code == 302
-    before = state()
+    before = db_state(app)
     for quantity in BAD_QUANTITIES:
         data = {"item_id": lamp}
         if quantity is not None:
@@ -428,7 +272,7 @@ def test_s08_bad_quantities_are_refused_and_write_nothing(app, store):
         post_form(holding, update, data, page="/purchases/cart")
         cart = html_of(holding.get("/purchases/cart"))
         assert 'name="quantity" value="1"' in cart, quantity
-    assert state() == before
+    assert db_state(app) == before
 
 
 def test_s09_price_total_and_user_fields_from_the_client_are_ignored(app, store):
@@ -444,22 +288,22 @@ def test_s09_price_total_and_user_fields_from_the_client_are_ignored(app, store)
     assert add_to_cart(sam, store["mug"], 2, **forged).status_code == 302
     response = checkout(sam, **forged)
     assert response.headers["Location"].startswith("/purchases/orders/")
-    fresh()
-    line = db.session.scalars(
-        sa.select(UserItem).where(UserItem.item_id == store["mug"])
-    ).one()
-    assert (line.user_id, line.quantity, line.unit_price_cents) == (
-        store["sam"],
-        2,
-        450,
-    )
-    assert line.order.total_cents == 900
-    assert line.order.user_id == store["sam"]
+    with app.app_context():
+        line = db.session.scalars(
+            sa.select(UserItem).where(UserItem.item_id == store["mug"])
+        ).one()
+        assert (line.user_id, line.quantity, line.unit_price_cents) == (
+            store["sam"],
+            2,
+            450,
+        )
+        assert line.order.total_cents == 900
+        assert line.order.user_id == store["sam"]
 
 
 def test_s10_unknown_or_archived_items_cannot_be_bought(app, store):
     client = client_for(app, "sam@example.com")
-    before = state()
+    before = db_state(app)
     for item_id in (999_999, 2**31, store["retired"]):
         response = post_form(
             client,
@@ -469,23 +313,20 @@ def test_s10_unknown_or_archived_items_cannot_be_bought(app, store):
         )
         assert response.status_code == 404, item_id
     assert client.get(f"/items/{store['retired']}").status_code == 404
-    assert state() == before
+    assert db_state(app) == before
     # Archived after it went into the cart: checkout buys nothing and says why.
     assert add_to_cart(client, store["mug"]).status_code == 302
     form = checkout_form(client)
-    fresh()
-    db.session.get(Item, store["mug"]).archived_at = utcnow()
-    db.session.commit()
-    before = state()
+    set_item(app, store["mug"], archived_at=utcnow())
+    before = db_state(app)
     response = client.post("/purchases/checkout", data=form)
     assert response.headers["Location"] == "/purchases/cart"
     html = html_of(client.get("/purchases/cart"))
     assert "no longer sold" in html
     assert "Nothing was bought" in html
-    assert state() == before
+    assert db_state(app) == before
 
 
-GOOD_ITEM = {"name": "Desk", "description": "Oak.", "price": "120.00", "stock": "3"}
 BAD_ITEM_FIELDS = [
     ("price", "-5"),
     ("price", "abc"),
@@ -509,7 +350,7 @@ BAD_ITEM_FIELDS = [
 def test_s11_admin_item_form_refuses_bad_values_and_writes_nothing(app, store):
     admin = client_for(app, "admin@example.com")
     edit = f"/items/{store['lamp']}/edit"
-    before = state()
+    before = db_state(app)
     for field, value in BAD_ITEM_FIELDS:
         created = post_form(admin, "/items/new", {**GOOD_ITEM, field: value})
         assert created.status_code == 422, (field, value)
@@ -518,7 +359,7 @@ def test_s11_admin_item_form_refuses_bad_values_and_writes_nothing(app, store):
         assert edited.status_code == 422, (field, value)
     without = {k: v for k, v in GOOD_ITEM.items() if k != "price"}
     assert post_form(admin, "/items/new", without).status_code == 422
-    assert state() == before
+    assert db_state(app) == before
 
 
 GOOD_SIGNUP = {
@@ -551,11 +392,11 @@ def test_s12_bad_signups_show_errors_and_create_no_user(app):
         response = post_form(client, "/users/register", {**GOOD_SIGNUP, **changes})
         assert response.status_code == 422, changes
         assert "field-error" in html_of(response), changes
-        assert count(User) == 0, changes
+        assert count(app, User) == 0, changes
         assert not is_signed_in(client)
     missing = {k: v for k, v in GOOD_SIGNUP.items() if k != "email"}
     assert post_form(app.test_client(), "/users/register", missing).status_code == 422
-    assert count(User) == 0
+    assert count(app, User) == 0
 
 
 def test_s13_odd_page_numbers_are_a_page_or_404(app, store):
@@ -580,16 +421,14 @@ def test_s14_checkout_is_all_or_nothing(app, store):
     client = client_for(app, "sam@example.com")
     assert add_to_cart(client, store["lamp"], 2).status_code == 302
     assert add_to_cart(client, store["mug"], 2).status_code == 302
-    fresh()
-    db.session.get(Item, store["mug"]).stock = 1  # another buyer took one
-    db.session.commit()
-    before = state()
+    set_item(app, store["mug"], stock=1)  # another buyer took one
+    before = db_state(app)
     response = checkout(client)
     assert response.headers["Location"] == "/purchases/cart"
     assert "Not enough stock for: Mug. Nothing was bought." in html_of(
         client.get("/purchases/cart")
     )
-    assert state() == before  # not even the lamps
+    assert db_state(app) == before  # not even the lamps
 
 
 # --- 15: many buyers, many processes ---------------------------------------------------
@@ -612,7 +451,7 @@ def _prepare_buyer(server: Server, email: str, item_id: int):
     cart = browser.get("/purchases/cart").text
     form = {
         "csrf_token": CSRF_RE.search(cart).group(1),
-        "token": CHECKOUT_TOKEN_RE.search(cart).group(1),
+        "token": TOKEN_RE.search(cart).group(1),
     }
     return browser, form
 
@@ -623,11 +462,11 @@ def statuses_in_access_log(log: str) -> list[int]:
 
 @pytest.mark.slow
 def test_s15_many_buyers_in_many_gunicorn_processes_get_exactly_the_units(
-    app, database_uri, make_item, tmp_path, engine_name
+    app, database_uri, make_item, make_users, tmp_path, engine_name
 ):
     """60 signed-in buyers, one unit each, 10 units: 4 workers × 2 threads."""
     lamp = make_item(name="Last Lamp", price_cents=999, stock=UNITS)
-    buyers = cheap_users(BUYERS)
+    buyers = make_users(BUYERS)
     with gunicorn_store(
         database_uri,
         tmp_path,
@@ -640,7 +479,7 @@ def test_s15_many_buyers_in_many_gunicorn_processes_get_exactly_the_units(
             prepared = list(
                 pool.map(lambda b: _prepare_buyer(server, b[1], lamp), buyers)
             )
-        assert stock_of(lamp) == UNITS
+        assert stock_of(app, lamp) == UNITS
         barrier = threading.Barrier(BUYERS)
         results: list = [None] * BUYERS
 
@@ -677,11 +516,11 @@ def test_s15_many_buyers_in_many_gunicorn_processes_get_exactly_the_units(
     for cart in carts:  # every other buyer is told, and keeps the cart
         assert "Not enough stock for: Last Lamp. Nothing was bought." in cart
         assert "very busy" not in cart
-    assert stock_of(lamp) == 0
-    assert count(UserItem) == UNITS
-    assert count(Order) == UNITS
-    fresh()
-    buyer_ids = sorted(db.session.scalars(sa.select(UserItem.user_id)))
+    assert stock_of(app, lamp) == 0
+    assert count(app, UserItem) == UNITS
+    assert count(app, Order) == UNITS
+    with app.app_context():
+        buyer_ids = sorted(db.session.scalars(sa.select(UserItem.user_id)))
     assert buyer_ids == sorted(buyers[i][0] for i in winners)
     assert 500 not in statuses_in_access_log(log)
     for text in [r.text for r in results] + carts + [log]:
@@ -713,47 +552,38 @@ def test_s16_every_post_without_a_valid_csrf_token_is_400(app, store, who):
         "password": TEST_PASSWORD,
         "password_confirm": TEST_PASSWORD,
     }
-    before = state()
+    before = db_state(app)
     for rule in post_rules(app):
-        url = rule.build(url_values(rule, store))[1]
+        url = url_for_rule(rule, store)
         for token in (None, "", "forged-token", valid_csrf(app.test_client())):
             data = dict(payload) if token is None else {**payload, "csrf_token": token}
             response = client.post(url, data=data)
             assert response.status_code == 400, (url, token)
             assert "Bad request" in html_of(response)
-    assert state() == before
+    assert db_state(app) == before
     assert client.get("/purchases/cart").status_code == 200
 
 
 def test_s17_state_changes_only_by_post(app, store):
     admin = client_for(app, "admin@example.com")
-    before = state()
+    before = db_state(app)
     for url in ("/users/logout", f"/items/{store['lamp']}/archive"):
         assert admin.get(url).status_code == 405
     get_paths = {rule.rule for rule in rules_of(app) if "GET" in rule.methods}
     for rule in post_rules(app):
         if rule.rule in get_paths:
             continue  # a form page (or the cart): GET draws it, writing nothing
-        url = rule.build(url_values(rule, store))[1]
+        url = url_for_rule(rule, store)
         response = admin.get(url)
         assert response.status_code == 405, url
         assert "POST" in response.headers["Allow"]
-    assert state() == before
+    assert db_state(app) == before
     assert is_signed_in(admin)
 
 
-def cookie_flags(header: str) -> set[str]:
-    return {part.strip().lower() for part in header.split(";")[1:]}
-
-
 def test_s18_session_and_remember_cookies_are_httponly_and_lax(app, store):
-    client = app.test_client()
-    response = post_form(
-        client,
-        "/users/login",
-        {"email": "sam@example.com", "password": TEST_PASSWORD, "remember": "y"},
-    )
-    cookies = {h.split("=", 1)[0]: h for h in response.headers.getlist("Set-Cookie")}
+    response = sign_in(app.test_client(), "sam@example.com", remember=True)
+    cookies = set_cookies(response)
     assert {"session", "remember_token"} <= set(cookies)
     for name in ("session", "remember_token"):
         flags = cookie_flags(cookies[name])
@@ -794,28 +624,13 @@ def test_s18_production_cookies_are_secure_httponly_and_lax(production_server, s
         assert {"secure", "httponly", "samesite=lax"} <= cookie_flags(cookies[name])
 
 
-def assert_security_headers(headers, where: str) -> None:
-    assert headers.get("Content-Type") == "text/html; charset=utf-8", where
-    assert headers.get("X-Content-Type-Options") == "nosniff", where
-    assert headers.get("X-Frame-Options") == "DENY", where
-    assert headers.get("Referrer-Policy"), where
-    csp = headers.get("Content-Security-Policy")
-    directives = {
-        part.split()[0]: part.split()[1:] for part in csp.split(";") if part.strip()
-    }
-    assert directives["default-src"] == ["'self'"], where
-    assert directives["frame-ancestors"] == ["'none'"], where
-    assert "'unsafe-inline'" not in directives.get("script-src", ["'self'"]), where
-    assert "'unsafe-inline'" not in directives["default-src"], where
-
-
 def test_s19_every_html_page_carries_the_security_headers(app, store):
     admin = client_for(app, "admin@example.com")
     seen = 0
     for rule in rules_of(app):
         if "GET" not in rule.methods or rule.endpoint in ("static", "main.healthz"):
             continue
-        url = rule.build(url_values(rule, store))[1]
+        url = url_for_rule(rule, store)
         response = admin.get(url)
         if response.mimetype != "text/html":
             assert response.headers["X-Content-Type-Options"] == "nosniff", url
@@ -934,7 +749,7 @@ def test_trusted_hosts_refuse_a_foreign_host_header(make_app):
 
 def test_an_oversized_upload_is_a_413_page(app, store):
     admin = client_for(app, "admin@example.com")
-    before = state()
+    before = db_state(app)
     response = admin.post(
         "/items/new",
         data={
@@ -945,7 +760,7 @@ def test_an_oversized_upload_is_a_413_page(app, store):
     )
     html = assert_plain_error_page(response, 413)
     assert "Upload too large" in html
-    assert state() == before
+    assert db_state(app) == before
 
 
 # --- Authentication and sessions ------------------------------------------------------
@@ -973,17 +788,19 @@ def test_s23_passwords_are_slow_salted_hashes_never_shown(app, make_user):
         client = app.test_client()
         signup = {**GOOD_SIGNUP, "email": email}
         assert post_form(client, "/users/register", signup).status_code == 302
-    fresh()
-    hashes = db.session.scalars(
-        sa.select(User.password_hash).where(User.email != "admin@example.com")
-    ).all()
+    with app.app_context():
+        hashes = db.session.scalars(
+            sa.select(User.password_hash).where(User.email != "admin@example.com")
+        ).all()
     assert len(set(hashes)) == 2  # salted: same password, different hashes
     for stored in hashes:
         assert stored.startswith(("scrypt:", "pbkdf2:", "argon2"))
         assert GOOD_SIGNUP["password"] not in stored
     admin = client_for(app, "admin@example.com")
-    fresh()
-    pat = db.session.scalar(sa.select(User.id).where(User.email == "pat@example.com"))
+    with app.app_context():
+        pat = db.session.scalar(
+            sa.select(User.id).where(User.email == "pat@example.com")
+        )
     pages = [
         html_of(admin.get(url))
         for url in ("/users/", f"/users/{pat}", "/purchases/", "/purchases/export.csv")
@@ -1082,7 +899,11 @@ def test_s24_the_login_limit_holds_across_gunicorn_workers_with_redis(
     """3 sync workers share one Redis counter: 5 attempts a minute in total."""
     redis_url = "redis://127.0.0.1:6379"
     connection = _redis_or_skip(redis_url)
-    make_user(email="sam@example.com")
+    sam = make_user(email="sam@example.com")
+    with app.app_context():  # the store's own slow hash, not the tests' quick one:
+        # each attempt keeps a sync worker busy, so the attempts spread over them
+        db.session.get(User, sam).set_password(TEST_PASSWORD)
+        db.session.commit()
     prefix = f"store-test-{uuid.uuid4().hex}"
     attempts, allowed = 18, 5
     try:
@@ -1157,40 +978,35 @@ def test_s24_the_login_limit_holds_across_gunicorn_workers_with_redis(
     )
 
 
-def test_s25_there_is_no_default_admin(tmp_path):
+def test_s25_there_is_no_default_admin(fresh_store):
     """A freshly migrated store has no users at all; the first admin is created."""
-    with FreshStore(tmp_path) as (_url, fresh_app):
-        with fresh_app.app_context():
-            assert db.session.scalar(sa.select(sa.func.count(User.id))) == 0
-        client = fresh_app.test_client()
-        for email, password in (
-            ("admin@example.com", "admin"),
-            ("admin@example.com", "demo-admin-pass"),
-            ("admin@localhost", "password"),
-        ):
-            response = post_form(
-                client, "/users/login", {"email": email, "password": password}
-            )
-            assert response.status_code == 422
-        with fresh_app.app_context():  # the command's app, not the run's
-            result = fresh_app.test_cli_runner().invoke(
-                args=[
-                    "create-admin",
-                    "--name",
-                    "Ada",
-                    "--email",
-                    "ada@example.com",
-                    "--password",
-                    "a-long-unusual-passphrase",
-                ]
-            )
-            assert result.exit_code == 0, result.output
-            admins = db.session.scalars(
-                sa.select(User.email).where(User.is_admin)
-            ).all()
-            db.session.remove()
-            db.engine.dispose()
-        assert admins == ["ada@example.com"]
+    fresh_app = fresh_store()
+    assert count(fresh_app, User) == 0
+    client = fresh_app.test_client()
+    for email, password in (
+        ("admin@example.com", "admin"),
+        ("admin@example.com", "demo-admin-pass"),
+        ("admin@localhost", "password"),
+    ):
+        response = post_form(
+            client, "/users/login", {"email": email, "password": password}
+        )
+        assert response.status_code == 422
+    result = fresh_app.test_cli_runner().invoke(
+        args=[
+            "create-admin",
+            "--name",
+            "Ada",
+            "--email",
+            "ada@example.com",
+            "--password",
+            "a-long-unusual-passphrase",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    with fresh_app.app_context():
+        admins = db.session.scalars(sa.select(User.email).where(User.is_admin)).all()
+    assert admins == ["ada@example.com"]
 
 
 OFF_SITE = [
@@ -1206,13 +1022,6 @@ OFF_SITE = [
     "http://localhost.evil.example/",
     "data:text/html,<script>alert(1)</script>",
 ]
-
-
-def assert_local(location: str) -> None:
-    parts = urlsplit(location)
-    assert not parts.scheme and not parts.netloc, location
-    assert location.startswith("/"), location
-    assert not location.startswith(("//", "/\\")), location
 
 
 def test_s26_login_honours_only_a_local_next(app, store):
@@ -1271,10 +1080,7 @@ def test_s27_login_starts_a_fresh_session(app, store):
         session["_user_id"] = f"{store['admin']}:guess"
     before = read_session(app, client)
     old_cookie = client.get_cookie("session").value
-    response = post_form(
-        client, "/users/login", {"email": "sam@example.com", "password": TEST_PASSWORD}
-    )
-    assert response.status_code == 302
+    sign_in(client, "sam@example.com")
     after = read_session(app, client)
     assert "planted" not in after
     assert after["_user_id"].startswith(f"{store['sam']}:")
@@ -1289,8 +1095,7 @@ def test_s28_a_tampered_session_cookie_is_anonymous(app, store):
     payload, _, signature = cookie.rpartition(".")
     flipped = signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB")
     # A cookie signed with a guessed key, claiming to be the admin.
-    fresh()
-    admin_token = db.session.get(User, store["admin"]).get_id()
+    admin_token = row_of(app, User, store["admin"]).get_id()
     forged = URLSafeTimedSerializer(
         "dev-only-not-secret",
         salt="cookie-session",
@@ -1321,7 +1126,7 @@ def test_s28_logout_makes_old_session_and_remember_cookies_useless(app, store):
     assert is_signed_in(replay(app, "session", session_cookie))
     assert is_signed_in(replay(app, "remember_token", remember_cookie))
 
-    assert post_form(client, "/users/logout", page="/items/").status_code == 302
+    assert sign_out(client).status_code == 302
     assert not is_signed_in(client)
     assert not is_signed_in(replay(app, "session", session_cookie))
     assert not is_signed_in(replay(app, "remember_token", remember_cookie))
@@ -1364,12 +1169,12 @@ def test_s28_disabling_a_user_ends_their_sessions_for_good(app, store):
 def test_s29_visitors_sign_in_first_and_shoppers_get_403_on_admin_pages(app, store):
     anonymous = app.test_client()
     shopper = client_for(app, "sam@example.com")
-    before = state()
+    before = db_state(app)
     for rule in rules_of(app):
         rule_for = ACCESS[rule.endpoint]
         if rule_for == "anyone":
             continue
-        url = rule.build(url_values(rule, store))[1]
+        url = url_for_rule(rule, store)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             data = None
             if method == "POST":
@@ -1388,7 +1193,7 @@ def test_s29_visitors_sign_in_first_and_shoppers_get_403_on_admin_pages(app, sto
                 refused = shopper.open(url, method=method, data=data)
                 assert refused.status_code == 403, (method, url)
                 assert "You do not have permission" in html_of(refused)
-    assert state() == before
+    assert db_state(app) == before
 
 
 def test_s30_shoppers_never_see_another_customers_data(app, store):
@@ -1423,8 +1228,8 @@ def test_s31_registering_with_extra_fields_never_makes_an_admin(app):
         post_form(client, "/users/register", {**GOOD_SIGNUP, **extra}).status_code
         == 302
     )
-    fresh()
-    user = db.session.scalar(sa.select(User))
+    with app.app_context():
+        user = db.session.scalars(sa.select(User)).one()
     assert user.is_admin is False
     assert user.session_token != "chosen"
     assert client.get("/users/").status_code == 403
@@ -1440,35 +1245,6 @@ def test_s32_every_route_has_an_access_rule(app):
 
 
 # --- Errors, configuration, exposure -----------------------------------------------------
-
-
-class FreshStore:
-    """A migrated, empty database of the run's engine for one test; yields (url, app)."""
-
-    def __init__(self, folder: Path, **overrides) -> None:
-        self.folder = folder
-        self.overrides = overrides
-        self.server = os.environ.get("TEST_DATABASE_URL")
-        self.name: str | None = None
-
-    def __enter__(self) -> tuple[str, Flask]:
-        if self.server:
-            self.url, self.name = _create_postgres_database(self.server)
-        else:
-            self.url = f"sqlite:///{self.folder / 'store' / 'fresh.db'}"
-        self.app = _make_app(self.url, **self.overrides)
-        with self.app.app_context():
-            from flask_migrate import upgrade
-
-            upgrade()
-            db.engine.dispose()
-        return self.url, self.app
-
-    def __exit__(self, *exc) -> None:
-        with self.app.app_context():
-            db.engine.dispose()
-        if self.name:
-            _drop_postgres_database(self.server, self.name)
 
 
 class Outage:
@@ -1517,111 +1293,112 @@ class Outage:
             folder.with_name("away").rename(folder)
 
 
-def test_s33_database_outage_gives_500_pages_then_recovers(tmp_path):
-    with FreshStore(tmp_path, TESTING=False) as (url, app):
-        with app.app_context():
-            db.session.add(Item(name="Lamp", price_cents=100, stock=3))
-            db.session.add(
-                User(name="Sam", email="sam@example.com", password_hash=CHEAP_HASH)
+def add_sam_and_a_lamp(app: Flask) -> int:
+    """Sam (who signs in with TEST_PASSWORD) and a lamp, three in stock; its id."""
+    with app.app_context():
+        db.session.add(
+            User(
+                name="Sam",
+                email="sam@example.com",
+                password_hash=password_hash(TEST_PASSWORD),
             )
-            db.session.commit()
-            lamp = db.session.scalar(sa.select(Item.id))
-            db.session.remove()
-        anonymous = app.test_client()
-        shopper = client_for(app, "sam@example.com")
-        assert add_to_cart(shopper, lamp).status_code == 302
-        form = checkout_form(shopper)
-        outage = Outage(url, app)
-        outage.start()
-        try:
-            for client, method, path, data in (
-                (anonymous, "GET", "/items/", None),
-                (anonymous, "GET", f"/items/{lamp}", None),
-                (shopper, "GET", "/purchases/", None),
-                (shopper, "GET", "/items/", None),
-                (shopper, "POST", "/purchases/checkout", form),
+        )
+        lamp = Item(name="Lamp", price_cents=100, stock=3)
+        db.session.add(lamp)
+        db.session.commit()
+        return lamp.id
+
+
+def test_s33_database_outage_gives_500_pages_then_recovers(
+    fresh_store, fresh_database_url
+):
+    url = fresh_database_url
+    app = fresh_store(TESTING=False)
+    lamp = add_sam_and_a_lamp(app)
+    anonymous = app.test_client()
+    shopper = client_for(app, "sam@example.com")
+    assert add_to_cart(shopper, lamp).status_code == 302
+    form = checkout_form(shopper)
+    outage = Outage(url, app)
+    outage.start()
+    try:
+        for client, method, path, data in (
+            (anonymous, "GET", "/items/", None),
+            (anonymous, "GET", f"/items/{lamp}", None),
+            (shopper, "GET", "/purchases/", None),
+            (shopper, "GET", "/items/", None),
+            (shopper, "POST", "/purchases/checkout", form),
+        ):
+            response = client.open(path, method=method, data=data)
+            html = assert_plain_error_page(response, 500)
+            assert "Something went wrong" in html, path
+            for secret in (
+                url,
+                sa.engine.make_url(url).database,
+                "OperationalError",
             ):
-                response = client.open(path, method=method, data=data)
-                html = assert_plain_error_page(response, 500)
-                assert "Something went wrong" in html, path
-                for secret in (
-                    url,
-                    sa.engine.make_url(url).database,
-                    "OperationalError",
-                ):
-                    assert secret not in html
-            health = anonymous.get("/healthz")
-            assert health.status_code == 503
-            assert health.json == {"status": "unavailable", "database": "down"}
-        finally:
-            outage.end()
-        assert anonymous.get("/healthz").status_code == 200
-        assert anonymous.get("/items/").status_code == 200
-        assert is_signed_in(shopper)  # the session outlived the outage
-        assert checkout(shopper).headers["Location"].startswith("/purchases/orders/")
-        with app.app_context():
-            assert db.session.scalar(sa.select(Item.stock)) == 2
-            db.session.remove()
+                assert secret not in html
+        health = anonymous.get("/healthz")
+        assert health.status_code == 503
+        assert health.json == {"status": "unavailable", "database": "down"}
+    finally:
+        outage.end()
+    assert anonymous.get("/healthz").status_code == 200
+    assert anonymous.get("/items/").status_code == 200
+    assert is_signed_in(shopper)  # the session outlived the outage
+    assert checkout(shopper).headers["Location"].startswith("/purchases/orders/")
+    assert stock_of(app, lamp) == 2
 
 
-def test_s33_a_failing_statement_rolls_back_and_the_next_request_works(tmp_path):
+def test_s33_a_failing_statement_rolls_back_and_the_next_request_works(
+    fresh_store, fresh_database_url
+):
     """One pooled connection only: the request after the failure reuses it, so a
     transaction left open (or aborted, on PostgreSQL) would fail it."""
     options = {"pool_pre_ping": True, "pool_size": 1, "max_overflow": 0}
-    with FreshStore(tmp_path, TESTING=False, SQLALCHEMY_ENGINE_OPTIONS=options) as (
-        url,
-        app,
-    ):
-        with app.app_context():
-            db.session.add(
-                User(name="Sam", email="sam@example.com", password_hash=CHEAP_HASH)
-            )
-            db.session.add(Item(name="Lamp", price_cents=100, stock=3))
-            db.session.commit()
-            lamp = db.session.scalar(sa.select(Item.id))
-            db.session.remove()
-        shopper = client_for(app, "sam@example.com")
-        assert add_to_cart(shopper, lamp).status_code == 302
-        form = checkout_form(shopper)
-        other = sa.create_engine(url)
+    url = fresh_database_url
+    app = fresh_store(TESTING=False, SQLALCHEMY_ENGINE_OPTIONS=options)
+    lamp = add_sam_and_a_lamp(app)
+    shopper = client_for(app, "sam@example.com")
+    assert add_to_cart(shopper, lamp).status_code == 302
+    form = checkout_form(shopper)
+    other = sa.create_engine(url)
 
-        def rename(old: str, new: str) -> None:
-            with other.begin() as conn:
-                conn.exec_driver_sql(f"ALTER TABLE {old} RENAME TO {new}")
+    def rename(old: str, new: str) -> None:
+        with other.begin() as conn:
+            conn.exec_driver_sql(f"ALTER TABLE {old} RENAME TO {new}")
 
-        # A read fails: the catalogue's table is gone.
-        rename("items", "items_away")
-        try:
-            html = assert_plain_error_page(shopper.get("/items/"), 500)
-            assert "items_away" not in html
-        finally:
-            rename("items_away", "items")
-        assert shopper.get("/items/").status_code == 200  # the same connection
+    # A read fails: the catalogue's table is gone.
+    rename("items", "items_away")
+    try:
+        html = assert_plain_error_page(shopper.get("/items/"), 500)
+        assert "items_away" not in html
+    finally:
+        rename("items_away", "items")
+    assert shopper.get("/items/").status_code == 200  # the same connection
 
-        # A write fails half-way: the checkout takes stock, then its INSERT fails.
-        rename("user_items", "user_items_away")
-        try:
-            response = shopper.post("/purchases/checkout", data=form)
-            if response.status_code == 302:
-                # SQLite calls a missing table an OperationalError, which the
-                # checkout answers like a lock timeout: nothing bought, try again.
-                assert response.headers["Location"] == "/purchases/cart"
-                cart = html_of(shopper.get("/purchases/cart"))
-                assert "nothing was bought" in cart
-            else:
-                html = assert_plain_error_page(response, 500)
-                assert "user_items" not in html and "INSERT" not in html
-            # The one pooled connection is usable: no transaction left open or
-            # aborted (the catalogue itself reads user_items, so ask /healthz).
-            assert shopper.get("/healthz").status_code == 200
-        finally:
-            rename("user_items_away", "user_items")
-            other.dispose()
-        with app.app_context():
-            assert db.session.scalar(sa.select(Item.stock)) == 3  # rolled back
-            assert db.session.scalar(sa.select(sa.func.count(Order.id))) == 0
-            db.session.remove()
-        assert checkout(shopper).headers["Location"].startswith("/purchases/orders/")
+    # A write fails half-way: the checkout takes stock, then its INSERT fails.
+    rename("user_items", "user_items_away")
+    try:
+        response = shopper.post("/purchases/checkout", data=form)
+        if response.status_code == 302:
+            # SQLite calls a missing table an OperationalError, which the
+            # checkout answers like a lock timeout: nothing bought, try again.
+            assert response.headers["Location"] == "/purchases/cart"
+            cart = html_of(shopper.get("/purchases/cart"))
+            assert "nothing was bought" in cart
+        else:
+            html = assert_plain_error_page(response, 500)
+            assert "user_items" not in html and "INSERT" not in html
+        # The one pooled connection is usable: no transaction left open or
+        # aborted (the catalogue itself reads user_items, so ask /healthz).
+        assert shopper.get("/healthz").status_code == 200
+    finally:
+        rename("user_items_away", "user_items")
+        other.dispose()
+    assert stock_of(app, lamp) == 3  # rolled back
+    assert count(app, Order) == 0
+    assert checkout(shopper).headers["Location"].startswith("/purchases/orders/")
 
 
 def test_s33_an_unhandled_error_is_a_plain_500_and_nothing_is_written(make_app):
@@ -1637,23 +1414,7 @@ def test_s33_an_unhandled_error_is_a_plain_500_and_nothing_is_written(make_app):
     html = assert_plain_error_page(client.get("/boom"), 500)
     assert "secret" not in html and "RuntimeError" not in html
     assert client.get("/healthz").status_code == 200
-    assert count(Item) == 0
-
-
-def _wsgi_debug(**env: str) -> str:
-    clean = {
-        k: v for k, v in os.environ.items() if k not in ("FLASK_DEBUG", "SECRET_KEY")
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", "import wsgi; print(wsgi.app.debug, wsgi.app.testing)"],
-        cwd=ROOT,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+    assert count(failing, Item) == 0
 
 
 def test_s34_production_runs_without_debug_even_if_flask_debug_is_set(database_uri):
@@ -1663,7 +1424,14 @@ def test_s34_production_runs_without_debug_even_if_flask_debug_is_set(database_u
         "DATABASE_URL": database_uri,
     }
     # FLASK_DEBUG=1 (from a shell or a .env) would turn Flask's debug on.
-    assert _wsgi_debug(**production, FLASK_DEBUG="1") == "False False"
+    result = run_python(
+        "import wsgi; print(wsgi.app.debug, wsgi.app.testing)",
+        unset=("FLASK_DEBUG", "SECRET_KEY"),
+        **production,
+        FLASK_DEBUG="1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False False"
 
 
 @pytest.mark.slow
@@ -1763,13 +1531,8 @@ def _tables(url: str) -> set[str]:
 @pytest.mark.slow
 def test_s36_migrations_round_trip_and_check(tmp_path):
     """The real `flask db` commands, from the project root, on a new database."""
-    server = os.environ.get("TEST_DATABASE_URL")
-    if server:
-        url, name = _create_postgres_database(server)
-    else:
-        url, name = f"sqlite:///{tmp_path / 'round-trip.db'}", None
     store_tables = set(db.metadata.tables) | {"alembic_version"}
-    try:
+    with fresh_database(tmp_path) as url:
         _flask(url, "upgrade")
         assert _tables(url) == store_tables
         _flask(url, "downgrade", "base")
@@ -1777,6 +1540,3 @@ def test_s36_migrations_round_trip_and_check(tmp_path):
         _flask(url, "upgrade")
         assert _tables(url) == store_tables
         assert "No new upgrade operations detected" in _flask(url, "check")
-    finally:
-        if name:
-            _drop_postgres_database(server, name)

@@ -67,6 +67,30 @@ GOOD_ITEM = {
 }
 # Text that breaks out of its element or its attribute unless escaped.
 HOSTILE = '<script>alert(1)</script> "onmouseover=alert(2) x="'
+# A request from another site, as a browser sends it before a cross-origin POST.
+CROSS_ORIGIN = {
+    "Origin": "https://evil.example",
+    "Access-Control-Request-Method": "POST",
+}
+# Project files that must never be served, however the path is spelled.
+NEVER_SERVED = [
+    "/.env",
+    "/config.py",
+    "/wsgi.py",
+    "/.git/config",
+    "/.git/HEAD",
+    "/instance/store.db",
+    "/static/../config.py",
+    "/static/%2e%2e/config.py",
+    "/static/..%2fconfig.py",
+    "/static/..%5cconfig.py",
+    "/static/../instance/store.db",
+    "/static/../.env",
+    "/requirements.txt",
+    "/migrations/env.py",
+    "/app/__init__.py",
+    "/templates/base.html",
+]
 TABLES = ("audit_events", "item_imports", "user_items", "orders", "items", "users")
 # PostgreSQL refuses DELETE on the audit trail (migration 0004): TRUNCATE it.
 APPEND_ONLY = ("audit_events",)

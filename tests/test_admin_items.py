@@ -14,9 +14,12 @@ from app.models import Item, UserItem
 from tests.helpers import (
     GOOD_ITEM,
     HOSTILE,
+    client_for,
     count,
     count_queries,
     csrf_token_from,
+    db_state,
+    html_of,
     minutes_ago,
     post_form,
     row_of,
@@ -701,3 +704,41 @@ def test_revenue_does_not_overflow_32_bits(app, client, admin, make_item, make_u
         db.session.commit()
     html = client.get(f"/items/{item_id}").get_data(as_text=True)
     assert "$1,000,000,000.00" in html  # 10**11 cents
+
+
+# --- every bad value of the item form writes nothing (SECURITY 11) ------------------
+
+
+BAD_ITEM_FIELDS = [
+    ("price", "-5"),
+    ("price", "abc"),
+    ("price", "1.234"),
+    ("price", ""),
+    ("price", "1e3"),
+    ("price", "NaN"),
+    ("price", str(10**20)),
+    ("stock", "-1"),
+    ("stock", "1.5"),
+    ("stock", "abc"),
+    ("stock", ""),
+    ("stock", str(10**20)),
+    ("name", ""),
+    ("name", "   "),
+    ("name", "x" * 201),
+    ("name", "nul\x00byte"),
+]
+
+
+def test_s11_admin_item_form_refuses_bad_values_and_writes_nothing(app, store):
+    admin = client_for(app, "admin@example.com")
+    edit = f"/items/{store['lamp']}/edit"
+    before = db_state(app)
+    for field, value in BAD_ITEM_FIELDS:
+        created = post_form(admin, "/items/new", {**GOOD_ITEM, field: value})
+        assert created.status_code == 422, (field, value)
+        assert 'aria-invalid="true"' in html_of(created)
+        edited = post_form(admin, edit, {**GOOD_ITEM, field: value})
+        assert edited.status_code == 422, (field, value)
+    without = {k: v for k, v in GOOD_ITEM.items() if k != "price"}
+    assert post_form(admin, "/items/new", without).status_code == 422
+    assert db_state(app) == before

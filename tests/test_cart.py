@@ -11,6 +11,7 @@ import pytest
 from tests.helpers import (
     add_to_cart,
     cart_count,
+    client_for,
     csrf_token_from,
     db_state,
     get_html,
@@ -312,3 +313,32 @@ def test_update_and_remove_without_csrf_token_are_400(client, widget):
     response = client.post(f"/purchases/cart/{widget}/update", data={"quantity": 5})
     assert response.status_code == 400
     assert session_cart(client) == {str(widget): 2}
+
+
+# --- bad quantities write nothing, from any cart (SECURITY 8) -----------------------
+
+
+# The values above, and one beyond the `store` lamp's stock of 4.
+EVERY_BAD_QUANTITY = [*(param.values[0] for param in BAD_QUANTITIES), "6"]
+
+
+def test_s08_bad_quantities_are_refused_and_write_nothing(app, store):
+    lamp = store["lamp"]  # 4 in stock
+    empty = client_for(app, "sam@example.com")
+    holding = client_for(app, "sam@example.com")
+    assert add_to_cart(holding, lamp, 1).status_code == 302
+    before = db_state(app)
+    for quantity in EVERY_BAD_QUANTITY:
+        data = {"item_id": lamp}
+        if quantity is not None:
+            data["quantity"] = quantity
+        response = post_form(empty, "/purchases/cart", data, page=f"/items/{lamp}")
+        assert response.status_code in (400, 404, 409, 422), quantity
+        assert "Your cart is empty." in html_of(empty.get("/purchases/cart"))
+        # Changing a line already in the cart refuses the same values.
+        data = {} if quantity is None else {"quantity": quantity}
+        update = f"/purchases/cart/{lamp}/update"
+        post_form(holding, update, data, page="/purchases/cart")
+        cart = html_of(holding.get("/purchases/cart"))
+        assert 'name="quantity" value="1"' in cart, quantity
+    assert db_state(app) == before

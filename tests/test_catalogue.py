@@ -1,5 +1,6 @@
 """The catalogue and item pages: paging, search, sort, prices, stock, archived
-items, odd query strings and hostile item names (SECURITY 1-5, 7, 13)."""
+items, odd query strings and page numbers, and hostile names on every page
+(SECURITY 1, 3, 4, 13; hostile searches and sorts of every list: test_search.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,15 @@ import re
 
 import pytest
 
+from config import ROOT
 from tests.helpers import (
     add_to_cart,
     assert_no_hash,
+    attributes,
     checkout,
+    client_for,
     get_html,
+    html_of,
     item_ids_linked,
     minutes_ago,
     set_item,
@@ -298,3 +303,112 @@ def test_hostile_item_names_render_as_text_everywhere(client, make_item, make_us
     assert_escaped(get_html(client, response.headers["Location"]))
     assert_escaped(get_html(client, "/purchases/"))
     assert_escaped(get_html(client, f"/users/{user_id}"))
+
+
+# --- hostile names on every page, odd page numbers (SECURITY 1, 3, 4, 13) -----------
+
+
+XSS = "<script>alert(1)</script>"
+
+
+XSS_USER = "<script>alert(2)</script>"
+
+
+def test_s01_script_item_name_is_escaped_everywhere(app, make_user, make_item):
+    item = make_item(name=XSS, stock=5)
+    sam = make_user(name=XSS_USER, email="sam@example.com")
+    make_user(name="Admin", email="admin@example.com", is_admin=True)
+    shopper = client_for(app, "sam@example.com")
+    pages = {}
+    failed_add = add_to_cart(shopper, item, "abc")
+    assert failed_add.status_code == 422
+    pages["failed add"] = html_of(failed_add)
+    assert add_to_cart(shopper, item, 2).status_code == 302
+    pages["cart"] = html_of(shopper.get("/purchases/cart"))
+    order = checkout(shopper)
+    assert order.headers["Location"].startswith("/purchases/orders/")
+    pages["order"] = html_of(shopper.get(order.headers["Location"]))
+    for url in ("/purchases/", f"/users/{sam}", "/items/", f"/items/{item}"):
+        pages[f"shopper {url}"] = html_of(shopper.get(url))
+    anonymous = app.test_client()
+    for url in ("/items/", "/items/?q=script", f"/items/{item}"):
+        pages[f"anonymous {url}"] = html_of(anonymous.get(url))
+    admin = client_for(app, "admin@example.com")
+    for url in (
+        f"/items/{item}",
+        f"/items/{item}/edit",
+        "/items/manage",
+        "/items/manage?q=script",
+        "/purchases/",
+        f"/purchases/?item_id={item}",
+        f"/purchases/?user_id={sam}",
+        "/users/",
+        "/users/?q=script",
+        f"/users/{sam}",
+    ):
+        response = admin.get(url)
+        assert response.status_code == 200, url
+        pages[f"admin {url}"] = html_of(response)
+
+    for name, html in pages.items():
+        assert "<script>alert(" not in html, name
+        assert "&lt;script&gt;alert(" in html, name
+    # The CSV export is not HTML: text/csv, never sniffed as a page.
+    export = admin.get("/purchases/export.csv")
+    assert export.mimetype == "text/csv"
+    assert export.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_s03_quotes_in_names_stay_inside_their_attribute(app, make_user, make_item):
+    name = 'Lamp" onmouseover="alert(1)'
+    item = make_item(name=name, stock=5)
+    make_user(name=name, email="sam@example.com")
+    make_user(name="Admin", email="admin@example.com", is_admin=True)
+    shopper = client_for(app, "sam@example.com")
+    assert add_to_cart(shopper, item).status_code == 302
+    admin = client_for(app, "admin@example.com")
+    pages = {
+        "cart": html_of(shopper.get("/purchases/cart")),  # aria-label="Remove …"
+        "manage": html_of(admin.get("/items/manage")),  # aria-label="Edit …"
+        "users": html_of(admin.get("/users/")),  # aria-label="…: name"
+        "edit": html_of(admin.get(f"/items/{item}/edit")),  # value="…"
+        "catalogue": html_of(shopper.get("/items/")),
+    }
+    for page, html in pages.items():
+        found = attributes(html)
+        assert not [a for a in found if a[1].startswith("on")], page
+        assert '" onmouseover="' not in html, page  # the quote is always escaped
+        if page != "catalogue":
+            # The whole name, quotes and all, is one attribute's value.
+            assert any(value and name in value for _, _, value in found), page
+
+
+def test_s04_template_syntax_in_data_renders_literally(app, make_item):
+    item = make_item(name="{{7*7}}", description="{{ config.SECRET_KEY }} {% if 1 %}")
+    html = html_of(app.test_client().get(f"/items/{item}"))
+    assert "{{7*7}}" in html
+    assert "{{ config.SECRET_KEY }} {% if 1 %}" in html
+    assert app.config["SECRET_KEY"] not in html
+    # And nothing in the store builds templates from strings at all.
+    for path in (ROOT / "app").rglob("*.py"):
+        source = path.read_text()
+        for risky in ("render_template_string", "from_string(", "Template("):
+            assert risky not in source, f"{path.name} uses {risky}"
+
+
+def test_s13_odd_page_numbers_are_a_page_or_404(app, store):
+    shopper = client_for(app, "sam@example.com")
+    admin = client_for(app, "admin@example.com")
+    pages = (
+        (app.test_client(), "/items/", "page"),
+        (shopper, "/purchases/", "page"),
+        (shopper, f"/users/{store['sam']}", "page"),
+        (admin, "/purchases/", "page"),
+        (admin, "/items/manage", "page"),
+        (admin, "/users/", "page"),
+        (admin, f"/items/{store['lamp']}", "buyers_page"),
+    )
+    for number in ("0", "-1", "abc", "999999", "1e9", "", "2.5", str(2**63)):
+        for client, url, name in pages:
+            response = client.get(url, query_string={name: number})
+            assert response.status_code in (200, 404), (url, name, number)

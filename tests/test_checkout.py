@@ -8,20 +8,23 @@ from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Order, UserItem
+from app.models import Order, UserItem, utcnow
 from tests.helpers import (
     add_to_cart,
     cart_count,
     checkout,
     checkout_form,
+    client_for,
     count,
     csrf_token_from,
     db_state,
     html_of,
     item_ids_linked,
     minutes_ago,
+    post_form,
     session_cart,
     set_item,
     sign_in,
@@ -434,3 +437,72 @@ def test_login_in_the_middle_of_checkout_keeps_the_cart(app, client, make_user, 
     assert response.headers["Location"].startswith("/purchases/orders/")
     assert count(app, UserItem) == 1
     assert stock_of(app, kettle) == 3
+
+
+# --- forged fields, unsold items, all or nothing (SECURITY 9, 10, 14) ---------------
+
+
+def test_s09_price_total_and_user_fields_from_the_client_are_ignored(app, store):
+    sam = client_for(app, "sam@example.com")
+    forged = {
+        "price": "0",
+        "price_cents": "0",
+        "unit_price_cents": "1",
+        "total": "0",
+        "total_cents": "0",
+        "user_id": str(store["olive"]),
+    }
+    assert add_to_cart(sam, store["mug"], 2, **forged).status_code == 302
+    response = checkout(sam, **forged)
+    assert response.headers["Location"].startswith("/purchases/orders/")
+    with app.app_context():
+        line = db.session.scalars(
+            sa.select(UserItem).where(UserItem.item_id == store["mug"])
+        ).one()
+        assert (line.user_id, line.quantity, line.unit_price_cents) == (
+            store["sam"],
+            2,
+            450,
+        )
+        assert line.order.total_cents == 900
+        assert line.order.user_id == store["sam"]
+
+
+def test_s10_unknown_or_archived_items_cannot_be_bought(app, store):
+    client = client_for(app, "sam@example.com")
+    before = db_state(app)
+    for item_id in (999_999, 2**31, store["retired"]):
+        response = post_form(
+            client,
+            "/purchases/cart",
+            {"item_id": item_id, "quantity": 1},
+            page="/items/",
+        )
+        assert response.status_code == 404, item_id
+    assert client.get(f"/items/{store['retired']}").status_code == 404
+    assert db_state(app) == before
+    # Archived after it went into the cart: checkout buys nothing and says why.
+    assert add_to_cart(client, store["mug"]).status_code == 302
+    form = checkout_form(client)
+    set_item(app, store["mug"], archived_at=utcnow())
+    before = db_state(app)
+    response = client.post("/purchases/checkout", data=form)
+    assert response.headers["Location"] == "/purchases/cart"
+    html = html_of(client.get("/purchases/cart"))
+    assert "no longer sold" in html
+    assert "Nothing was bought" in html
+    assert db_state(app) == before
+
+
+def test_s14_checkout_is_all_or_nothing(app, store):
+    client = client_for(app, "sam@example.com")
+    assert add_to_cart(client, store["lamp"], 2).status_code == 302
+    assert add_to_cart(client, store["mug"], 2).status_code == 302
+    set_item(app, store["mug"], stock=1)  # another buyer took one
+    before = db_state(app)
+    response = checkout(client)
+    assert response.headers["Location"] == "/purchases/cart"
+    assert "Not enough stock for: Mug. Nothing was bought." in html_of(
+        client.get("/purchases/cart")
+    )
+    assert db_state(app) == before  # not even the lamps

@@ -7,7 +7,11 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Item, Order, User, UserItem
-from tests.helpers import count, row_of
+from tests.helpers import (
+    count,
+    post_form,
+    row_of,
+)
 
 PASSWORD = "plum-kite-seventeen"
 
@@ -270,3 +274,37 @@ def test_inserts_after_seeding_get_fresh_ids(app, runner, seeded, app_context):
 def test_seed_with_no_users_or_items_writes_no_purchases(app, runner):
     seed(runner, "--items", "0", "--users", "0", "--purchases", "10")
     assert count(app, UserItem) == 0
+
+
+# --- no default admin: a new store has none until create-admin (SECURITY 25) --------
+
+
+def test_s25_there_is_no_default_admin(fresh_store):
+    """A freshly migrated store has no users at all; the first admin is created."""
+    fresh_app = fresh_store()
+    assert count(fresh_app, User) == 0
+    client = fresh_app.test_client()
+    for email, password in (
+        ("admin@example.com", "admin"),
+        ("admin@example.com", "demo-admin-pass"),
+        ("admin@localhost", "password"),
+    ):
+        response = post_form(
+            client, "/users/login", {"email": email, "password": password}
+        )
+        assert response.status_code == 422
+    result = fresh_app.test_cli_runner().invoke(
+        args=[
+            "create-admin",
+            "--name",
+            "Ada",
+            "--email",
+            "ada@example.com",
+            "--password",
+            "a-long-unusual-passphrase",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    with fresh_app.app_context():
+        admins = db.session.scalars(sa.select(User.email).where(User.is_admin)).all()
+    assert admins == ["ada@example.com"]

@@ -1,6 +1,7 @@
 """Many shoppers checking out the last units at the same moment (SECURITY 15):
 successes equal the units there were, stock ends at zero, never below, and
-nobody gets a 500 — on SQLite (BEGIN IMMEDIATE, WAL) and on PostgreSQL."""
+nobody gets a 500 — on SQLite (BEGIN IMMEDIATE, WAL) and on PostgreSQL. The
+same race across gunicorn's worker processes is in test_production_server.py."""
 
 from __future__ import annotations
 

@@ -107,25 +107,46 @@ def test_flask_db_check_notices_drift(fresh_app, fresh_database_url):
     assert "ix_items_name" in result.output
 
 
-def test_flask_db_upgrade_runs_from_the_project_root(fresh_database_url):
-    """No flags and no FLASK_APP: .flaskenv names wsgi.py, DATABASE_URL the db."""
+def flask_db_command(url: str, *args: str) -> str:
+    """The real `flask db ...` from the project root on database `url`, with no
+    flags and no FLASK_APP (.flaskenv names wsgi.py); fail the test if it fails."""
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in ("FLASK_APP", "STORE_ENV", "SECRET_KEY", "TEST_DATABASE_URL")
     }
-    env["DATABASE_URL"] = fresh_database_url
+    env["DATABASE_URL"] = url
     result = subprocess.run(
-        [str(FLASK), "db", "upgrade"],
+        [str(FLASK), "db", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+def test_flask_db_upgrade_runs_from_the_project_root(fresh_database_url):
+    """No flags and no FLASK_APP: .flaskenv names wsgi.py, DATABASE_URL the db."""
+    flask_db_command(fresh_database_url, "upgrade")
     assert table_names(fresh_database_url) == STORE_TABLES | {"alembic_version"}
     assert current_revision(fresh_database_url) == head_revision()
+
+
+@pytest.mark.slow
+def test_s36_migrations_round_trip_and_check(fresh_database_url):
+    """The real `flask db` commands, from the project root, on a new database."""
+    url = fresh_database_url
+    store_tables = set(db.metadata.tables) | {"alembic_version"}
+    flask_db_command(url, "upgrade")
+    assert table_names(url) == store_tables
+    flask_db_command(url, "downgrade", "base")
+    assert table_names(url) == {"alembic_version"}
+    flask_db_command(url, "upgrade")
+    assert table_names(url) == store_tables
+    assert "No new upgrade operations detected" in flask_db_command(url, "check")
 
 
 # --- what the migration creates ------------------------------------------------

@@ -1,6 +1,7 @@
 """Catalogue search through the trigram index: SQLite's FTS5 table of live item
 names (kept in step by triggers) and PostgreSQL's pg_trgm index, with a plain
-LIKE for queries too short to have a trigram."""
+LIKE for queries too short to have a trigram; and hostile searches and sorts on
+every list, the admin's too (SECURITY 2, 5, 7)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ from app.extensions import cache, db
 from app.items import routes as items_routes
 from app.models import Item, utcnow
 from tests.helpers import (
+    PASSWORD_HASH_MARKERS,
+    client_for,
     count_queries,
+    db_state,
+    html_of,
     item_ids_linked,
     post_form,
     sign_in,
@@ -193,3 +198,84 @@ def test_signed_in_search_works_too(client, make_user, make_item):
     sign_in(client, "searcher@example.com")
     item_id = make_item(name="Bamboo Tote")
     assert search(client, "ambo") == [item_id]
+
+
+# --- hostile queries and sorts on every list (SECURITY 2, 5, 7) ---------------------
+
+
+def test_s02_search_query_is_escaped_when_echoed(app, store):
+    hostile = '<iframe src="javascript:alert(1)">'
+    admin = client_for(app, "admin@example.com")
+    for client, url in (
+        (app.test_client(), "/items/"),
+        (admin, "/items/manage"),
+        (admin, "/users/"),
+    ):
+        response = client.get(url, query_string={"q": hostile})
+        assert response.status_code == 200, url
+        html = html_of(response)
+        assert "<iframe" not in html, url
+        assert "&lt;iframe" in html, url
+
+
+SQL_QUERIES = (
+    "' OR 1=1--",
+    "%' UNION SELECT password_hash FROM users--",
+    "'; DROP TABLE items; --",
+    '" OR ""="',
+    "\\' OR 1=1 /*",
+)
+
+
+def test_s05_sql_in_search_is_just_text(app, store):
+    admin = client_for(app, "admin@example.com")
+    before = db_state(app)
+    for query in SQL_QUERIES:
+        for client, url in (
+            (app.test_client(), "/items/"),
+            (admin, "/items/manage"),
+            (admin, "/users/"),
+        ):
+            response = client.get(url, query_string={"q": query})
+            assert response.status_code == 200, (url, query)
+            html = html_of(response)
+            for marker in PASSWORD_HASH_MARKERS:
+                assert marker not in html, (url, query)
+            assert ">Lamp<" not in html, f"{url}: {query!r} matched everything"
+        for name in ("user_id", "item_id"):
+            response = admin.get("/purchases/", query_string={name: f"1 {query}"})
+            assert response.status_code == 400, (name, query)
+    assert db_state(app) == before
+
+
+BAD_SORTS = (
+    "name; DROP TABLE items",
+    "price_cents",
+    "password_hash",
+    "id desc",
+    "-name",
+    "",
+    "\x00",
+    "Price",
+    "name,(SELECT 1)",
+)
+
+
+def test_s07_sort_accepts_only_its_allow_list(app, make_item, make_user):
+    make_item(name="Banana", price_cents=300)
+    make_item(name="Apple", price_cents=900)
+    make_item(name="Cherry", price_cents=100)
+    make_user("Admin", "admin@example.com", is_admin=True)
+    client = app.test_client()
+    admin = client_for(app, "admin@example.com")
+    default = item_ids_linked(html_of(client.get("/items/")))
+    by_price = item_ids_linked(html_of(client.get("/items/?sort=price")))
+    assert by_price != default  # the allowed sorts do sort
+    for sort in BAD_SORTS:
+        response = client.get("/items/", query_string={"sort": sort})
+        assert response.status_code in (200, 400), sort
+        if response.status_code == 200:
+            assert item_ids_linked(html_of(response)) == default, sort
+        for url in ("/items/manage", "/users/"):
+            response = admin.get(url, query_string={"sort": sort})
+            assert response.status_code in (200, 400), (url, sort)

@@ -506,6 +506,12 @@ def row_of(app: Flask, model, row_id: int):
         return db.session.get(model, row_id)
 
 
+def the_only(app: Flask, model):
+    """The one row of a model (the test expects exactly one), detached."""
+    with app.app_context():
+        return db.session.scalars(sa.select(model)).one()
+
+
 def stock_of(app: Flask, item_id: int) -> int:
     with app.app_context():
         return db.session.scalar(sa.select(Item.stock).where(Item.id == item_id))

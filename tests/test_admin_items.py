@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-import sqlalchemy as sa
 from flask import render_template
 
 from app.extensions import db
@@ -25,13 +24,8 @@ from tests.helpers import (
     row_of,
     set_item,
     sign_in,
+    the_only,
 )
-
-
-def the_item(app) -> Item:
-    """The one item in the store, as the database holds it now."""
-    with app.app_context():
-        return db.session.scalars(sa.select(Item)).one()
 
 
 def assert_escaped(html: str) -> None:
@@ -72,7 +66,7 @@ def test_new_item_form_has_the_contract_fields(client, admin):
 def test_create_item_stores_exact_cents(app, client, admin, price, cents):
     response = post_form(client, "/items/new", {**GOOD_ITEM, "price": price})
     assert response.status_code == 302
-    item = the_item(app)
+    item = the_only(app, Item)
     assert response.headers["Location"] == f"/items/{item.id}"
     assert item.price_cents == cents
     assert (item.name, item.description, item.stock) == ("Walnut Tray", "Oiled.", 7)
@@ -92,7 +86,7 @@ def test_create_item_strips_the_name_and_allows_an_empty_description(
 ):
     data = {"name": "  Cork Board  ", "description": "", "price": "3", "stock": "0"}
     assert post_form(client, "/items/new", data).status_code == 302
-    item = the_item(app)
+    item = the_only(app, Item)
     assert (item.name, item.description, item.stock) == ("Cork Board", "", 0)
 
 
@@ -159,14 +153,14 @@ def test_create_item_refuses_control_characters(app, client, admin, field, value
 def test_create_item_keeps_line_breaks_and_unicode(app, client, admin):
     data = {**GOOD_ITEM, "name": "Café\u00a0Mug ☕", "description": "One\r\nTwo\tthree"}
     assert post_form(client, "/items/new", data).status_code == 302
-    item = the_item(app)
+    item = the_only(app, Item)
     assert item.name == "Café\u00a0Mug ☕"
     assert item.description == "One\r\nTwo\tthree"
 
 
 def test_create_item_accepts_a_200_character_name(app, client, admin):
     assert post_form(client, "/items/new", {**GOOD_ITEM, "name": "x" * 200}).status_code
-    assert the_item(app).name == "x" * 200
+    assert the_only(app, Item).name == "x" * 200
 
 
 def test_create_item_refuses_an_overlong_description(app, client, admin):
@@ -191,7 +185,7 @@ def test_create_item_without_csrf_token_writes_nothing(app, client, admin):
 def test_create_item_ignores_extra_fields(app, client, admin):
     data = {**GOOD_ITEM, "archived_at": "2020-01-01", "price_cents": "1", "id": "999"}
     assert post_form(client, "/items/new", data).status_code == 302
-    item = the_item(app)
+    item = the_only(app, Item)
     assert (item.price_cents, item.archived_at) == (1250, None)
     assert item.id != 999
 

@@ -29,6 +29,7 @@ from tests.helpers import (
     set_item,
     sign_in,
     stock_of,
+    the_only,
 )
 
 
@@ -59,12 +60,6 @@ def lines(app) -> list[tuple]:
                 UserItem.unit_price_cents,
             ).order_by(UserItem.item_id)
         ).all()
-
-
-def the_order(app) -> Order:
-    """The one order in the store."""
-    with app.app_context():
-        return db.session.scalars(db.select(Order)).one()
 
 
 # --- who may check out ------------------------------------------------------------
@@ -129,7 +124,7 @@ def test_checkout_buys_every_line_at_the_current_price(
     response = checkout(client)
 
     assert response.status_code == 302
-    order = the_order(app)
+    order = the_only(app, Order)
     assert response.headers["Location"] == f"/purchases/orders/{order.id}"
     assert count(app, Order) == 1
     assert (order.user_id, order.total_cents) == (shopper, 2 * 4500 + 3 * 1100)
@@ -298,7 +293,7 @@ def test_checkout_ignores_price_total_and_user_fields(
 
     assert response.status_code == 302
     assert lines(app) == [(shopper, kettle, 2, 4500)]
-    order = the_order(app)
+    order = the_only(app, Order)
     assert (order.user_id, order.total_cents) == (shopper, 9000)
 
 

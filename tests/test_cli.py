@@ -11,15 +11,10 @@ from tests.helpers import (
     count,
     post_form,
     row_of,
+    the_only,
 )
 
 PASSWORD = "plum-kite-seventeen"
-
-
-def the_user(app) -> User:
-    """The one user in the store."""
-    with app.app_context():
-        return db.session.scalars(sa.select(User)).one()
 
 
 def create_admin(runner, *args: str, input: str | None = None):
@@ -43,7 +38,7 @@ def test_create_admin_creates_an_admin_with_a_hashed_password(app, runner):
     assert "Created admin" in result.output
     assert PASSWORD not in result.output
 
-    user = the_user(app)
+    user = the_only(app, User)
     assert (user.name, user.email, user.is_admin) == (
         "Ada Admin",
         "ada@example.com",
@@ -114,7 +109,7 @@ def test_create_admin_prompts_for_the_password_without_echo(app, runner):
     assert "Password" in result.output
     assert "Repeat" in result.output  # asked twice
     assert PASSWORD not in result.output  # never echoed
-    user = the_user(app)
+    user = the_only(app, User)
     assert user.is_admin
     assert user.check_password(PASSWORD)
 
@@ -247,27 +242,29 @@ def test_seed_if_empty_seeds_an_empty_store(app, runner):
     assert (count(app, Item), count(app, User), count(app, UserItem)) == (5, 2, 4)
 
 
-def test_inserts_after_seeding_get_fresh_ids(app, runner, seeded, app_context):
+def test_inserts_after_seeding_get_fresh_ids(app, runner, seeded):
     """On PostgreSQL the sequences must move past the explicitly inserted ids."""
     seed(runner, "--items", "5", "--users", "2", "--purchases", "5")  # seed twice
-    user = User(name="New", email="new@example.com", password_hash="x")
-    item = Item(name="New item", price_cents=100, stock=1)
-    db.session.add_all([user, item])
-    db.session.flush()
-    order = Order(user_id=user.id, token="after-seed", total_cents=100)
-    db.session.add(order)
-    db.session.flush()
-    line = UserItem(
-        user_id=user.id,
-        item_id=item.id,
-        order_id=order.id,
-        quantity=1,
-        unit_price_cents=100,
-    )
-    db.session.add(line)
-    db.session.commit()
+    with app.app_context():
+        user = User(name="New", email="new@example.com", password_hash="x")
+        item = Item(name="New item", price_cents=100, stock=1)
+        db.session.add_all([user, item])
+        db.session.flush()
+        order = Order(user_id=user.id, token="after-seed", total_cents=100)
+        db.session.add(order)
+        db.session.flush()
+        line = UserItem(
+            user_id=user.id,
+            item_id=item.id,
+            order_id=order.id,
+            quantity=1,
+            unit_price_cents=100,
+        )
+        db.session.add(line)
+        db.session.commit()
+        item_id = item.id
 
-    assert item.id > max(seeded)
+    assert item_id > max(seeded)
     assert (count(app, Item), count(app, User), count(app, UserItem)) == (56, 13, 206)
 
 

@@ -1,4 +1,7 @@
-"""The application factory, configuration, SQLite settings, error pages, headers."""
+"""The application factory, configuration, SQLite settings, error pages, headers;
+and the security checks of every page, of a database that goes away, of debug
+and of project files (SECURITY 19-21, 33-35; under gunicorn:
+test_production_server.py)."""
 
 from __future__ import annotations
 

@@ -25,9 +25,13 @@ from hypothesis import strategies as st
 
 from app import create_app
 from app.extensions import db
-from app.models import User, UserItem
+from app.models import User
 from config import TestingConfig
-from tests.helpers import TEST_PASSWORD, db_state
+from tests.helpers import (
+    TEST_PASSWORD,
+    db_state,
+    set_item,
+)
 
 ROLES = ("anonymous", "shopper", "admin")
 # HOSTILE_EXAMPLES=200 for a deeper hunt than the suite's bounded one.
@@ -215,21 +219,10 @@ def url_for_rule(draw, rule, world: dict) -> str:
 
 
 @pytest.fixture
-def world(app, make_user, make_item, make_purchase) -> dict[str, int]:
-    ids = {
-        "sam": make_user("Sam Shopper", "sam@example.com"),
-        "olive": make_user("Olive Other", "olive@example.com"),
-        "admin": make_user("Alex Admin", "admin@example.com", is_admin=True),
-        "lamp": make_item(name="Lamp", stock=5, description="A thing."),
-        "mug": make_item(name="Mug", stock=0, description="A thing."),
-        "retired": make_item(
-            name="Retired", stock=3, description="A thing.", archived=True
-        ),
-    }
-    line = make_purchase(ids["olive"], ids["lamp"], 1, 1250)
-    with app.app_context():
-        ids["order"] = db.session.get(UserItem, line).order_id
-    return ids
+def world(app, store) -> dict[str, int]:
+    """The `store` with its mug sold out: the rows drawn URLs and fields name."""
+    set_item(app, store["mug"], stock=0)
+    return {**store, "order": store["olive_order"]}
 
 
 def reset_roles(app: Flask, world: dict) -> None:

@@ -685,7 +685,8 @@ def test_buyers_partial_renders_on_its_own(app, make_item, make_user, make_purch
 def test_revenue_does_not_overflow_32_bits(app, client, admin, make_item, make_user):
     item_id = make_item(price_cents=100_000_000)
     buyer = make_user()
-    # Without an order: orders.total_cents is 32-bit, the lines' product is not.
+    # A line written straight to the table (no order): the 64-bit sums are
+    # what is tested, not the checkout.
     with app.app_context():
         db.session.add(
             UserItem(

@@ -1,176 +1,81 @@
 """Fixtures: one migrated database per test run (SQLite, or PostgreSQL when
-TEST_DATABASE_URL is set), emptied after every test; HTTP helpers with real CSRF."""
+TEST_DATABASE_URL is set), emptied after every test; an app per test; factories
+that insert a row and return its id. Helpers are in tests/helpers.py.
+
+No app context stays pushed during a test: each request the test client makes
+runs in its own, as in production. Fixtures and helpers that touch the database
+open a short one themselves; `app_context` pushes one for the tests of code
+that runs inside the app without a request (the models, the running totals).
+"""
 
 from __future__ import annotations
 
-import functools
-import os
-import re
 import tempfile
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from jinja2.bccache import Bucket, BytecodeCache
-from werkzeug.security import generate_password_hash
 
-from app import create_app
 from app.extensions import db, limiter
-from app.models import Item, User
-from config import TestingConfig, database_url
-
-TABLES = ("audit_events", "item_imports", "user_items", "orders", "items", "users")
-# PostgreSQL refuses DELETE on the audit trail (migration 0004): TRUNCATE it.
-APPEND_ONLY = ("audit_events",)
-TEST_PASSWORD = "correct-horse-battery"
-CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-def _create_postgres_database(server_url: str) -> tuple[str, str]:
-    """A fresh database on the test server for this run; returns (url, name)."""
-    url = sa.engine.make_url(database_url(server_url))
-    name = f"store_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False), name
-
-
-def _drop_postgres_database(server_url: str, name: str) -> None:
-    url = sa.engine.make_url(database_url(server_url))
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+from app.models import Item, Order, User, UserItem, utcnow
+from tests.helpers import (
+    TEST_PASSWORD,
+    build_app,
+    dispose,
+    empty_tables,
+    fresh_database,
+    migrate,
+    password_hash,
+    sign_in,
+)
 
 
 @pytest.fixture(scope="session")
 def database_uri() -> Iterator[str]:
     """The run's database, migrated by Alembic exactly as `flask db upgrade` does."""
-    server = os.environ.get("TEST_DATABASE_URL")
-    if server:
-        uri, name = _create_postgres_database(server)
-    else:
-        folder = Path(tempfile.mkdtemp(prefix="store-test-"))
-        uri, name = f"sqlite:///{folder / 'test.db'}", None
-    app = _make_app(uri)
+    with fresh_database(Path(tempfile.mkdtemp(prefix="store-test-"))) as uri:
+        migrate(build_app(uri))
+        yield uri
+
+
+@pytest.fixture
+def app(database_uri: str) -> Iterator[Flask]:
+    app = build_app(database_uri)
     with app.app_context():
-        from flask_migrate import upgrade
-
-        upgrade()
-        db.engine.dispose()
-    yield uri
-    if name:
-        _drop_postgres_database(server, name)
-
-
-class IsolatedClient(FlaskClient):
-    """Each request (and each redirect it follows) runs in its own app context.
-
-    That is how production serves requests. The `app` fixture keeps one app
-    context pushed for the whole test, and Flask would reuse it for requests
-    made inside it, so `g` (where Flask-Login caches the signed-in user) and
-    the database session would leak from one request, and from one client, to
-    the next: a fresh client would appear signed in.
-    """
-
-    def open(self, *args, **kwargs):
-        with self.application.app_context():
-            return super().open(*args, **kwargs)
-
-
-class _SharedBytecode(BytecodeCache):
-    """Compiled templates kept for the whole run: every test builds a new app,
-    and compiling the templates again for each one is most of a test's time."""
-
-    def __init__(self) -> None:
-        self.compiled: dict[str, bytes] = {}
-
-    def load_bytecode(self, bucket: Bucket) -> None:
-        if bucket.key in self.compiled:
-            bucket.bytecode_from_string(self.compiled[bucket.key])
-
-    def dump_bytecode(self, bucket: Bucket) -> None:
-        self.compiled[bucket.key] = bucket.bytecode_to_string()
-
-
-_BYTECODE = _SharedBytecode()
-
-
-def _make_app(uri: str, **overrides) -> Flask:
-    class Config(TestingConfig):
-        SQLALCHEMY_DATABASE_URI = uri
-
-    for key, value in overrides.items():
-        setattr(Config, key, value)
-    app = create_app(Config)
-    app.test_client_class = IsolatedClient
-    app.jinja_env.bytecode_cache = _BYTECODE
-    return app
+        limiter.reset()
+    yield app
+    empty_tables(app)
+    dispose(app)
 
 
 @pytest.fixture
 def make_app(database_uri: str, app: Flask):
     """Build another app on the run's database with some settings changed.
 
-    It depends on `app` so the test has an app context and its rows are
-    emptied afterwards like any other test's."""
+    It depends on `app` so the rows the test writes are emptied afterwards
+    like any other test's."""
     made: list[Flask] = []
 
     def factory(**overrides) -> Flask:
-        app = _make_app(database_uri, **overrides)
-        made.append(app)
-        return app
+        other = build_app(database_uri, **overrides)
+        made.append(other)
+        return other
 
     yield factory
-    for app in made:
-        with app.app_context():
-            db.engine.dispose()
+    for other in made:
+        dispose(other)
 
 
 @pytest.fixture
-def app(database_uri: str) -> Iterator[Flask]:
-    app = _make_app(database_uri)
+def app_context(app: Flask) -> Iterator[None]:
+    """An app context for the whole test, for tests of code that runs inside
+    the app without a request. Not for tests that make requests: a request
+    made inside it would share its `g` and database session."""
     with app.app_context():
-        limiter.reset()
-        yield app
-        db.session.remove()
-        _empty_tables()
-        db.engine.dispose()
-
-
-def _empty_tables() -> None:
-    # DELETE, children first, then restart the ids: on these small tables it is
-    # ~20x faster than TRUNCATE, which rewrites every table on each test.
-    with db.engine.begin() as conn:
-        for table in TABLES:
-            if table in APPEND_ONLY and conn.dialect.name == "postgresql":
-                # Only when it has rows: TRUNCATE costs more than an empty DELETE.
-                if conn.exec_driver_sql(
-                    f"SELECT EXISTS (SELECT 1 FROM {table})"
-                ).scalar():
-                    conn.exec_driver_sql(f"TRUNCATE {table}")
-                continue
-            conn.exec_driver_sql(f"DELETE FROM {table}")
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(
-                "SELECT "
-                + ", ".join(
-                    f"setval(pg_get_serial_sequence('{table}', 'id'), 1, false)"
-                    for table in TABLES
-                )
-            )
-
-
-@pytest.fixture
-def engine_name(app: Flask) -> str:
-    return db.engine.dialect.name
+        yield
 
 
 @pytest.fixture
@@ -183,13 +88,37 @@ def runner(app: Flask):
     return app.test_cli_runner()
 
 
-# --- factories: insert a row, return its id --------------------------------
+@pytest.fixture
+def engine_name(database_uri: str) -> str:
+    return sa.engine.make_url(database_uri).get_backend_name()
 
 
-@functools.cache
-def password_hash(password: str) -> str:
-    """Hashing is slow on purpose: hash each test password once per run."""
-    return generate_password_hash(password)
+@pytest.fixture
+def fresh_database_url(tmp_path: Path) -> Iterator[str]:
+    """An empty database of the run's engine for this test alone (not migrated)."""
+    with fresh_database(tmp_path / "store") as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_store(fresh_database_url: str):
+    """Build an app, some settings changed, on this test's own fresh database,
+    migrated to the newest revision (for tests that take the database away)."""
+    made: list[Flask] = []
+
+    def factory(**overrides) -> Flask:
+        fresh = build_app(fresh_database_url, **overrides)
+        if not made:
+            migrate(fresh)
+        made.append(fresh)
+        return fresh
+
+    yield factory
+    for fresh in made:
+        dispose(fresh)
+
+
+# --- factories: insert a row, return its id ---------------------------------------
 
 
 @pytest.fixture
@@ -206,11 +135,34 @@ def make_user(app: Flask):
             name=name,
             email=(email or f"user{next(counter)}@example.com").lower(),
             is_admin=is_admin,
+            password_hash=password_hash(password),
         )
-        user.password_hash = password_hash(password)
-        db.session.add(user)
-        db.session.commit()
-        return user.id
+        with app.app_context():
+            db.session.add(user)
+            db.session.commit()
+            return user.id
+
+    return factory
+
+
+@pytest.fixture
+def make_users(app: Flask):
+    """`n` users named "Buyer 0"... (buyer0@example.com...) in one commit, who
+    sign in with TEST_PASSWORD; returns [(id, email)]."""
+
+    def factory(n: int, prefix: str = "buyer") -> list[tuple[int, str]]:
+        users = [
+            User(
+                name=f"{prefix.title()} {i}",
+                email=f"{prefix}{i}@example.com",
+                password_hash=password_hash(TEST_PASSWORD),
+            )
+            for i in range(n)
+        ]
+        with app.app_context():
+            db.session.add_all(users)
+            db.session.commit()
+            return [(user.id, user.email) for user in users]
 
     return factory
 
@@ -226,8 +178,6 @@ def make_item(app: Flask):
         description: str = "A fine thing.",
         archived: bool = False,
     ) -> int:
-        from app.models import utcnow
-
         item = Item(
             name=name or f"Item {next(counter):05d}",
             price_cents=price_cents,
@@ -235,46 +185,75 @@ def make_item(app: Flask):
             description=description,
             archived_at=utcnow() if archived else None,
         )
-        db.session.add(item)
-        db.session.commit()
-        return item.id
+        with app.app_context():
+            db.session.add(item)
+            db.session.commit()
+            return item.id
 
     return factory
 
 
-# --- HTTP helpers: real pages, real CSRF tokens -----------------------------
+@pytest.fixture
+def make_items(app: Flask):
+    """`n` items named "Item 001"... (or "{prefix} 001"...), priced 101, 102...
+    cents, in one commit; returns their ids."""
+
+    def factory(n: int, prefix: str = "Item", stock: int = 10, **values) -> list[int]:
+        items = [
+            Item(name=f"{prefix} {i:03d}", price_cents=100 + i, stock=stock, **values)
+            for i in range(1, n + 1)
+        ]
+        with app.app_context():
+            db.session.add_all(items)
+            db.session.commit()
+            return [item.id for item in items]
+
+    return factory
 
 
-def csrf_token_from(html: str) -> str:
-    match = CSRF_RE.search(html)
-    assert match, "the page has no CSRF token"
-    return match.group(1)
+@pytest.fixture
+def make_purchase(app: Flask):
+    """A past purchase line in an order of its own, written straight to the
+    database; returns the line's id."""
+    tokens = iter(range(1, 1_000_000))
+
+    def factory(
+        user_id: int,
+        item_id: int,
+        quantity: int = 1,
+        unit_price_cents: int = 1250,
+        when=None,
+    ) -> int:
+        order = Order(
+            user_id=user_id,
+            token=f"seeded-{user_id}-{item_id}-{next(tokens)}",
+            total_cents=quantity * unit_price_cents,
+        )
+        line = UserItem(
+            user_id=user_id,
+            item_id=item_id,
+            quantity=quantity,
+            unit_price_cents=unit_price_cents,
+            order=order,
+        )
+        if when is not None:
+            order.created_at = line.created_at = when
+        with app.app_context():
+            db.session.add_all([order, line])
+            db.session.commit()
+            return line.id
+
+    return factory
 
 
-def post_form(
-    client: FlaskClient,
-    url: str,
-    data: dict | None = None,
-    *,
-    page: str | None = None,
-    **kw,
-):
-    """GET the page the form lives on, take its CSRF token, POST the form."""
-    html = client.get(page or url).get_data(as_text=True)
-    payload = {"csrf_token": csrf_token_from(html), **(data or {})}
-    return client.post(url, data=payload, **kw)
-
-
-def login(client: FlaskClient, email: str, password: str = TEST_PASSWORD):
-    return post_form(client, "/users/login", {"email": email, "password": password})
+# --- a store to test against --------------------------------------------------------
 
 
 @pytest.fixture
 def shopper(client: FlaskClient, make_user) -> int:
     """A signed-in shopper on `client`; returns the user id."""
     user_id = make_user(name="Sam Shopper", email="sam@example.com")
-    response = login(client, "sam@example.com")
-    assert response.status_code == 302, response.get_data(as_text=True)
+    sign_in(client, "sam@example.com")
     return user_id
 
 
@@ -282,25 +261,23 @@ def shopper(client: FlaskClient, make_user) -> int:
 def admin(client: FlaskClient, make_user) -> int:
     """A signed-in admin on `client`; returns the user id."""
     user_id = make_user(name="Alex Admin", email="admin@example.com", is_admin=True)
-    response = login(client, "admin@example.com")
-    assert response.status_code == 302, response.get_data(as_text=True)
+    sign_in(client, "admin@example.com")
     return user_id
 
 
-def count_rows(model) -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
-
-
-@contextmanager
-def count_queries() -> Iterator[list[str]]:
-    """Collect the SQL statements run inside the block (query budgets)."""
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
+@pytest.fixture
+def store(app: Flask, make_user, make_item, make_purchase) -> dict[str, int]:
+    """A small store, nobody signed in: two shoppers (Sam, and Olive who bought a
+    lamp), an admin, three items (one archived). Returns the ids by name."""
+    ids = {
+        "sam": make_user("Sam Shopper", "sam@example.com"),
+        "olive": make_user("Olive Other", "olive@example.com"),
+        "admin": make_user("Alex Admin", "admin@example.com", is_admin=True),
+        "lamp": make_item(name="Lamp", price_cents=1999, stock=4),
+        "mug": make_item(name="Mug", price_cents=450, stock=2),
+        "retired": make_item(name="Retired", price_cents=100, stock=9, archived=True),
+    }
+    line = make_purchase(ids["olive"], ids["lamp"], 1, 1999)
+    with app.app_context():
+        ids["olive_order"] = db.session.get(UserItem, line).order_id
+    return ids

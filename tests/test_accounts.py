@@ -1,5 +1,7 @@
 """Accounts: sign-up, sign-in (remember me, safe ?next=, rate limit), fresh
-sessions that keep the cart, logout that kills old cookies, profiles."""
+sessions that keep the cart, logout that kills old cookies, profiles; and the
+security checks of signing up, signing in and sessions, each named after its
+item (test_s06_..., SECURITY 6, 12, 18, 22-24, 26-28, 31)."""
 
 from __future__ import annotations
 
@@ -7,23 +9,36 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
+from flask.testing import FlaskClient
+from itsdangerous import URLSafeTimedSerializer
 
 from app.extensions import db
 from app.models import User
-from tests.conftest import TEST_PASSWORD, csrf_token_from, login, post_form
-from tests.shop_helpers import (
+from tests.helpers import (
+    CSRF_RE,
+    TEST_PASSWORD,
     add_to_cart,
+    assert_local,
     assert_no_hash,
     cart_count,
-    cheap_user,
+    client_for,
+    cookie_flags,
     count,
-    record_purchase,
+    csrf_token_from,
+    html_of,
+    is_signed_in,
+    post_form,
+    row_of,
+    set_cookies,
+    sign_in,
+    sign_out,
 )
 
 SESSIONS = SecureCookieSessionInterface()
-GOOD = {
+GOOD_SIGNUP = {
     "name": "New Person",
     "email": "New.Person@Example.COM",
     "password": "a-long-unusual-passphrase",
@@ -31,35 +46,23 @@ GOOD = {
 }
 
 
-def html_of(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def is_signed_in(client) -> bool:
-    """The signed-in-only history page answers instead of sending us to sign in."""
-    return client.get("/purchases/").status_code == 200
-
-
-def logout(client):
-    return post_form(client, "/users/logout", page="/items/")
-
-
 # --- registration -----------------------------------------------------------------
 
 
-def test_register_creates_a_lower_cased_account_and_signs_in(client):
-    response = post_form(client, "/users/register", GOOD)
+def test_register_creates_a_lower_cased_account_and_signs_in(app, client):
+    response = post_form(client, "/users/register", GOOD_SIGNUP)
 
     assert response.status_code == 302
     assert response.headers["Location"] == "/items/"
-    user = db.session.scalar(db.select(User))
+    with app.app_context():
+        user = db.session.scalar(db.select(User))
     assert (user.name, user.email, user.is_admin) == (
         "New Person",
         "new.person@example.com",
         False,
     )
-    assert user.check_password(GOOD["password"])
-    assert GOOD["password"] not in user.password_hash
+    assert user.check_password(GOOD_SIGNUP["password"])
+    assert GOOD_SIGNUP["password"] not in user.password_hash
     html = html_of(client.get("/items/"))
     assert "Welcome, New Person! Your account is ready." in html
     assert "Sign out" in html
@@ -94,61 +97,55 @@ def test_register_creates_a_lower_cased_account_and_signs_in(client):
     ],
 )
 def test_register_with_bad_input_shows_errors_and_writes_no_user(
-    client, changes, message
+    app, client, changes, message
 ):
-    response = post_form(client, "/users/register", {**GOOD, **changes})
+    response = post_form(client, "/users/register", {**GOOD_SIGNUP, **changes})
 
     assert response.status_code == 422
     assert message in html_of(response)
-    assert count(User) == 0
+    assert count(app, User) == 0
     assert not is_signed_in(client)
 
 
-def test_register_with_missing_fields_writes_no_user(client):
+def test_register_with_missing_fields_writes_no_user(app, client):
     response = post_form(client, "/users/register", {"name": "Only a name"})
     assert response.status_code == 422
-    assert count(User) == 0
+    assert count(app, User) == 0
 
 
 @pytest.mark.parametrize(
     "email", ["sam@example.com", "SAM@EXAMPLE.COM", " Sam@Example.com "]
 )
-def test_register_with_a_taken_email_in_any_case_is_refused(client, make_user, email):
+def test_register_with_a_taken_email_in_any_case_is_refused(
+    app, client, make_user, email
+):
     make_user(email="sam@example.com")
-    response = post_form(client, "/users/register", {**GOOD, "email": email})
+    response = post_form(client, "/users/register", {**GOOD_SIGNUP, "email": email})
     assert response.status_code == 422
     assert "already exists" in html_of(response)
-    assert count(User) == 1
-
-
-def test_register_ignores_an_is_admin_field(client):
-    response = post_form(
-        client, "/users/register", {**GOOD, "is_admin": "1", "is_enabled": "1"}
-    )
-    assert response.status_code == 302
-    assert db.session.scalar(db.select(User.is_admin)) is False
-    assert client.get("/users/").status_code == 403
+    assert count(app, User) == 1
 
 
 def test_register_keeps_the_form_values_but_never_the_password(client):
-    response = post_form(client, "/users/register", {**GOOD, "password_confirm": "x"})
+    response = post_form(
+        client, "/users/register", {**GOOD_SIGNUP, "password_confirm": "x"}
+    )
     html = html_of(response)
     assert 'value="New Person"' in html
-    assert GOOD["password"] not in html
+    assert GOOD_SIGNUP["password"] not in html
 
 
 # --- signing in -------------------------------------------------------------------
 
 
 @pytest.fixture
-def sam() -> int:
-    """A shopper whose password is quick to check (these tests sign in a lot)."""
-    return cheap_user("Sam Shopper", "sam@example.com")
+def sam(make_user) -> int:
+    """A shopper who is not signed in yet."""
+    return make_user("Sam Shopper", "sam@example.com")
 
 
 def test_login_signs_in_and_flashes(client, sam):
-    response = login(client, "SAM@example.com ")
-    assert response.status_code == 302
+    response = sign_in(client, "SAM@example.com ")
     assert response.headers["Location"] == "/items/"
     html = html_of(client.get("/items/"))
     assert "Signed in as Sam Shopper." in html
@@ -157,7 +154,7 @@ def test_login_signs_in_and_flashes(client, sam):
 
 
 def test_login_without_remember_sets_no_remember_cookie(client, sam):
-    response = login(client, "sam@example.com")
+    response = sign_in(client, "sam@example.com")
     cookies = response.headers.getlist("Set-Cookie")
     assert not any(c.startswith("remember_token=") for c in cookies)
     session_cookie = next(c for c in cookies if c.startswith("session="))
@@ -166,12 +163,7 @@ def test_login_without_remember_sets_no_remember_cookie(client, sam):
 
 
 def test_login_with_remember_me_sets_an_http_only_remember_cookie(client, sam):
-    response = post_form(
-        client,
-        "/users/login",
-        {"email": "sam@example.com", "password": TEST_PASSWORD, "remember": "y"},
-    )
-    assert response.status_code == 302
+    response = sign_in(client, "sam@example.com", remember=True)
     remember = [
         c
         for c in response.headers.getlist("Set-Cookie")
@@ -238,17 +230,8 @@ def test_login_never_redirects_off_site(client, sam, target):
     assert "evil" not in location
 
 
-def test_login_honours_a_local_next(client, sam):
-    response = post_form(
-        client,
-        "/users/login?next=/purchases/?page=1",
-        {"email": "sam@example.com", "password": TEST_PASSWORD},
-    )
-    assert response.headers["Location"] == "/purchases/?page=1"
-
-
 def test_signed_in_visit_to_login_page_never_redirects_off_site(client, sam):
-    login(client, "sam@example.com")
+    sign_in(client, "sam@example.com")
     response = client.get("/users/login?next=//evil.example")
     assert response.status_code == 302
     assert response.headers["Location"] == "/items/"
@@ -274,7 +257,7 @@ def test_login_starts_a_fresh_session_but_keeps_the_cart(client, sam, make_item)
         before = dict(session)
     old_cookie = client.get_cookie("session").value
 
-    assert login(client, "sam@example.com").status_code == 302
+    sign_in(client, "sam@example.com")
 
     with client.session_transaction() as session:
         assert "planted" not in session
@@ -289,7 +272,7 @@ def test_register_starts_a_fresh_session_but_keeps_the_cart(client, make_item):
     add_to_cart(client, item_id, 3)
     with client.session_transaction() as session:
         session["planted"] = "attacker-chosen"
-    assert post_form(client, "/users/register", GOOD).status_code == 302
+    assert post_form(client, "/users/register", GOOD_SIGNUP).status_code == 302
     with client.session_transaction() as session:
         assert "planted" not in session
         assert session["cart"] == {str(item_id): 3}
@@ -320,27 +303,23 @@ def test_login_rate_limit_answers_429_with_retry_after(make_app, sam):
 
 
 def test_logout_by_get_is_not_allowed(client, sam):
-    login(client, "sam@example.com")
+    sign_in(client, "sam@example.com")
     assert client.get("/users/logout").status_code == 405
     assert is_signed_in(client)
 
 
 def test_logout_without_csrf_token_is_refused(client, sam):
-    login(client, "sam@example.com")
+    sign_in(client, "sam@example.com")
     assert client.post("/users/logout").status_code == 400
     assert is_signed_in(client)
 
 
 def test_logout_signs_out_and_old_cookies_stop_working(client, sam):
-    post_form(
-        client,
-        "/users/login",
-        {"email": "sam@example.com", "password": TEST_PASSWORD, "remember": "y"},
-    )
+    sign_in(client, "sam@example.com", remember=True)
     session_cookie = client.get_cookie("session").value
     remember_cookie = client.get_cookie("remember_token").value
 
-    response = logout(client)
+    response = sign_out(client)
     assert response.status_code == 302
     assert "You are signed out." in html_of(client.get("/items/"))
     assert not is_signed_in(client)
@@ -357,7 +336,7 @@ def test_logout_signs_out_and_old_cookies_stop_working(client, sam):
 
 
 def test_tampered_session_cookie_is_anonymous(client, sam, app):
-    login(client, "sam@example.com")
+    sign_in(client, "sam@example.com")
     value = client.get_cookie("session").value
     payload, _, signature = value.rpartition(".")
 
@@ -386,28 +365,30 @@ def test_tampered_session_cookie_is_anonymous(client, sam, app):
 
 
 @pytest.fixture
-def buyer_with_purchases(make_item) -> tuple[int, dict]:
-    buyer = cheap_user("Bea Buyer", "bea@example.com")
+def buyer_with_purchases(make_user, make_item, make_purchase) -> tuple[int, dict]:
+    buyer = make_user("Bea Buyer", "bea@example.com")
     kettle = make_item(name="Copper Kettle", price_cents=4500)
     mugs = make_item(name="Blue Mug", price_cents=800)
-    record_purchase(buyer, kettle, 1, 4500)
-    record_purchase(buyer, mugs, 2, 800)
-    record_purchase(buyer, mugs, 3, 700)
+    make_purchase(buyer, kettle, 1, 4500)
+    make_purchase(buyer, mugs, 2, 800)
+    make_purchase(buyer, mugs, 3, 700)
     return buyer, {"kettle": kettle, "mugs": mugs}
 
 
 def test_profile_lists_the_items_the_user_bought_with_units(
-    client, buyer_with_purchases
+    app, client, buyer_with_purchases
 ):
     buyer, items = buyer_with_purchases
-    login(client, "bea@example.com")
+    sign_in(client, "bea@example.com")
     response = client.get(f"/users/{buyer}")
     assert response.status_code == 200
     html = html_of(response)
     assert "Bea Buyer" in html
-    user = db.session.get(User, buyer)
-    for item in user.items:
-        assert f'<a href="/items/{item.id}">{item.name}</a>' in html
+    with app.app_context():
+        bought = [(item.id, item.name) for item in db.session.get(User, buyer).items]
+    assert len(bought) == 2
+    for item_id, name in bought:
+        assert f'<a href="/items/{item_id}">{name}</a>' in html
     # One row per item, with the units added up over its purchase lines.
     mug_row = html[html.index(f'href="/items/{items["mugs"]}"') :].split("</tr>")[0]
     assert '<td class="num">5</td>' in mug_row
@@ -418,21 +399,21 @@ def test_profile_lists_the_items_the_user_bought_with_units(
     assert_no_hash(html)
 
 
-def test_profile_is_visible_to_admins(client, buyer_with_purchases):
+def test_profile_is_visible_to_admins(client, make_user, buyer_with_purchases):
     buyer, _ = buyer_with_purchases
-    cheap_user("Alex Admin", "admin@example.com", is_admin=True)
-    login(client, "admin@example.com")
+    make_user("Alex Admin", "admin@example.com", is_admin=True)
+    sign_in(client, "admin@example.com")
     html = html_of(client.get(f"/users/{buyer}"))
     assert "Bea Buyer" in html
     assert "Copper Kettle" in html
 
 
 def test_profile_of_another_shopper_is_403_without_their_data(
-    client, buyer_with_purchases
+    client, make_user, buyer_with_purchases
 ):
     buyer, _ = buyer_with_purchases
-    cheap_user("Nosy Neighbour", "nosy@example.com")
-    login(client, "nosy@example.com")
+    make_user("Nosy Neighbour", "nosy@example.com")
+    sign_in(client, "nosy@example.com")
     response = client.get(f"/users/{buyer}")
     assert response.status_code == 403
     html = html_of(response)
@@ -448,9 +429,7 @@ def test_profile_sends_anonymous_visitors_to_login(client, buyer_with_purchases)
     assert response.headers["Location"] == f"/users/login?next=%2Fusers%2F{buyer}"
 
 
-def test_unknown_profile_is_not_found_for_admins(client):
-    cheap_user("Alex Admin", "admin@example.com", is_admin=True)
-    login(client, "admin@example.com")
+def test_unknown_profile_is_not_found_for_admins(client, admin):
     for user_id in (999999, 2**31, 10**30):
         assert client.get(f"/users/{user_id}").status_code == 404
 
@@ -463,3 +442,356 @@ def test_login_page_token_is_required(client, sam):
     assert not is_signed_in(client)
     html = html_of(client.get("/users/login"))
     assert csrf_token_from(html)
+
+
+# --- sign-in and sessions, item by item (SECURITY 6, 12, 18, 22-24, 26-28, 31) ------
+
+
+def test_s06_sql_in_the_login_email_is_an_ordinary_failure(app, store):
+    for email in ("sam@example.com'--", "' OR '1'='1", "sam@example.com' OR 1=1--"):
+        for password in ("anything-at-all", TEST_PASSWORD):
+            client = app.test_client()
+            form = {"email": email, "password": password}
+            response = post_form(client, "/users/login", form)
+            assert response.status_code == 422, email
+            assert "Invalid email or password." in html_of(response)
+            assert not is_signed_in(client)
+
+
+BAD_SIGNUPS = (
+    {"name": ""},
+    {"email": ""},
+    {"password": "", "password_confirm": ""},
+    {"password_confirm": ""},
+    {"password_confirm": "a-long-unusual-passphrasE"},
+    {"email": "not-an-email"},
+    {"email": "nina@"},
+    {"email": "@example.com"},
+    {"password": "short7!", "password_confirm": "short7!"},
+    {"password": "password", "password_confirm": "password"},
+    {"password": "qwertyuiop", "password_confirm": "qwertyuiop"},
+    {"password": "x" * 129, "password_confirm": "x" * 129},
+)
+
+
+def test_s12_bad_signups_show_errors_and_create_no_user(app):
+    for changes in BAD_SIGNUPS:
+        client = app.test_client()
+        response = post_form(client, "/users/register", {**GOOD_SIGNUP, **changes})
+        assert response.status_code == 422, changes
+        assert "field-error" in html_of(response), changes
+        assert count(app, User) == 0, changes
+        assert not is_signed_in(client)
+    missing = {k: v for k, v in GOOD_SIGNUP.items() if k != "email"}
+    assert post_form(app.test_client(), "/users/register", missing).status_code == 422
+    assert count(app, User) == 0
+
+
+def test_s18_session_and_remember_cookies_are_httponly_and_lax(app, store):
+    response = sign_in(app.test_client(), "sam@example.com", remember=True)
+    cookies = set_cookies(response)
+    assert {"session", "remember_token"} <= set(cookies)
+    for name in ("session", "remember_token"):
+        flags = cookie_flags(cookies[name])
+        assert {"httponly", "samesite=lax"} <= flags, name
+        assert "secure" not in flags, name  # development over plain HTTP
+
+
+def test_s22_wrong_password_and_unknown_email_get_the_same_answer(app, store):
+    answers = []
+    for email in ("sam@example.com", "nobody@example.com"):
+        response = post_form(
+            app.test_client(),
+            "/users/login",
+            {"email": email, "password": "wrong-pass-1"},
+        )
+        body = html_of(response).replace(email, "EMAIL")
+        body = CSRF_RE.sub("CSRF", body)
+        answers.append((response.status_code, body))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 422
+    assert "Invalid email or password." in answers[0][1]
+
+
+def test_s23_passwords_are_slow_salted_hashes_never_shown(app, make_user):
+    make_user(name="Admin", email="admin@example.com", is_admin=True)
+    for email in ("pat@example.com", "kim@example.com"):
+        client = app.test_client()
+        signup = {**GOOD_SIGNUP, "email": email}
+        assert post_form(client, "/users/register", signup).status_code == 302
+    with app.app_context():
+        hashes = db.session.scalars(
+            sa.select(User.password_hash).where(User.email != "admin@example.com")
+        ).all()
+    assert len(set(hashes)) == 2  # salted: same password, different hashes
+    for stored in hashes:
+        assert stored.startswith(("scrypt:", "pbkdf2:", "argon2"))
+        assert GOOD_SIGNUP["password"] not in stored
+    admin = client_for(app, "admin@example.com")
+    with app.app_context():
+        pat = db.session.scalar(
+            sa.select(User.id).where(User.email == "pat@example.com")
+        )
+    pages = [
+        html_of(admin.get(url))
+        for url in ("/users/", f"/users/{pat}", "/purchases/", "/purchases/export.csv")
+    ]
+    failed = post_form(
+        app.test_client(), "/users/register", {**GOOD_SIGNUP, "email": "x"}
+    )
+    pages.append(html_of(failed))  # a re-drawn form keeps no password
+    for html in pages:
+        assert GOOD_SIGNUP["password"] not in html
+        for stored in hashes:
+            assert stored not in html
+            assert stored.split("$")[-1] not in html
+
+
+def test_s24_repeated_failed_logins_are_throttled_with_retry_after(make_app, store):
+    strict = make_app(LOGIN_RATE_LIMIT="3 per minute")
+    for url, data in (
+        ("/users/login", {"email": "sam@example.com", "password": "wrong-pass-1"}),
+        ("/users/register", {**GOOD_SIGNUP, "password_confirm": "nope"}),
+    ):
+        client = strict.test_client()
+        statuses = [post_form(client, url, data).status_code for _ in range(3)]
+        assert statuses == [422, 422, 422], url
+        blocked = post_form(client, url, data)
+        assert blocked.status_code == 429, url
+        assert int(blocked.headers["Retry-After"]) > 0
+        assert "Too many attempts" in html_of(blocked)
+    right = {"email": "sam@example.com", "password": TEST_PASSWORD}
+    client = strict.test_client()
+    assert post_form(client, "/users/login", right).status_code == 429
+    assert not is_signed_in(client)
+
+
+def _failed_logins(app: Flask, times: int, remote: str, forwarded: str | None):
+    """`times` wrong-password attempts from one socket address; their statuses."""
+    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = remote
+    bad = {"email": "sam@example.com", "password": "wrong-pass-1"}
+    return [
+        post_form(client, "/users/login", bad, headers=headers).status_code
+        for _ in range(times)
+    ]
+
+
+def test_s24_a_forged_x_forwarded_for_does_not_escape_the_limit(make_app, store):
+    """No trusted proxy (the default): X-Forwarded-For is the client's own words."""
+    strict = make_app(LOGIN_RATE_LIMIT="3 per minute")
+    statuses = [
+        _failed_logins(strict, 1, "203.0.113.7", f"198.51.100.{n}")[0] for n in range(5)
+    ]
+    assert statuses == [422, 422, 422, 429, 429]
+
+
+def test_s24_behind_a_trusted_proxy_each_client_has_its_own_limit(make_app, store):
+    """TRUSTED_PROXIES=1: the address the proxy saw counts, not the proxy's own,
+    and an address the client put in front of it is ignored."""
+    proxied = make_app(LOGIN_RATE_LIMIT="3 per minute", TRUSTED_PROXIES=1)
+    proxy = "10.0.0.2"
+    assert _failed_logins(proxied, 4, proxy, "198.51.100.1") == [422] * 3 + [429]
+    # Another visitor through the same proxy is not locked out by the first.
+    assert _failed_logins(proxied, 3, proxy, "198.51.100.2") == [422] * 3
+    # The first visitor cannot start afresh by prepending a made-up address.
+    forged = "192.0.2.99, 198.51.100.1"
+    assert _failed_logins(proxied, 1, proxy, forged) == [429]
+
+
+def test_s24_with_redis_down_logins_are_still_throttled_and_never_500(make_app, store):
+    """A shared store that cannot be reached: each process counts on its own."""
+    cut_off = make_app(
+        LOGIN_RATE_LIMIT="3 per minute",
+        RATELIMIT_STORAGE_URI="redis://127.0.0.1:1",  # nothing listens there
+        TESTING=False,
+    )
+    assert _failed_logins(cut_off, 4, "203.0.113.7", None) == [422] * 3 + [429]
+
+
+OFF_SITE = [
+    "https://evil.example",
+    "//evil.example",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "javascript:alert(1)",
+    "https:evil.example",
+    "///evil.example",
+    " //evil.example",
+    "/\t/evil.example",
+    "http://localhost.evil.example/",
+    "data:text/html,<script>alert(1)</script>",
+]
+
+
+def test_s26_login_honours_only_a_local_next(app, store):
+    for number, target in enumerate(OFF_SITE):
+        client = app.test_client()
+        response = post_form(
+            client,
+            "/users/login",
+            {"email": "sam@example.com", "password": TEST_PASSWORD},
+            page="/users/login",
+            query_string={"next": target},
+        )
+        assert response.status_code == 302, target
+        assert_local(response.headers["Location"])
+        # Already signed in: the login page redirects, still only locally.
+        again = client.get("/users/login", query_string={"next": target})
+        assert_local(again.headers["Location"])
+        # Sign-up honours `next` the same way.
+        signup = post_form(
+            app.test_client(),
+            "/users/register",
+            {**GOOD_SIGNUP, "email": f"new{number}@example.com"},
+            page="/users/register",
+            query_string={"next": target},
+        )
+        assert signup.status_code == 302, target
+        assert_local(signup.headers["Location"])
+
+
+@pytest.mark.parametrize(
+    ("url", "query", "target"),
+    [
+        ("/users/login", {"next": "/purchases/cart"}, "/purchases/cart"),
+        ("/users/login?next=/purchases/?page=1", None, "/purchases/?page=1"),
+    ],
+    ids=["next-in-the-query", "next-in-the-form-url"],
+)
+def test_s26_a_local_next_is_honoured(app, store, url, query, target):
+    client = app.test_client()
+    response = post_form(
+        client,
+        url,
+        {"email": "sam@example.com", "password": TEST_PASSWORD},
+        page=url,
+        query_string=query,
+    )
+    assert response.headers["Location"] == target
+
+
+def read_session(app: Flask, client: FlaskClient) -> dict:
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    return SESSIONS.get_signing_serializer(app).loads(cookie.value)
+
+
+def test_s27_login_starts_a_fresh_session(app, store):
+    client = app.test_client()
+    assert add_to_cart(client, store["mug"]).status_code == 302
+    with client.session_transaction() as session:
+        session["planted"] = "by an attacker"
+        session["_user_id"] = f"{store['admin']}:guess"
+    before = read_session(app, client)
+    old_cookie = client.get_cookie("session").value
+    sign_in(client, "sam@example.com")
+    after = read_session(app, client)
+    assert "planted" not in after
+    assert after["_user_id"].startswith(f"{store['sam']}:")
+    assert after.get("csrf_token") != before.get("csrf_token")  # no token fixation
+    assert after["cart"] == before["cart"]  # the cart is kept
+    assert client.get_cookie("session").value != old_cookie
+
+
+def test_s28_a_tampered_session_cookie_is_anonymous(app, store):
+    shopper = client_for(app, "sam@example.com")
+    cookie = shopper.get_cookie("session").value
+    payload, _, signature = cookie.rpartition(".")
+    flipped = signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB")
+    # A cookie signed with a guessed key, claiming to be the admin.
+    admin_token = row_of(app, User, store["admin"]).get_id()
+    forged = URLSafeTimedSerializer(
+        "dev-only-not-secret",
+        salt="cookie-session",
+        serializer=SESSIONS.serializer,
+        signer_kwargs={
+            "key_derivation": "hmac",
+            "digest_method": SESSIONS.digest_method,
+        },
+    ).dumps({"_user_id": admin_token, "_fresh": True})
+    for value in (f"{payload}.{flipped}", "garbage", forged, cookie[:-10]):
+        client = app.test_client()
+        client.set_cookie("session", value)
+        assert not is_signed_in(client), value
+        assert client.get("/users/").status_code == 302
+    assert is_signed_in(shopper)
+
+
+def replay(app: Flask, name: str, value: str) -> FlaskClient:
+    client = app.test_client()
+    client.set_cookie(name, value)
+    return client
+
+
+def test_s28_logout_makes_old_session_and_remember_cookies_useless(app, store):
+    client = client_for(app, "sam@example.com", remember=True)
+    session_cookie = client.get_cookie("session").value
+    remember_cookie = client.get_cookie("remember_token").value
+    assert is_signed_in(replay(app, "session", session_cookie))
+    assert is_signed_in(replay(app, "remember_token", remember_cookie))
+
+    assert sign_out(client).status_code == 302
+    assert not is_signed_in(client)
+    assert not is_signed_in(replay(app, "session", session_cookie))
+    assert not is_signed_in(replay(app, "remember_token", remember_cookie))
+
+
+def test_s28_disabling_a_user_ends_their_sessions_for_good(app, store):
+    client = client_for(app, "sam@example.com", remember=True)
+    session_cookie = client.get_cookie("session").value
+    remember_cookie = client.get_cookie("remember_token").value
+    admin = client_for(app, "admin@example.com")
+    disable = f"/users/{store['sam']}/disable"
+    assert post_form(admin, disable, page="/users/").status_code == 302
+    for name, value in (
+        ("session", session_cookie),
+        ("remember_token", remember_cookie),
+    ):
+        assert not is_signed_in(replay(app, name, value)), name
+    assert not is_signed_in(client)
+    # Signing in is refused while disabled, with the ordinary answer.
+    refused = post_form(
+        app.test_client(),
+        "/users/login",
+        {"email": "sam@example.com", "password": TEST_PASSWORD},
+    )
+    assert refused.status_code == 422
+    # Enabled again, the old cookies stay dead: a new sign-in is needed.
+    enable = f"/users/{store['sam']}/enable"
+    assert post_form(admin, enable, page="/users/").status_code == 302
+    for name, value in (
+        ("session", session_cookie),
+        ("remember_token", remember_cookie),
+    ):
+        assert not is_signed_in(replay(app, name, value)), name
+    assert is_signed_in(client_for(app, "sam@example.com"))
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"is_admin": "1", "is_enabled": "1"},
+        {
+            "is_admin": "1",
+            "is_admin_": "true",
+            "admin": "on",
+            "is_enabled": "1",
+            "session_token": "chosen",
+            "id": "1",
+        },
+    ],
+    ids=["is_admin", "every-account-field"],
+)
+def test_s31_registering_with_extra_fields_never_makes_an_admin(app, extra):
+    client = app.test_client()
+    assert (
+        post_form(client, "/users/register", {**GOOD_SIGNUP, **extra}).status_code
+        == 302
+    )
+    with app.app_context():
+        user = db.session.scalars(sa.select(User)).one()
+    assert user.is_admin is False
+    assert user.session_token != "chosen"
+    assert client.get("/users/").status_code == 403

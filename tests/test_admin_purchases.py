@@ -1,4 +1,4 @@
-"""The admin's view of every purchase (/purchases/ as admin) and the CSV export."""
+"""The admin's view of every purchase (/purchases/all) and the CSV export."""
 
 from __future__ import annotations
 
@@ -15,50 +15,30 @@ from app.csv_files import csv_cell
 from app.extensions import db
 from app.models import User, UserItem
 from app.purchases.admin import CSV_HEADER, admin_index
-from tests.conftest import count_queries, login
-from tests.shop_helpers import (
-    cheap_users,
+from tests.helpers import (
+    HOSTILE,
     count,
-    fresh,
+    count_queries,
     minutes_ago,
-    record_purchase,
+    sign_in,
+    table_rows,
 )
 
-HOSTILE = '<script>alert(1)</script> "onmouseover=alert(2) x="'
-
 
 @pytest.fixture
-def client(app):
-    """Each request in its own app context, as in production (see shop_helpers)."""
-    return app.test_client()
-
-
-@pytest.fixture
-def shop(make_user, make_item):
+def shop(make_user, make_item, make_purchase):
     """Two customers, two items, four lines at known times."""
     ann = make_user(name="Ann", email="ann@example.com")
     bob = make_user(name="Bob", email="bob@example.com")
     mug = make_item(name="Mug", price_cents=1250)
     lamp = make_item(name="Lamp", price_cents=4000)
     lines = [
-        record_purchase(ann, mug, 2, 1250, minutes_ago(40)),
-        record_purchase(bob, mug, 1, 1000, minutes_ago(30)),
-        record_purchase(ann, lamp, 1, 4000, minutes_ago(20)),
-        record_purchase(bob, lamp, 3, 4000, minutes_ago(10)),
+        make_purchase(ann, mug, 2, 1250, minutes_ago(40)),
+        make_purchase(bob, mug, 1, 1000, minutes_ago(30)),
+        make_purchase(ann, lamp, 1, 4000, minutes_ago(20)),
+        make_purchase(bob, lamp, 3, 4000, minutes_ago(10)),
     ]
     return {"ann": ann, "bob": bob, "mug": mug, "lamp": lamp, "lines": lines}
-
-
-def rows_of(html: str) -> list[list[str]]:
-    rows = []
-    for row in re.findall(r"<tr>(.*?)</tr>", html, re.S):
-        cells = [
-            re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", cell)).strip()
-            for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
-        ]
-        if cells:
-            rows.append(cells)
-    return rows
 
 
 def summary_of(html: str) -> dict[str, str]:
@@ -80,7 +60,7 @@ def test_admins_are_sent_from_the_history_to_every_purchase(client, admin, shop)
 
 def test_every_purchase_is_for_admins_only(app, client, shop):
     assert client.get("/purchases/all").status_code == 302  # anonymous: sign in
-    login(client, "ann@example.com")
+    sign_in(client, "ann@example.com")
     assert client.get("/purchases/all").status_code == 403
 
 
@@ -89,7 +69,7 @@ def test_admin_sees_every_line_newest_first(client, admin, shop):
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "All purchases" in html
-    rows = rows_of(html)
+    rows = table_rows(html)
     # date, customer, item, qty, price paid, total, order
     assert [(r[1].split()[0], r[2], r[3], r[5]) for r in rows] == [
         ("Bob", "Lamp", "3", "$120.00"),
@@ -121,7 +101,7 @@ def test_filters_and_their_summary(
     client, admin, shop, query, expected, units, revenue
 ):
     html = client.get("/purchases/all?" + query.format(**shop)).get_data(as_text=True)
-    found = [(r[1].split()[0], r[2]) for r in rows_of(html)]
+    found = [(r[1].split()[0], r[2]) for r in table_rows(html)]
     if expected is not None:
         assert found == expected
     else:
@@ -164,43 +144,42 @@ def test_bad_filters_are_400_or_404_never_500(client, admin, shop, query, status
     assert client.get(f"/purchases/export.csv?{query}").status_code in (status, 200)
 
 
-def test_list_pages_by_fifty(client, admin, make_item):
+def test_list_pages_by_fifty(client, admin, make_item, make_purchase, make_users):
     item = make_item()
-    ((user, _),) = cheap_users(1)
+    ((user, _),) = make_users(1)
     for n in range(55):
-        record_purchase(user, item, 1, 100, minutes_ago(n))
+        make_purchase(user, item, 1, 100, minutes_ago(n))
     first = client.get("/purchases/all").get_data(as_text=True)
     second = client.get("/purchases/all?page=2").get_data(as_text=True)
-    assert len(rows_of(first)) == 50
-    assert len(rows_of(second)) == 5
+    assert len(table_rows(first)) == 50
+    assert len(table_rows(second)) == 5
     assert summary_of(second)["Purchase lines"] == "55"
     assert 'href="/purchases/all?page=2"' in first
     filtered = client.get(f"/purchases/all?item_id={item}").get_data(as_text=True)
     assert f'href="/purchases/all?item_id={item}&amp;page=2"' in filtered
 
 
-def test_list_query_count_does_not_grow(client, admin, make_item):
+def test_list_query_count_does_not_grow(
+    app, client, admin, make_item, make_purchase, make_users
+):
     def queries() -> int:
-        with count_queries() as statements:
+        with count_queries(app) as statements:
             assert client.get("/purchases/all").status_code == 200
         return len(statements)
 
     items = [make_item() for _ in range(3)]
-    users = cheap_users(30)
+    users = make_users(30)
     for user_id, _ in users[:3]:
-        record_purchase(user_id, items[0])
+        make_purchase(user_id, items[0])
     few = queries()
     for n, (user_id, _) in enumerate(users):
-        record_purchase(user_id, items[n % 3], 2)
+        make_purchase(user_id, items[n % 3], 2)
     assert queries() == few
 
 
-def test_hostile_names_are_escaped(client, admin, make_user, make_item):
-    record_purchase(make_user(name=HOSTILE), make_item(name=HOSTILE))
-    fresh()
-    user_id, item_id = db.session.execute(
-        sa.select(UserItem.user_id, UserItem.item_id)
-    ).one()
+def test_hostile_names_are_escaped(client, admin, make_user, make_item, make_purchase):
+    user_id, item_id = make_user(name=HOSTILE), make_item(name=HOSTILE)
+    make_purchase(user_id, item_id)
     for url in (
         "/purchases/all",
         f"/purchases/all?user_id={user_id}&item_id={item_id}",
@@ -213,11 +192,11 @@ def test_hostile_names_are_escaped(client, admin, make_user, make_item):
 
 def test_shopper_sees_only_their_own_lines_whatever_the_filter(app, shop):
     client = app.test_client()
-    login(client, "ann@example.com")
+    sign_in(client, "ann@example.com")
     html = client.get(f"/purchases/?user_id={shop['bob']}").get_data(as_text=True)
     assert "All purchases" not in html
     assert "bob@example.com" not in html
-    assert len(rows_of(html)) == 2
+    assert len(table_rows(html)) == 2
 
 
 def test_admin_purchases_list_refuses_a_shopper_even_when_called_directly(app, shop):
@@ -284,8 +263,10 @@ def test_export_with_no_lines_is_just_the_header(client, admin):
         "\r=1",
     ],
 )
-def test_export_neutralises_formulas(client, admin, make_user, make_item, name):
-    record_purchase(make_user(email="=cmd@example.com"), make_item(name=name))
+def test_export_neutralises_formulas(
+    client, admin, make_user, make_item, name, make_purchase
+):
+    make_purchase(make_user(email="=cmd@example.com"), make_item(name=name))
     rows = read_csv(client.get("/purchases/export.csv"))
     assert rows[1][5] == "'" + name
     assert rows[1][3] == "'=cmd@example.com"
@@ -299,24 +280,25 @@ def test_csv_cell(value, cell):
     assert csv_cell(value) == cell
 
 
-def test_export_of_many_lines_is_complete(client, admin, make_item):
+def test_export_of_many_lines_is_complete(app, client, admin, make_item, make_users):
     item = make_item(name='Bulk, "quoted"\nname')
-    ((user, _),) = cheap_users(1)
-    db.session.execute(
-        sa.insert(UserItem),
-        [
-            {
-                "user_id": user,
-                "item_id": item,
-                "quantity": 1,
-                "unit_price_cents": n,
-                "created_at": minutes_ago(n),
-                "updated_at": minutes_ago(n),
-            }
-            for n in range(1, 1_301)
-        ],
-    )
-    db.session.commit()
+    ((user, _),) = make_users(1)
+    with app.app_context():
+        db.session.execute(
+            sa.insert(UserItem),
+            [
+                {
+                    "user_id": user,
+                    "item_id": item,
+                    "quantity": 1,
+                    "unit_price_cents": n,
+                    "created_at": minutes_ago(n),
+                    "updated_at": minutes_ago(n),
+                }
+                for n in range(1, 1_301)
+            ],
+        )
+        db.session.commit()
     rows = read_csv(client.get("/purchases/export.csv"))
     assert len(rows) == 1_301
     assert rows[1][5] == 'Bulk, "quoted"\nname'
@@ -330,8 +312,8 @@ def test_export_is_for_admins_only(app, shop):
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/users/login?next=")
     shopper = app.test_client()
-    login(shopper, "ann@example.com")
+    sign_in(shopper, "ann@example.com")
     response = shopper.get("/purchases/export.csv")
     assert response.status_code == 403
     assert "bob@example.com" not in response.get_data(as_text=True)
-    assert count(UserItem) == 4
+    assert count(app, UserItem) == 4

@@ -2,58 +2,41 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import User, UserItem
-from tests.conftest import count_queries, csrf_token_from, login, post_form
-from tests.shop_helpers import (
-    cheap_users,
+from tests.helpers import (
+    HOSTILE,
+    TEST_PASSWORD,
     count,
-    fresh,
+    count_queries,
+    csrf_token_from,
     minutes_ago,
-    record_purchase,
+    post_form,
+    row_of,
+    sign_in,
+    table_rows,
 )
 
-HOSTILE = '<script>alert(1)</script> "onmouseover=alert(2) x="'
 
-
-@pytest.fixture
-def client(app):
-    """Each request in its own app context, as in production (see shop_helpers)."""
-    return app.test_client()
-
-
-def user_row(user_id: int) -> User:
-    fresh()
-    return db.session.get(User, user_id)
-
-
-def table_rows(html: str) -> dict[str, list[str]]:
+def customers(html: str) -> dict[str, list[str]]:
     """Each body row of the customer table by name: its cells' text."""
-    rows = {}
-    for row in re.findall(r"<tr>(.*?)</tr>", html, re.S):
-        cells = [
-            re.sub(r"<[^>]+>", "", cell).strip()
-            for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
-        ]
-        if cells:
-            rows[cells[0]] = cells
-    return rows
+    return {cells[0]: cells for cells in table_rows(html)}
 
 
-def test_customer_list_shows_purchase_totals(client, admin, make_user, make_item):
+def test_customer_list_shows_purchase_totals(
+    client, admin, make_user, make_item, make_purchase
+):
     ann = make_user(name="Ann Buyer", email="ann@example.com")
     make_user(name="Nora Never", email="nora@example.com")
     mug, lamp = make_item(price_cents=1250), make_item(price_cents=300)
-    record_purchase(ann, mug, 2, 1250)
-    record_purchase(ann, lamp, 1, 300)
+    make_purchase(ann, mug, 2, 1250)
+    make_purchase(ann, lamp, 1, 300)
     response = client.get("/users/")
     assert response.status_code == 200
-    rows = table_rows(response.get_data(as_text=True))
+    rows = customers(response.get_data(as_text=True))
     assert set(rows) == {"Alex Admin", "Ann Buyer", "Nora Never"}
     # name, email, joined, lines, units, spent, access
     assert rows["Ann Buyer"][1] == "ann@example.com"
@@ -65,19 +48,21 @@ def test_customer_list_shows_purchase_totals(client, admin, make_user, make_item
 
 
 def test_customer_list_totals_do_not_overflow_32_bits(
-    client, admin, make_user, make_item
+    app, client, admin, make_user, make_item
 ):
     big = make_user(name="Big Spender")
-    db.session.add(
-        UserItem(
-            user_id=big,
-            item_id=make_item(),
-            quantity=1000,
-            unit_price_cents=100_000_000,
+    item = make_item()
+    with app.app_context():
+        db.session.add(
+            UserItem(
+                user_id=big,
+                item_id=item,
+                quantity=1000,
+                unit_price_cents=100_000_000,
+            )
         )
-    )
-    db.session.commit()
-    rows = table_rows(client.get("/users/").get_data(as_text=True))
+        db.session.commit()
+    rows = customers(client.get("/users/").get_data(as_text=True))
     assert rows["Big Spender"][5] == "$1,000,000,000.00"
 
 
@@ -101,17 +86,19 @@ def test_customer_search_by_name_or_email(client, admin, make_user, query, expec
     response = client.get("/users/", query_string={"q": query})
     html = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert set(table_rows(html)) == expected
+    assert set(customers(html)) == expected
     assert "scrypt:" not in html and "pbkdf2:" not in html
 
 
-def test_customer_list_sorts_by_total_spent(client, admin, make_user, make_item):
+def test_customer_list_sorts_by_total_spent(
+    client, admin, make_user, make_item, make_purchase
+):
     item = make_item()
     small, large = make_user(name="Small"), make_user(name="Large")
-    record_purchase(small, item, 1, 100)
-    record_purchase(large, item, 1, 9_000)
+    make_purchase(small, item, 1, 100)
+    make_purchase(large, item, 1, 9_000)
     html = client.get("/users/?sort=spent").get_data(as_text=True)
-    assert list(table_rows(html))[:2] == ["Large", "Small"]
+    assert list(customers(html))[:2] == ["Large", "Small"]
     assert client.get("/users/?sort=password_hash").status_code == 200
 
 
@@ -123,12 +110,12 @@ def test_customer_list_escapes_hostile_names(client, admin, make_user):
     assert '"onmouseover=' not in html
 
 
-def test_customer_list_pages_by_fifty(client, admin):
-    cheap_users(55)
-    first = table_rows(client.get("/users/").get_data(as_text=True))
+def test_customer_list_pages_by_fifty(client, admin, make_users):
+    make_users(55)
+    first = customers(client.get("/users/").get_data(as_text=True))
     second = client.get("/users/?page=2").get_data(as_text=True)
     assert len(first) == 50
-    assert len(table_rows(second)) == 6  # 55 buyers and the admin
+    assert len(customers(second)) == 6  # 55 buyers and the admin
     assert 'href="/users/?page=1"' in second
 
 
@@ -142,35 +129,37 @@ def test_customer_list_junk_page_is_the_first(client, admin):
     assert client.get(f"/users/?page={'9' * 40}").status_code in (200, 404)
 
 
-def test_customer_list_query_count_does_not_grow(client, admin, make_item):
+def test_customer_list_query_count_does_not_grow(
+    app, client, admin, make_item, make_purchase, make_users
+):
     item = make_item()
 
     def queries() -> int:
-        with count_queries() as statements:
+        with count_queries(app) as statements:
             assert client.get("/users/").status_code == 200
         return len(statements)
 
-    for user_id, _ in cheap_users(3, "few"):
-        record_purchase(user_id, item)
+    for user_id, _ in make_users(3, "few"):
+        make_purchase(user_id, item)
     few = queries()
-    for user_id, _ in cheap_users(27, "more"):
-        record_purchase(user_id, item, 2)
-        record_purchase(user_id, item, 1)
+    for user_id, _ in make_users(27, "more"):
+        make_purchase(user_id, item, 2)
+        make_purchase(user_id, item, 1)
     assert queries() == few
 
 
 # --- access changes -------------------------------------------------------------
 
 
-def test_grant_and_revoke_admin(client, admin, make_user):
+def test_grant_and_revoke_admin(app, client, admin, make_user):
     sam = make_user(name="Sam")
     response = post_form(client, f"/users/{sam}/grant-admin", page="/users/")
     assert response.status_code == 302
     assert response.headers["Location"] == "/users/"
-    assert user_row(sam).is_admin
+    assert row_of(app, User, sam).is_admin
     assert "Sam is now an admin." in client.get("/users/").get_data(as_text=True)
     post_form(client, f"/users/{sam}/revoke-admin", page="/users/")
-    assert not user_row(sam).is_admin
+    assert not row_of(app, User, sam).is_admin
 
 
 def test_access_change_returns_to_the_same_list(client, admin, make_user):
@@ -185,37 +174,42 @@ def test_disable_ends_the_users_sessions_and_enable_restores(
 ):
     sam = make_user(name="Sam", email="sam@example.com")
     sams_client = app.test_client()
-    assert login(sams_client, "sam@example.com").status_code == 302
+    sign_in(sams_client, "sam@example.com")
     assert sams_client.get("/purchases/").status_code == 200
-    token_before = user_row(sam).session_token
+    token_before = row_of(app, User, sam).session_token
 
     response = post_form(client, f"/users/{sam}/disable", page="/users/")
     assert response.status_code == 302
-    user = user_row(sam)
+    user = row_of(app, User, sam)
     assert not user.is_enabled
     assert user.session_token != token_before
     signed_out = sams_client.get("/purchases/")
     assert signed_out.status_code == 302
     assert "/users/login" in signed_out.headers["Location"]
-    assert login(sams_client, "sam@example.com").status_code != 302
+    refused = post_form(
+        sams_client,
+        "/users/login",
+        {"email": "sam@example.com", "password": TEST_PASSWORD},
+    )
+    assert refused.status_code != 302
 
     post_form(client, f"/users/{sam}/enable", page="/users/")
-    assert user_row(sam).is_enabled
-    assert login(sams_client, "sam@example.com").status_code == 302
+    assert row_of(app, User, sam).is_enabled
+    sign_in(sams_client, "sam@example.com")
 
 
-def test_admin_cannot_demote_or_disable_themselves(client, admin):
+def test_admin_cannot_demote_or_disable_themselves(app, client, admin):
     for action, message in [
         ("revoke-admin", "You cannot remove your own admin rights."),
         ("disable", "You cannot disable your own account."),
     ]:
-        before = user_row(admin).session_token
+        before = row_of(app, User, admin).session_token
         response = post_form(
             client, f"/users/{admin}/{action}", page="/users/", follow_redirects=True
         )
         assert response.status_code == 200
         assert message in response.get_data(as_text=True)
-        user = user_row(admin)
+        user = row_of(app, User, admin)
         assert (user.is_admin, user.is_enabled, user.session_token) == (
             True,
             True,
@@ -232,13 +226,13 @@ def test_access_change_for_unknown_user_is_404(client, admin, user_id):
         assert post_form(client, url, page="/users/").status_code == 404
 
 
-def test_access_changes_need_post_and_csrf(client, admin, make_user):
+def test_access_changes_need_post_and_csrf(app, client, admin, make_user):
     sam = make_user(name="Sam")
     for action in ("grant-admin", "revoke-admin", "disable", "enable"):
         assert client.get(f"/users/{sam}/{action}").status_code == 405
     assert client.post(f"/users/{sam}/grant-admin").status_code == 400
     assert client.post(f"/users/{sam}/disable").status_code == 400
-    user = user_row(sam)
+    user = row_of(app, User, sam)
     assert (user.is_admin, user.is_enabled) == (False, True)
 
 
@@ -246,29 +240,30 @@ def test_shopper_cannot_list_or_change_users(app, make_user):
     client = app.test_client()
     sam = make_user(name="Sam", email="sam@example.com")
     other = make_user(name="Olive", email="olive@example.com")
-    login(client, "sam@example.com")
+    sign_in(client, "sam@example.com")
     assert client.get("/users/").status_code == 403
     token = csrf_token_from(client.get("/items/").get_data(as_text=True))
     for target in (sam, other):
         for action in ("grant-admin", "revoke-admin", "disable", "enable"):
             url = f"/users/{target}/{action}"
             assert client.post(url, data={"csrf_token": token}).status_code == 403
-    fresh()
-    assert db.session.execute(
-        sa.select(User.is_admin, User.is_enabled).order_by(User.id)
-    ).all() == [(False, True), (False, True)]
-    assert count(User) == 2
+    with app.app_context():
+        assert db.session.execute(
+            sa.select(User.is_admin, User.is_enabled).order_by(User.id)
+        ).all() == [(False, True), (False, True)]
+    assert count(app, User) == 2
 
 
-def test_joined_date_and_markers(client, admin, make_user):
+def test_joined_date_and_markers(app, client, admin, make_user):
     sam = make_user(name="Sam")
-    db.session.execute(
-        sa.update(User)
-        .where(User.id == sam)
-        .values(is_enabled=False, created_at=minutes_ago(0))
-    )
-    db.session.commit()
-    row = table_rows(client.get("/users/").get_data(as_text=True))["Sam"]
+    with app.app_context():
+        db.session.execute(
+            sa.update(User)
+            .where(User.id == sam)
+            .values(is_enabled=False, created_at=minutes_ago(0))
+        )
+        db.session.commit()
+    row = customers(client.get("/users/").get_data(as_text=True))["Sam"]
     assert row[2] == "2024-05-01 12:00"
     assert "Disabled" in row[6]
     assert "Enable" in row[6]

@@ -10,54 +10,43 @@ from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from flask.testing import FlaskClient
 
 from app.audit import events as audit
 from app.extensions import db
 from app.models import AuditEvent, Item, User
-from tests.conftest import count_queries, csrf_token_from, login, post_form
-from tests.shop_helpers import (
-    cheap_user,
+from tests.helpers import (
+    GOOD_ITEM,
+    audit_events,
     count,
-    fresh,
-    record_purchase,
+    count_queries,
+    csrf_token_from,
+    post_form,
+    queries,
+    row_of,
     set_item,
     sign_in,
 )
 
-ITEM = {"name": "Walnut Tray", "description": "Oiled.", "price": "12.50", "stock": "7"}
 EVENT_ROW_RE = re.compile(r"<tr>\s*<td><time", re.S)
-TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-def events() -> list[AuditEvent]:
-    fresh()
-    return db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id)).all()
 
 
 def changes(event: AuditEvent) -> dict:
     return json.loads(event.changes)
 
 
-def only_event() -> AuditEvent:
-    (event,) = events()
+def only_event(app) -> AuditEvent:
+    (event,) = audit_events(app)
     return event
 
 
 def create_item(client) -> int:
-    response = post_form(client, "/items/new", ITEM)
+    response = post_form(client, "/items/new", GOOD_ITEM)
     assert response.status_code == 302
     return int(response.headers["Location"].rsplit("/", 1)[1])
 
 
 def edit_item(client, item_id: int, **values):
-    fresh()
-    item = db.session.get(Item, item_id)
+    item = row_of(client.application, Item, item_id)
     data = {
         "name": item.name,
         "description": item.description,
@@ -76,9 +65,9 @@ def event_rows(html: str) -> int:
 # --- items -------------------------------------------------------------------------------
 
 
-def test_adding_an_item_records_every_field(client, admin):
+def test_adding_an_item_records_every_field(app, client, admin):
     item_id = create_item(client)
-    event = only_event()
+    event = only_event(app)
     assert (event.action, event.subject_type, event.subject_id, event.actor_id) == (
         "item.create",
         "item",
@@ -96,10 +85,10 @@ def test_adding_an_item_records_every_field(client, admin):
     }
 
 
-def test_editing_records_only_the_changed_fields(client, admin, make_item):
+def test_editing_records_only_the_changed_fields(app, client, admin, make_item):
     item_id = make_item(name="Lamp", price_cents=1000, stock=4, description="Warm")
     assert edit_item(client, item_id, price="10.50", stock="6").status_code == 302
-    event = only_event()
+    event = only_event(app)
     assert (event.action, event.subject_id, event.actor_id) == (
         "item.update",
         item_id,
@@ -111,17 +100,16 @@ def test_editing_records_only_the_changed_fields(client, admin, make_item):
     }
 
 
-def test_saving_an_unchanged_item_records_nothing(client, admin, make_item):
+def test_saving_an_unchanged_item_records_nothing(app, client, admin, make_item):
     item_id = make_item(name="Lamp")
     assert edit_item(client, item_id).status_code == 302
-    assert events() == []
+    assert audit_events(app) == []
 
 
-def test_a_refused_edit_records_nothing(client, admin, make_item):
+def test_a_refused_edit_records_nothing(app, client, admin, make_item):
     item_id = make_item(name="Lamp", stock=5)
-    fresh()
     html = client.get(f"/items/{item_id}/edit").get_data(as_text=True)
-    set_item(item_id, stock=4)  # a sale while the admin edits
+    set_item(app, item_id, stock=4)  # a sale while the admin edits
     response = client.post(
         f"/items/{item_id}/edit",
         data={
@@ -134,19 +122,19 @@ def test_a_refused_edit_records_nothing(client, admin, make_item):
         },
     )
     assert response.status_code == 422
-    assert events() == []
+    assert audit_events(app) == []
     assert edit_item(client, item_id, price="abc").status_code == 422
-    assert events() == []
+    assert audit_events(app) == []
 
 
-def test_archive_and_restore_are_recorded_once_each(client, admin, make_item):
+def test_archive_and_restore_are_recorded_once_each(app, client, admin, make_item):
     item_id = make_item(name="Lamp")
     page = f"/items/{item_id}"
     post_form(client, f"/items/{item_id}/archive", page=page)
     post_form(client, f"/items/{item_id}/archive", page=page)  # already archived
     post_form(client, f"/items/{item_id}/restore", page=page)
     post_form(client, f"/items/{item_id}/restore", page=page)  # not archived
-    archived, restored = events()
+    archived, restored = audit_events(app)
     assert (archived.action, restored.action) == ("item.archive", "item.restore")
     stamp = changes(archived)["after"]["archived_at"]
     assert datetime.fromisoformat(stamp) > datetime(2020, 1, 1)
@@ -161,16 +149,16 @@ def test_archive_and_restore_are_recorded_once_each(client, admin, make_item):
 
 
 def test_an_import_records_one_event_per_added_or_changed_item(
-    client, admin, make_item
+    app, client, admin, make_item
 ):
-    from tests.test_import import import_file
+    from tests.helpers import import_file
 
     lamp = make_item(name="Lamp", price_cents=100, stock=1, description="")
     import_file(
         client,
         f"id,name,description,price,stock\n{lamp},Lamp,,1.00,2\n,Mug,,3.00,1\n",
     )
-    updated, added = sorted(events(), key=lambda e: e.subject_id)
+    updated, added = sorted(audit_events(app), key=lambda e: e.subject_id)
     assert (updated.action, updated.subject_id, updated.actor_id) == (
         "item.import",
         lamp,
@@ -192,14 +180,18 @@ def test_an_import_records_one_event_per_added_or_changed_item(
         ("enable", "is_enabled", False, True),
     ],
 )
-def test_user_access_changes_are_recorded(client, admin, action, field, start, end):
-    fresh()
-    olive = cheap_user("Olive", "olive@example.com")
-    db.session.execute(sa.update(User).where(User.id == olive).values({field: start}))
-    db.session.commit()
+def test_user_access_changes_are_recorded(
+    app, client, admin, make_user, action, field, start, end
+):
+    olive = make_user("Olive", "olive@example.com")
+    with app.app_context():
+        db.session.execute(
+            sa.update(User).where(User.id == olive).values({field: start})
+        )
+        db.session.commit()
     response = post_form(client, f"/users/{olive}/{action}", page="/users/")
     assert response.status_code == 302
-    event = only_event()
+    event = only_event(app)
     assert (event.action, event.subject_type, event.subject_id, event.actor_id) == (
         "user." + action.replace("-", "_"),
         "user",
@@ -209,22 +201,22 @@ def test_user_access_changes_are_recorded(client, admin, action, field, start, e
     assert changes(event) == {"before": {field: start}, "after": {field: end}}
     # Doing it again changes nothing, so records nothing.
     post_form(client, f"/users/{olive}/{action}", page="/users/")
-    assert len(events()) == 1
+    assert len(audit_events(app)) == 1
 
 
-def test_refusing_to_demote_yourself_records_nothing(client, admin):
+def test_refusing_to_demote_yourself_records_nothing(app, client, admin):
     post_form(client, f"/users/{admin}/revoke-admin", page="/users/")
     post_form(client, f"/users/{admin}/disable", page="/users/")
-    assert events() == []
+    assert audit_events(app) == []
 
 
 def test_create_admin_from_the_command_line_is_recorded_without_an_actor(
-    runner, make_user
+    app, runner, make_user
 ):
     shopper = make_user(email="ada@example.com")
-    fresh()
-    db.session.execute(sa.update(User).values(is_enabled=False))
-    db.session.commit()
+    with app.app_context():
+        db.session.execute(sa.update(User).values(is_enabled=False))
+        db.session.commit()
     result = runner.invoke(
         args=[
             "create-admin",
@@ -237,7 +229,7 @@ def test_create_admin_from_the_command_line_is_recorded_without_an_actor(
         ]
     )
     assert result.exit_code == 0, result.output
-    granted, enabled = events()
+    granted, enabled = audit_events(app)
     assert (granted.action, granted.subject_id, granted.actor_id) == (
         "user.grant_admin",
         shopper,
@@ -254,48 +246,49 @@ def test_create_admin_from_the_command_line_is_recorded_without_an_actor(
 
 
 def test_a_change_whose_event_cannot_be_written_is_not_made(
-    client, admin, make_item, monkeypatch
+    app, client, admin, make_item, monkeypatch, make_user
 ):
     """The event is written with the change: if the database refuses the event
     (here: a subject type its CHECK does not allow), the change is rolled back."""
     item_id = make_item(name="Lamp", price_cents=1000)
     monkeypatch.setattr(audit, "_check", lambda action: "bogus")
     assert edit_item(client, item_id, price="99.00").status_code == 500
-    fresh()
-    assert db.session.get(Item, item_id).price_cents == 1000
-    assert post_form(client, "/items/new", ITEM).status_code == 500
-    assert count(Item) == 1
-    olive = cheap_user("Olive", "olive@example.com")
+    assert row_of(app, Item, item_id).price_cents == 1000
+    assert post_form(client, "/items/new", GOOD_ITEM).status_code == 500
+    assert count(app, Item) == 1
+    olive = make_user("Olive", "olive@example.com")
     assert (
         post_form(client, f"/users/{olive}/grant-admin", page="/users/").status_code
         == 500
     )
-    fresh()
-    assert db.session.get(User, olive).is_admin is False
-    assert events() == []
+    assert row_of(app, User, olive).is_admin is False
+    assert audit_events(app) == []
 
 
 # --- the list ----------------------------------------------------------------------------------
 
 
 def add_events(
-    n: int, actor_id: int | None, subject_id: int, kind: str = "item"
+    app, n: int, actor_id: int | None, subject_id: int, kind: str = "item"
 ) -> None:
     """n events, one minute apart (the last one newest)."""
     start = datetime(2024, 5, 1, 12, 0)
     action = "item.update" if kind == "item" else "user.disable"
-    db.session.add_all(
-        AuditEvent(
-            actor_id=actor_id,
-            action=action,
-            subject_type=kind,
-            subject_id=subject_id,
-            changes=audit.dumps({"before": {"stock": n}, "after": {"stock": n + 1}}),
-            created_at=start + timedelta(minutes=n),
+    with app.app_context():
+        db.session.add_all(
+            AuditEvent(
+                actor_id=actor_id,
+                action=action,
+                subject_type=kind,
+                subject_id=subject_id,
+                changes=audit.dumps(
+                    {"before": {"stock": n}, "after": {"stock": n + 1}}
+                ),
+                created_at=start + timedelta(minutes=n),
+            )
+            for n in range(n)
         )
-        for n in range(n)
-    )
-    db.session.commit()
+        db.session.commit()
 
 
 def test_the_list_shows_who_did_what_newest_first(client, admin, make_item):
@@ -311,13 +304,13 @@ def test_the_list_shows_who_did_what_newest_first(client, admin, make_item):
     assert f'href="/users/{admin}">Alex Admin</a>' in html
 
 
-def test_command_line_changes_show_as_such(client, admin, make_item):
-    add_events(1, None, make_item())
+def test_command_line_changes_show_as_such(app, client, admin, make_item):
+    add_events(app, 1, None, make_item())
     assert "command line" in client.get("/audit/").get_data(as_text=True)
 
 
-def test_the_list_pages_by_fifty(client, admin, make_item):
-    add_events(60, admin, make_item())
+def test_the_list_pages_by_fifty(app, client, admin, make_item):
+    add_events(app, 60, admin, make_item())
     first = client.get("/audit/").get_data(as_text=True)
     second = client.get("/audit/?page=2").get_data(as_text=True)
     assert event_rows(first) == 50 and event_rows(second) == 10
@@ -329,11 +322,11 @@ def test_the_list_pages_by_fifty(client, admin, make_item):
     assert client.get("/audit/?page=3").status_code == 404
 
 
-def test_the_list_filters_by_action_and_subject(client, admin, make_item):
+def test_the_list_filters_by_action_and_subject(app, client, admin, make_item):
     lamp, mug = make_item(name="Lamp"), make_item(name="Mug")
-    add_events(3, admin, lamp)
-    add_events(2, admin, mug)
-    add_events(4, admin, admin, kind="user")
+    add_events(app, 3, admin, lamp)
+    add_events(app, 2, admin, mug)
+    add_events(app, 4, admin, admin, kind="user")
     assert event_rows(client.get("/audit/").get_data(as_text=True)) == 9
     by_action = client.get("/audit/?action=user.disable").get_data(as_text=True)
     assert event_rows(by_action) == 4
@@ -344,7 +337,7 @@ def test_the_list_filters_by_action_and_subject(client, admin, make_item):
     both = client.get(f"/audit/?action=item.update&subject_type=item&subject_id={lamp}")
     assert event_rows(both.get_data(as_text=True)) == 3
     # Pagination links keep the filters.
-    add_events(55, admin, lamp)
+    add_events(app, 55, admin, lamp)
     page = client.get(f"/audit/?subject_type=item&subject_id={lamp}").get_data(
         as_text=True
     )
@@ -394,38 +387,29 @@ def test_hostile_text_in_the_trail_is_escaped(client, admin, make_item):
 # --- query budget ------------------------------------------------------------------------------
 
 
-def statements_for(client: FlaskClient, url: str) -> int:
-    with count_queries() as statements:
-        response = client.get(url)
-    assert response.status_code == 200
-    return sum(
-        1
-        for statement in statements
-        if not statement.lstrip().upper().startswith(TRANSACTION_CONTROL)
-    )
-
-
 AUDIT_LIST = 4  # the signed-in admin, the count, the page with actors, subject names
 
 
-def test_the_list_runs_a_fixed_number_of_statements(client, admin, make_item):
-    fresh()
+def test_the_list_runs_a_fixed_number_of_statements(
+    app, client, admin, make_user, make_item
+):
     users = [
-        cheap_user(f"Admin {n}", f"a{n}@example.com", is_admin=True) for n in range(3)
+        make_user(f"Admin {n}", f"a{n}@example.com", is_admin=True) for n in range(3)
     ]
-    add_events(1, admin, make_item())
-    assert statements_for(client, "/audit/") == AUDIT_LIST
+    add_events(app, 1, admin, make_item())
+    assert queries(client, "/audit/") == AUDIT_LIST
     for n in range(29):  # 30 events by several actors about many subjects
         add_events(
+            app,
             1,
             users[n % 3],
             make_item() if n % 2 else users[n % 3],
             "item" if n % 2 else "user",
         )
     assert event_rows(client.get("/audit/").get_data(as_text=True)) == 30
-    assert statements_for(client, "/audit/") == AUDIT_LIST
+    assert queries(client, "/audit/") == AUDIT_LIST
     assert (
-        statements_for(client, f"/audit/?subject_type=user&subject_id={users[0]}")
+        queries(client, f"/audit/?subject_type=user&subject_id={users[0]}")
         == AUDIT_LIST
     )
 
@@ -439,7 +423,7 @@ def test_visitors_sign_in_and_shoppers_are_refused(app, make_user):
     assert anonymous.headers["Location"].startswith("/users/login?next=")
     make_user(email="sam@example.com")
     shopper = app.test_client()
-    login(shopper, "sam@example.com")
+    sign_in(shopper, "sam@example.com")
     response = shopper.get("/audit/")
     assert response.status_code == 403
     assert "You do not have permission" in response.get_data(as_text=True)
@@ -454,26 +438,33 @@ def test_the_audit_blueprint_only_reads(app):
         assert rule.methods - {"HEAD", "OPTIONS"} == {"GET"}, rule
 
 
+def all_event_rows(app) -> list[tuple]:
+    """Every column of every audit event, oldest first."""
+    with app.app_context():
+        return db.session.execute(
+            sa.select(AuditEvent.__table__).order_by(AuditEvent.id)
+        ).all()
+
+
 WRITES_TO_AUDIT = re.compile(
     r"\b(UPDATE|DELETE\s+FROM|TRUNCATE)\s+\"?audit_events\b", re.I
 )
 
 
-def test_no_route_updates_or_deletes_audit_events(app, make_item):
+def test_no_route_updates_or_deletes_audit_events(
+    app, make_user, make_item, make_purchase
+):
     """Walk the URL map: every route that accepts a write method, called by an
     admin with a valid CSRF token and a payload naming audit fields, never sends
     UPDATE or DELETE to audit_events, and the events already there stay as they were."""
-    fresh()
-    admin_id = cheap_user("Root", "root@example.com", is_admin=True)
-    olive = cheap_user("Olive", "olive@example.com")
+    admin_id = make_user("Root", "root@example.com", is_admin=True)
+    olive = make_user("Olive", "olive@example.com")
     item_id = make_item(name="Lamp")
-    record_purchase(olive, item_id)
-    fresh()
-    order_id = db.session.scalar(sa.text("SELECT id FROM orders"))
-    add_events(3, admin_id, item_id)
-    before = db.session.execute(
-        sa.select(AuditEvent.__table__).order_by(AuditEvent.id)
-    ).all()
+    make_purchase(olive, item_id)
+    with app.app_context():
+        order_id = db.session.scalar(sa.text("SELECT id FROM orders"))
+    add_events(app, 3, admin_id, item_id)
+    before = all_event_rows(app)
     values = {"item_id": item_id, "user_id": olive, "order_id": order_id}
     payload = {
         "id": "1",
@@ -493,7 +484,7 @@ def test_no_route_updates_or_deletes_audit_events(app, make_item):
         if rule.methods & {"POST", "PUT", "PATCH", "DELETE"}
     ]
     assert write_rules
-    with count_queries() as statements:
+    with count_queries(app) as statements:
         for rule in write_rules:
             client = app.test_client()
             sign_in(client, "root@example.com")
@@ -505,31 +496,32 @@ def test_no_route_updates_or_deletes_audit_events(app, make_item):
                 )
                 assert response.status_code < 500, (method, url)
     assert not [s for s in statements if WRITES_TO_AUDIT.search(s)]
-    fresh()
-    after = db.session.execute(
-        sa.select(AuditEvent.__table__).order_by(AuditEvent.id)
-    ).all()
+    after = all_event_rows(app)
     assert after[: len(before)] == before
 
 
 def test_postgresql_refuses_to_change_or_delete_an_event(app, engine_name, make_item):
     if engine_name != "postgresql":
         pytest.skip("the append-only trigger is PostgreSQL's (migration 0004)")
-    add_events(1, None, make_item())
+    add_events(app, 1, None, make_item())
     for statement in (
         "UPDATE audit_events SET action = 'item.create'",
         "DELETE FROM audit_events",
     ):
         refused = pytest.raises(sa.exc.DBAPIError, match="append-only")
-        with refused, db.engine.begin() as conn:
+        with refused, app.app_context(), db.engine.begin() as conn:
             conn.exec_driver_sql(statement)
-    assert count(AuditEvent) == 1
+    assert count(app, AuditEvent) == 1
 
 
 def test_actors_with_events_cannot_be_deleted(app, make_user, make_item):
     """actor_id is RESTRICT: the record of who did it outlives nothing."""
     actor = make_user(is_admin=True)
-    add_events(1, actor, make_item())
-    with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:
+    add_events(app, 1, actor, make_item())
+    with (
+        pytest.raises(sa.exc.IntegrityError),
+        app.app_context(),
+        db.engine.begin() as conn,
+    ):
         conn.execute(sa.delete(User).where(User.id == actor))
-    assert count(User) == 1
+    assert count(app, User) == 1

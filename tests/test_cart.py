@@ -8,12 +8,17 @@ from datetime import datetime
 
 import pytest
 
-from tests.conftest import csrf_token_from, post_form
-from tests.shop_helpers import (
+from tests.helpers import (
     add_to_cart,
     cart_count,
+    client_for,
+    csrf_token_from,
     db_state,
+    get_html,
+    html_of,
     item_ids_linked,
+    post_form,
+    session_cart,
     set_item,
 )
 
@@ -23,19 +28,8 @@ def widget(make_item) -> int:
     return make_item(name="Widget", price_cents=1250, stock=10)
 
 
-def html_of(response) -> str:
-    return response.get_data(as_text=True)
-
-
 def cart_html(client) -> str:
-    response = client.get("/purchases/cart")
-    assert response.status_code == 200
-    return html_of(response)
-
-
-def session_cart(client) -> dict:
-    with client.session_transaction() as session:
-        return dict(session.get("cart") or {})
+    return get_html(client, "/purchases/cart")
 
 
 def post_on_cart_page(client, url: str, data: dict | None = None):
@@ -47,8 +41,8 @@ def post_on_cart_page(client, url: str, data: dict | None = None):
 # --- adding -----------------------------------------------------------------------
 
 
-def test_add_to_cart_redirects_flashes_and_counts(client, widget):
-    before = db_state()
+def test_add_to_cart_redirects_flashes_and_counts(app, client, widget):
+    before = db_state(app)
     response = add_to_cart(client, widget, 2)
 
     assert response.status_code == 302
@@ -57,7 +51,7 @@ def test_add_to_cart_redirects_flashes_and_counts(client, widget):
     assert "Added 2 × Widget to your cart." in html
     assert cart_count(html) == 2
     assert session_cart(client) == {str(widget): 2}
-    assert db_state() == before  # the cart lives in the session only
+    assert db_state(app) == before  # the cart lives in the session only
 
     add_to_cart(client, widget, 3)
     assert cart_count(html_of(client.get("/items/"))) == 5
@@ -86,9 +80,11 @@ BAD_QUANTITIES = [
 
 
 @pytest.mark.parametrize("quantity", BAD_QUANTITIES)
-def test_bad_quantity_is_a_form_error_and_leaves_the_cart(client, widget, quantity):
+def test_bad_quantity_is_a_form_error_and_leaves_the_cart(
+    app, client, widget, quantity
+):
     add_to_cart(client, widget, 1)
-    before = db_state()
+    before = db_state(app)
     data = {"item_id": widget, "quantity": quantity}
     if quantity is None:
         del data["quantity"]
@@ -100,7 +96,7 @@ def test_bad_quantity_is_a_form_error_and_leaves_the_cart(client, widget, quanti
     assert 'aria-invalid="true"' in html
     assert session_cart(client) == {str(widget): 1}
     assert cart_count(html) == 1
-    assert db_state() == before
+    assert db_state(app) == before
 
 
 def test_adding_beyond_stock_counts_what_is_already_in_the_cart(client, widget):
@@ -124,8 +120,8 @@ def test_out_of_stock_item_cannot_be_added(client, make_item):
 @pytest.mark.parametrize(
     "item_id", ["999999", "0", "-1", "abc", "", str(2**31), str(10**30)]
 )
-def test_adding_an_unknown_item_is_404(client, widget, item_id):
-    before = db_state()
+def test_adding_an_unknown_item_is_404(app, client, widget, item_id):
+    before = db_state(app)
     response = post_form(
         client,
         "/purchases/cart",
@@ -134,7 +130,7 @@ def test_adding_an_unknown_item_is_404(client, widget, item_id):
     )
     assert response.status_code == 404
     assert session_cart(client) == {}
-    assert db_state() == before
+    assert db_state(app) == before
 
 
 def test_adding_without_item_id_is_404(client, widget):
@@ -204,9 +200,9 @@ def test_cart_shows_line_totals_and_the_cart_total(client, widget, make_item):
     assert cart_count(html) == 5
 
 
-def test_cart_shows_the_current_price_not_the_price_when_added(client, widget):
+def test_cart_shows_the_current_price_not_the_price_when_added(app, client, widget):
     add_to_cart(client, widget, 2)
-    set_item(widget, price_cents=999)
+    set_item(app, widget, price_cents=999)
     html = cart_html(client)
     assert '<strong id="cart-total">$19.98</strong>' in html
 
@@ -220,19 +216,19 @@ def test_cart_survives_across_requests(client, widget):
     assert cart_count(html) == 2
 
 
-def test_cart_drops_a_line_whose_item_was_archived(client, widget, make_item):
+def test_cart_drops_a_line_whose_item_was_archived(app, client, widget, make_item):
     other = make_item(name="Other", stock=5)
     add_to_cart(client, widget, 1)
     add_to_cart(client, other, 2)
-    set_item(widget, archived_at=datetime(2024, 1, 1))
+    set_item(app, widget, archived_at=datetime(2024, 1, 1))
     html = cart_html(client)
     assert "Widget" not in html
     assert session_cart(client) == {str(other): 2}
 
 
-def test_cart_warns_when_stock_fell_below_the_quantity(client, widget):
+def test_cart_warns_when_stock_fell_below_the_quantity(app, client, widget):
     add_to_cart(client, widget, 4)
-    set_item(widget, stock=2)
+    set_item(app, widget, stock=2)
     html = cart_html(client)
     assert "Only 2 left: lower the quantity." in html
 
@@ -317,3 +313,32 @@ def test_update_and_remove_without_csrf_token_are_400(client, widget):
     response = client.post(f"/purchases/cart/{widget}/update", data={"quantity": 5})
     assert response.status_code == 400
     assert session_cart(client) == {str(widget): 2}
+
+
+# --- bad quantities write nothing, from any cart (SECURITY 8) -----------------------
+
+
+# The values above, and one beyond the `store` lamp's stock of 4.
+EVERY_BAD_QUANTITY = [*(param.values[0] for param in BAD_QUANTITIES), "6"]
+
+
+def test_s08_bad_quantities_are_refused_and_write_nothing(app, store):
+    lamp = store["lamp"]  # 4 in stock
+    empty = client_for(app, "sam@example.com")
+    holding = client_for(app, "sam@example.com")
+    assert add_to_cart(holding, lamp, 1).status_code == 302
+    before = db_state(app)
+    for quantity in EVERY_BAD_QUANTITY:
+        data = {"item_id": lamp}
+        if quantity is not None:
+            data["quantity"] = quantity
+        response = post_form(empty, "/purchases/cart", data, page=f"/items/{lamp}")
+        assert response.status_code in (400, 404, 409, 422), quantity
+        assert "Your cart is empty." in html_of(empty.get("/purchases/cart"))
+        # Changing a line already in the cart refuses the same values.
+        data = {} if quantity is None else {"quantity": quantity}
+        update = f"/purchases/cart/{lamp}/update"
+        post_form(holding, update, data, page="/purchases/cart")
+        cart = html_of(holding.get("/purchases/cart"))
+        assert 'name="quantity" value="1"' in cart, quantity
+    assert db_state(app) == before

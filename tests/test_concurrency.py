@@ -1,6 +1,7 @@
 """Many shoppers checking out the last units at the same moment (SECURITY 15):
 successes equal the units there were, stock ends at zero, never below, and
-nobody gets a 500 — on SQLite (BEGIN IMMEDIATE, WAL) and on PostgreSQL."""
+nobody gets a 500 — on SQLite (BEGIN IMMEDIATE, WAL) and on PostgreSQL. The
+same race across gunicorn's worker processes is in test_production_server.py."""
 
 from __future__ import annotations
 
@@ -8,27 +9,27 @@ import threading
 
 from app.extensions import db
 from app.models import Item, Order, UserItem
-from tests.shop_helpers import (
+from tests.helpers import (
     add_to_cart,
     assert_totals_match_rows,
-    cheap_users,
     checkout_form,
+    client_for,
     count,
-    fresh,
-    sign_in,
+    row_of,
     stock_of,
 )
 
 BUYERS = 24
 
 
-def shoppers_with_carts(app, cart: dict[int, int]) -> list[tuple[int, object, dict]]:
+def shoppers_with_carts(
+    app, make_users, cart: dict[int, int]
+) -> list[tuple[int, object, dict]]:
     """BUYERS signed-in clients, each with `cart` in its cart and the checkout
     form (CSRF and checkout token) taken from its own cart page."""
     shoppers = []
-    for user_id, email in cheap_users(BUYERS):
-        client = app.test_client()
-        sign_in(client, email)
+    for user_id, email in make_users(BUYERS):
+        client = client_for(app, email)
         for item_id, quantity in cart.items():
             assert add_to_cart(client, item_id, quantity).status_code == 302
         shoppers.append((user_id, client, checkout_form(client)))
@@ -75,57 +76,56 @@ def winners_and_losers(shoppers, results) -> tuple[set[int], list]:
     return winners, losers
 
 
-def bought_by() -> list[int]:
-    fresh()
-    return db.session.scalars(db.select(UserItem.user_id)).all()
+def bought_by(app) -> list[int]:
+    with app.app_context():
+        return db.session.scalars(db.select(UserItem.user_id)).all()
 
 
-def test_last_five_units_go_to_exactly_five_of_many_buyers(app, make_item):
+def test_last_five_units_go_to_exactly_five_of_many_buyers(app, make_item, make_users):
     lamp = make_item(name="Last Lamp", price_cents=999, stock=5)
-    shoppers = shoppers_with_carts(app, {lamp: 1})
+    shoppers = shoppers_with_carts(app, make_users, {lamp: 1})
 
     results = check_out_together(shoppers)
 
     winners, losers = winners_and_losers(shoppers, results)
     assert len(winners) == 5
     assert len(losers) == BUYERS - 5
-    assert stock_of(lamp) == 0
-    assert count(Order) == 5
-    assert count(UserItem) == 5
-    assert sorted(bought_by()) == sorted(winners)
+    assert stock_of(app, lamp) == 0
+    assert count(app, Order) == 5
+    assert count(app, UserItem) == 5
+    assert sorted(bought_by(app)) == sorted(winners)
     for client in losers:
         html = client.get("/purchases/cart").get_data(as_text=True)
         assert "Not enough stock for: Last Lamp. Nothing was bought." in html
         assert "Last Lamp" in html  # the cart is kept for another try
-    assert_totals_match_rows()
+    assert_totals_match_rows(app)
 
 
-def test_racing_multi_line_carts_are_all_or_nothing(app, make_item):
+def test_racing_multi_line_carts_are_all_or_nothing(app, make_item, make_users):
     """Each buyer wants one of each; the scarcer item decides, and the losers'
     units of the plentiful item are put back."""
     plenty = make_item(name="Plenty", stock=BUYERS)
     scarce = make_item(name="Scarce", stock=3)
-    shoppers = shoppers_with_carts(app, {plenty: 1, scarce: 1})
+    shoppers = shoppers_with_carts(app, make_users, {plenty: 1, scarce: 1})
 
     results = check_out_together(shoppers)
 
     winners, losers = winners_and_losers(shoppers, results)
     assert len(winners) == 3
-    assert (stock_of(scarce), stock_of(plenty)) == (0, BUYERS - 3)
-    assert count(Order) == 3
-    assert count(UserItem) == 6
-    assert sorted(bought_by()) == sorted(2 * list(winners))
+    assert (stock_of(app, scarce), stock_of(app, plenty)) == (0, BUYERS - 3)
+    assert count(app, Order) == 3
+    assert count(app, UserItem) == 6
+    assert sorted(bought_by(app)) == sorted(2 * list(winners))
     html = losers[0].get("/purchases/cart").get_data(as_text=True)
     assert "Not enough stock for: Scarce. Nothing was bought." in html
-    assert_totals_match_rows()
+    assert_totals_match_rows(app)
 
 
-def test_same_checkout_sent_many_times_at_once_buys_once(app, make_item):
+def test_same_checkout_sent_many_times_at_once_buys_once(app, make_item, make_users):
     """A double (or eightfold) click: one browser session, one checkout token."""
     kettle = make_item(name="Kettle", stock=10)
-    [(user_id, email)] = cheap_users(1)
-    first = app.test_client()
-    sign_in(first, email)
+    [(user_id, email)] = make_users(1)
+    first = client_for(app, email)
     add_to_cart(first, kettle, 2)
     form = checkout_form(first)
     cookie = first.get_cookie("session").value
@@ -137,35 +137,35 @@ def test_same_checkout_sent_many_times_at_once_buys_once(app, make_item):
 
     results = check_out_together(clicks)
 
-    assert count(Order) == 1
-    assert count(UserItem) == 1
-    assert stock_of(kettle) == 8
-    fresh()
-    order_id = db.session.scalar(db.select(Order.id))
+    assert count(app, Order) == 1
+    assert count(app, UserItem) == 1
+    assert stock_of(app, kettle) == 8
+    with app.app_context():
+        order_id = db.session.scalar(db.select(Order.id))
     # Every click lands on the one order, none on an error or the cart.
     assert {r.headers["Location"] for r in results} == {f"/purchases/orders/{order_id}"}
-    assert_totals_match_rows()
+    assert_totals_match_rows(app)
 
 
-def test_one_shopper_checking_out_in_many_tabs_is_one_customer(app, make_item):
+def test_one_shopper_checking_out_in_many_tabs_is_one_customer(
+    app, make_item, make_users
+):
     """The same account buys the same item from eight sessions at once (eight
     carts, eight tokens): eight orders, and the item counts one customer. The
     "new customer" check runs after the item's row is locked, so no two
     checkouts can both find the shopper new."""
     kettle = make_item(name="Kettle", stock=20)
-    [(user_id, email)] = cheap_users(1)
+    [(user_id, email)] = make_users(1)
     tabs = []
     for _ in range(8):
-        client = app.test_client()
-        sign_in(client, email)
+        client = client_for(app, email)
         assert add_to_cart(client, kettle, 1).status_code == 302
         tabs.append((user_id, client, checkout_form(client)))
 
     check_out_together(tabs)
 
-    assert count(Order) == 8
-    assert stock_of(kettle) == 12
-    fresh()
-    item = db.session.get(Item, kettle)
+    assert count(app, Order) == 8
+    assert stock_of(app, kettle) == 12
+    item = row_of(app, Item, kettle)
     assert (item.sales_lines, item.units_sold, item.customers) == (8, 8, 1)
-    assert_totals_match_rows()
+    assert_totals_match_rows(app)

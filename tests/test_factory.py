@@ -1,11 +1,13 @@
-"""The application factory, configuration, SQLite settings, error pages, headers."""
+"""The application factory, configuration, SQLite settings, error pages, headers;
+and the security checks of every page, of a database that goes away, of debug
+and of project files (SECURITY 19-21, 33-35; under gunicorn:
+test_production_server.py)."""
 
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from flask_login import login_user
 from app import create_app
 from app.database import begin_write
 from app.extensions import db
-from app.models import Item, User
+from app.models import Item, Order, User
 from config import (
     DEV_SECRET_KEY,
     ROOT,
@@ -26,7 +28,29 @@ from config import (
     config_for_environment,
     database_url,
 )
-from tests.conftest import count_rows
+from tests.helpers import (
+    CROSS_ORIGIN,
+    GOOD_ITEM,
+    NEVER_SERVED,
+    TEST_PASSWORD,
+    add_to_cart,
+    assert_plain_error_page,
+    assert_security_headers,
+    attributes,
+    checkout,
+    checkout_form,
+    client_for,
+    count,
+    db_state,
+    html_of,
+    is_signed_in,
+    password_hash,
+    rules_of,
+    run_python,
+    stock_of,
+    url_for_rule,
+    valid_csrf,
+)
 
 GOOD_SECRET = "k" * 40
 
@@ -46,10 +70,9 @@ def test_create_app_binds_the_extensions(app):
     assert {"sqlalchemy", "migrate", "csrf", "limiter"} <= set(app.extensions)
     assert app.extensions["sqlalchemy"] is db
     assert app.login_manager.login_view == "users.login"
-    assert (
-        db.engine.url.render_as_string(hide_password=False)
-        == (app.config["SQLALCHEMY_DATABASE_URI"])
-    )
+    with app.app_context():
+        url = db.engine.url.render_as_string(hide_password=False)
+    assert url == app.config["SQLALCHEMY_DATABASE_URI"]
     assert {"create-admin", "seed", "db"} <= set(app.cli.list_commands(None))
 
 
@@ -70,7 +93,7 @@ def test_testing_config_alone_gives_a_throwaway_database(tmp_path):
         upgrade()
         db.session.add(Item(name="Mug", price_cents=100))
         db.session.commit()
-        assert count_rows(Item) == 1
+        assert db.session.scalar(sa.select(sa.func.count(Item.id))) == 1
         db.session.remove()
         db.engine.dispose()
 
@@ -117,22 +140,14 @@ def skip_if_env_file_sets_secret_key() -> None:
         pytest.skip(".env sets SECRET_KEY")
 
 
-def _import_wsgi(**env: str) -> subprocess.CompletedProcess:
-    """Load wsgi.py as gunicorn would, with only the given settings."""
-    clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY",)}
-    return subprocess.run(
-        [sys.executable, "-c", "import wsgi; print(wsgi.app.config['ENV_NAME'])"],
-        cwd=ROOT,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_wsgi_in_production_refuses_an_unset_secret_key(database_uri):
     skip_if_env_file_sets_secret_key()
-    result = _import_wsgi(STORE_ENV="production", DATABASE_URL=database_uri)
+    result = run_python(
+        "import wsgi; print(wsgi.app.config['ENV_NAME'])",  # as gunicorn loads it
+        unset=("SECRET_KEY",),
+        STORE_ENV="production",
+        DATABASE_URL=database_uri,
+    )
     assert result.returncode != 0
     assert "RuntimeError" in result.stderr
     assert "SECRET_KEY" in result.stderr
@@ -169,34 +184,26 @@ def test_database_url_defaults_to_the_instance_sqlite_file(given):
 @pytest.mark.parametrize("given", [None, ""], ids=["unset", "empty"])
 def test_development_falls_back_to_the_dev_secret_key(given):
     """An empty SECRET_KEY= must not leave sessions without a key (every page 500)."""
-    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    env = {}
     if given is None:
         skip_if_env_file_sets_secret_key()
     else:
         env["SECRET_KEY"] = given
-    result = subprocess.run(
-        [sys.executable, "-c", "import config; print(config.Config.SECRET_KEY)"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
+    result = run_python(
+        "import config; print(config.Config.SECRET_KEY)", unset=("SECRET_KEY",), **env
     )
+    assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == DEV_SECRET_KEY
 
 
 def test_importing_config_writes_nothing_to_disk(tmp_path):
     """wsgi.py imports config.py in every worker and every `flask` command."""
-    env = {**os.environ, "TMPDIR": str(tmp_path)}
-    env.pop("TEST_DATABASE_URL", None)
-    subprocess.run(
-        [sys.executable, "-c", "import config; config.TestingConfig"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=60,
+    result = run_python(
+        "import config; config.TestingConfig",
+        unset=("TEST_DATABASE_URL",),
+        TMPDIR=str(tmp_path),
     )
+    assert result.returncode == 0, result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -213,7 +220,9 @@ def pragma(name: str):
     return db.session.execute(sa.text(f"PRAGMA {name}")).scalar()
 
 
-def test_sqlite_connections_enforce_foreign_keys_and_wait_for_locks(app, sqlite_only):
+def test_sqlite_connections_enforce_foreign_keys_and_wait_for_locks(
+    app_context, sqlite_only
+):
     assert pragma("foreign_keys") == 1
     assert pragma("journal_mode") == "wal"
     assert pragma("busy_timeout") > 0
@@ -234,7 +243,7 @@ def _try_to_take_the_write_lock() -> str:
         other.close()
 
 
-def test_begin_write_takes_the_sqlite_write_lock_up_front(app, sqlite_only):
+def test_begin_write_takes_the_sqlite_write_lock_up_front(app_context, sqlite_only):
     begin_write()
     assert db.session.execute(sa.select(sa.func.count(Item.id))).scalar() == 0
     assert _try_to_take_the_write_lock() == "locked"
@@ -242,13 +251,13 @@ def test_begin_write_takes_the_sqlite_write_lock_up_front(app, sqlite_only):
     assert _try_to_take_the_write_lock() == "free"
 
 
-def test_an_ordinary_read_leaves_the_write_lock_free(app, sqlite_only):
+def test_an_ordinary_read_leaves_the_write_lock_free(app_context, sqlite_only):
     db.session.execute(sa.select(sa.func.count(Item.id))).scalar()
     assert db.session().in_transaction()
     assert _try_to_take_the_write_lock() == "free"
 
 
-def test_begin_write_then_commit_writes(app, make_item):
+def test_begin_write_then_commit_writes(app_context, make_item):
     item_id = make_item(stock=3)
     begin_write()
     db.session.execute(
@@ -301,28 +310,27 @@ def app_with_a_failing_route(app, make_app):
     def boom():
         db.session.add(Item(name="Half-written", price_cents=1, stock=1))
         db.session.flush()
-        raise RuntimeError("secret-detail SELECT password_hash FROM users /srv/app.py")
+        raise RuntimeError(
+            f"secret-detail SELECT password_hash FROM users /srv/app.py {ROOT}/app.py"
+        )
 
     return failing
 
 
-def test_an_unhandled_error_is_a_plain_500_page(app_with_a_failing_route):
-    response = app_with_a_failing_route.test_client().get("/boom")
-    assert response.status_code == 500
-    html = assert_html(response)
-    assert "Something went wrong" in html
-    for leak in ("Traceback", "RuntimeError", "secret-detail", "SELECT", "/srv/"):
-        assert leak not in html
-
-
-def test_after_an_error_nothing_is_written_and_the_next_request_works(
+def test_s33_an_unhandled_error_is_a_plain_500_and_nothing_is_written(
     app_with_a_failing_route,
 ):
     client = app_with_a_failing_route.test_client()
-    assert client.get("/boom").status_code == 500
+    response = client.get("/boom")
+    assert_plain_error_page(response, 500)  # no traceback, SQL or project path
+    html = assert_html(response)
+    assert "Something went wrong" in html
+    for leak in ("Traceback", "RuntimeError", "secret", "SELECT", "/srv/"):
+        assert leak not in html
+    # The half-written row is gone, and the next requests work.
     assert client.get("/healthz").status_code == 200
     assert client.get("/no-such-page").status_code == 404
-    assert count_rows(Item) == 0
+    assert count(app_with_a_failing_route, Item) == 0
 
 
 # --- health check -----------------------------------------------------------------
@@ -451,3 +459,269 @@ def test_development_cookies_are_httponly_and_lax_but_not_secure(make_app, make_
         assert "httponly" in flags
         assert "samesite=lax" in flags
         assert "secure" not in flags
+
+
+# --- every page's headers, CORS, hosts, upload size (SECURITY 19-21) ----------------
+
+
+def test_s19_every_html_page_carries_the_security_headers(app, store):
+    admin = client_for(app, "admin@example.com")
+    seen = 0
+    for rule in rules_of(app):
+        if "GET" not in rule.methods or rule.endpoint in ("static", "main.healthz"):
+            continue
+        url = url_for_rule(rule, store)
+        response = admin.get(url)
+        if response.mimetype != "text/html":
+            assert response.headers["X-Content-Type-Options"] == "nosniff", url
+            continue
+        assert_security_headers(response.headers, url)
+        seen += 1
+    assert seen >= 10
+    # Error pages and the pages of anonymous visitors too.
+    anonymous = app.test_client()
+    for url, status in (
+        ("/no-such-page", 404),
+        ("/users/logout", 405),
+        ("/users/login", 200),
+    ):
+        response = anonymous.get(url)
+        assert response.status_code == status
+        assert_security_headers(response.headers, url)
+    # No inline scripts, so the CSP can forbid them: pages carry no <script> body.
+    for url in ("/items/", "/users/login", "/purchases/cart"):
+        html = html_of(anonymous.get(url))
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), url
+        assert not [a for a in attributes(html) if a[1].startswith("on")], url
+
+
+def test_s20_no_hsts_in_development(app):
+    assert "Strict-Transport-Security" not in app.test_client().get("/items/").headers
+
+
+def test_s21_cross_origin_requests_get_no_cors_headers(app, store):
+    client = client_for(app, "sam@example.com")
+    for method, url in (
+        ("GET", "/items/"),
+        ("GET", "/purchases/"),
+        ("OPTIONS", "/purchases/checkout"),
+        ("OPTIONS", "/users/login"),
+        ("GET", "/healthz"),
+    ):
+        response = client.open(url, method=method, headers=CROSS_ORIGIN)
+        assert "Access-Control-Allow-Origin" not in response.headers, url
+        assert "Access-Control-Allow-Credentials" not in response.headers, url
+
+
+def test_trusted_hosts_refuse_a_foreign_host_header(make_app):
+    """The 400 page for a foreign host is drawn without the layout (no URL can
+    be built for that host), and still carries the security headers."""
+    strict = make_app(TRUSTED_HOSTS=["shop.example", ".shop.example"], TESTING=False)
+    client = strict.test_client()
+    for host in ("evil.example", "shop.example.evil.example", "evil.example:443"):
+        response = client.get("/items/", headers={"Host": host})
+        html = assert_plain_error_page(response, 400)
+        assert "Bad request" in html and "evil" not in html, host
+        assert_security_headers(response.headers, host)
+    for host in ("shop.example", "www.shop.example", "shop.example:8443"):
+        assert client.get("/items/", headers={"Host": host}).status_code == 200, host
+
+
+def test_an_oversized_upload_is_a_413_page(app, store):
+    admin = client_for(app, "admin@example.com")
+    before = db_state(app)
+    response = admin.post(
+        "/items/new",
+        data={
+            "csrf_token": valid_csrf(admin),
+            **GOOD_ITEM,
+            "description": "x" * (app.config["MAX_CONTENT_LENGTH"] + 1),
+        },
+    )
+    html = assert_plain_error_page(response, 413)
+    assert "Upload too large" in html
+    assert db_state(app) == before
+
+
+# --- the database goes away, debug stays off, files stay private (SECURITY 33-35) ---
+
+
+class Outage:
+    """Take the store's database away and give it back.
+
+    PostgreSQL: the database refuses new connections and its open ones are
+    ended (as when the server restarts or fails over). SQLite: the file's
+    folder goes away, so no connection can open it, and the pool's open
+    connections are closed (as when a disk or mount disappears).
+    """
+
+    def __init__(self, url: str, app: Flask) -> None:
+        self.url = sa.engine.make_url(url)
+        self.app = app
+
+    def _postgres(self, sql: str) -> None:
+        server = database_url(os.environ["TEST_DATABASE_URL"])
+        admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(sql)
+        admin.dispose()
+
+    def start(self) -> None:
+        if self.url.get_backend_name() == "postgresql":
+            name = self.url.database
+            self._postgres(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            self._postgres(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            )
+        else:
+            folder = Path(self.url.database).parent
+            folder.rename(folder.with_name("away"))
+            folder.write_text("not a folder")  # nor can SQLite create one here
+            with self.app.app_context():
+                db.engine.dispose()
+
+    def end(self) -> None:
+        if self.url.get_backend_name() == "postgresql":
+            self._postgres(
+                f'ALTER DATABASE "{self.url.database}" ALLOW_CONNECTIONS true'
+            )
+        else:
+            folder = Path(self.url.database).parent
+            folder.unlink()
+            folder.with_name("away").rename(folder)
+
+
+def add_sam_and_a_lamp(app: Flask) -> int:
+    """Sam (who signs in with TEST_PASSWORD) and a lamp, three in stock; its id."""
+    with app.app_context():
+        db.session.add(
+            User(
+                name="Sam",
+                email="sam@example.com",
+                password_hash=password_hash(TEST_PASSWORD),
+            )
+        )
+        lamp = Item(name="Lamp", price_cents=100, stock=3)
+        db.session.add(lamp)
+        db.session.commit()
+        return lamp.id
+
+
+def test_s33_database_outage_gives_500_pages_then_recovers(
+    fresh_store, fresh_database_url
+):
+    url = fresh_database_url
+    app = fresh_store(TESTING=False)
+    lamp = add_sam_and_a_lamp(app)
+    anonymous = app.test_client()
+    shopper = client_for(app, "sam@example.com")
+    assert add_to_cart(shopper, lamp).status_code == 302
+    form = checkout_form(shopper)
+    outage = Outage(url, app)
+    outage.start()
+    try:
+        for client, method, path, data in (
+            (anonymous, "GET", "/items/", None),
+            (anonymous, "GET", f"/items/{lamp}", None),
+            (shopper, "GET", "/purchases/", None),
+            (shopper, "GET", "/items/", None),
+            (shopper, "POST", "/purchases/checkout", form),
+        ):
+            response = client.open(path, method=method, data=data)
+            html = assert_plain_error_page(response, 500)
+            assert "Something went wrong" in html, path
+            for secret in (
+                url,
+                sa.engine.make_url(url).database,
+                "OperationalError",
+            ):
+                assert secret not in html
+        health = anonymous.get("/healthz")
+        assert health.status_code == 503
+        assert health.json == {"status": "unavailable", "database": "down"}
+    finally:
+        outage.end()
+    assert anonymous.get("/healthz").status_code == 200
+    assert anonymous.get("/items/").status_code == 200
+    assert is_signed_in(shopper)  # the session outlived the outage
+    assert checkout(shopper).headers["Location"].startswith("/purchases/orders/")
+    assert stock_of(app, lamp) == 2
+
+
+def test_s33_a_failing_statement_rolls_back_and_the_next_request_works(
+    fresh_store, fresh_database_url
+):
+    """One pooled connection only: the request after the failure reuses it, so a
+    transaction left open (or aborted, on PostgreSQL) would fail it."""
+    options = {"pool_pre_ping": True, "pool_size": 1, "max_overflow": 0}
+    url = fresh_database_url
+    app = fresh_store(TESTING=False, SQLALCHEMY_ENGINE_OPTIONS=options)
+    lamp = add_sam_and_a_lamp(app)
+    shopper = client_for(app, "sam@example.com")
+    assert add_to_cart(shopper, lamp).status_code == 302
+    form = checkout_form(shopper)
+    other = sa.create_engine(url)
+
+    def rename(old: str, new: str) -> None:
+        with other.begin() as conn:
+            conn.exec_driver_sql(f"ALTER TABLE {old} RENAME TO {new}")
+
+    # A read fails: the catalogue's table is gone.
+    rename("items", "items_away")
+    try:
+        html = assert_plain_error_page(shopper.get("/items/"), 500)
+        assert "items_away" not in html
+    finally:
+        rename("items_away", "items")
+    assert shopper.get("/items/").status_code == 200  # the same connection
+
+    # A write fails half-way: the checkout takes stock, then its INSERT fails.
+    rename("user_items", "user_items_away")
+    try:
+        response = shopper.post("/purchases/checkout", data=form)
+        if response.status_code == 302:
+            # SQLite calls a missing table an OperationalError, which the
+            # checkout answers like a lock timeout: nothing bought, try again.
+            assert response.headers["Location"] == "/purchases/cart"
+            cart = html_of(shopper.get("/purchases/cart"))
+            assert "nothing was bought" in cart
+        else:
+            html = assert_plain_error_page(response, 500)
+            assert "user_items" not in html and "INSERT" not in html
+        # The one pooled connection is usable: no transaction left open or
+        # aborted (the catalogue itself reads user_items, so ask /healthz).
+        assert shopper.get("/healthz").status_code == 200
+    finally:
+        rename("user_items_away", "user_items")
+        other.dispose()
+    assert stock_of(app, lamp) == 3  # rolled back
+    assert count(app, Order) == 0
+    assert checkout(shopper).headers["Location"].startswith("/purchases/orders/")
+
+
+def test_s34_production_runs_without_debug_even_if_flask_debug_is_set(database_uri):
+    production = {
+        "STORE_ENV": "production",
+        "SECRET_KEY": "s" * 40,
+        "DATABASE_URL": database_uri,
+    }
+    # FLASK_DEBUG=1 (from a shell or a .env) would turn Flask's debug on.
+    result = run_python(
+        "import wsgi; print(wsgi.app.debug, wsgi.app.testing)",
+        unset=("FLASK_DEBUG", "SECRET_KEY"),
+        **production,
+        FLASK_DEBUG="1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False False"
+
+
+def test_s35_project_files_are_never_served(app):
+    client = app.test_client()
+    for path in NEVER_SERVED:
+        response = client.get(path)
+        assert response.status_code == 404, path
+        body = html_of(response)
+        assert "SECRET_KEY" not in body and "[core]" not in body, path
+    assert client.get("/static/css/store.css").status_code == 200

@@ -25,10 +25,13 @@ from hypothesis import strategies as st
 
 from app import create_app
 from app.extensions import db
-from app.models import Item, Order, User, UserItem
+from app.models import User
 from config import TestingConfig
-from tests.conftest import TEST_PASSWORD
-from tests.shop_helpers import CHEAP_HASH, item_rows
+from tests.helpers import (
+    TEST_PASSWORD,
+    db_state,
+    set_item,
+)
 
 ROLES = ("anonymous", "shopper", "admin")
 # HOSTILE_EXAMPLES=200 for a deeper hunt than the suite's bounded one.
@@ -221,92 +224,44 @@ def url_for_rule(draw, rule, world: dict) -> str:
 # --- the world -------------------------------------------------------------------------
 
 
-def add_user(name: str, email: str, is_admin: bool = False) -> int:
-    user = User(name=name, email=email, password_hash=CHEAP_HASH, is_admin=is_admin)
-    db.session.add(user)
-    db.session.commit()
-    return user.id
-
-
-def add_item(name: str, stock: int, archived: bool = False) -> int:
-    item = Item(name=name, price_cents=1250, stock=stock, description="A thing.")
-    if archived:
-        item.archived_at = sa.func.now()
-    db.session.add(item)
-    db.session.commit()
-    return item.id
-
-
 @pytest.fixture
-def world(app) -> dict[str, int]:
-    ids = {
-        "sam": add_user("Sam Shopper", "sam@example.com"),
-        "olive": add_user("Olive Other", "olive@example.com"),
-        "admin": add_user("Alex Admin", "admin@example.com", is_admin=True),
-        "lamp": add_item("Lamp", 5),
-        "mug": add_item("Mug", 0),
-        "retired": add_item("Retired", 3, archived=True),
-    }
-    order = Order(user_id=ids["olive"], token="olive-order", total_cents=1250)
-    db.session.add_all(
-        [
-            order,
-            UserItem(
-                user_id=ids["olive"],
-                item_id=ids["lamp"],
-                quantity=1,
-                unit_price_cents=1250,
-                order=order,
-            ),
-        ]
-    )
-    db.session.commit()
-    ids["order"] = order.id
-    return ids
+def world(app, store) -> dict[str, int]:
+    """The `store` with its mug sold out: the rows drawn URLs and fields name."""
+    set_item(app, store["mug"], stock=0)
+    return {**store, "order": store["olive_order"]}
 
 
-def reset_roles(world: dict) -> None:
+def reset_roles(app: Flask, world: dict) -> None:
     """Undo what earlier examples did to the two signed-in roles."""
-    db.session.rollback()
-    db.session.execute(
-        sa.update(User)
-        .where(User.id.in_([world["sam"], world["admin"]]))
-        .values(is_enabled=True, is_admin=User.id == world["admin"])
-    )
-    db.session.commit()
-
-
-def state() -> dict:
-    db.session.rollback()
-    return {
-        "users": db.session.execute(
-            sa.select(
-                User.id, User.email, User.is_admin, User.is_enabled, User.session_token
-            ).order_by(User.id)
-        ).all(),
-        "items": item_rows(),
-        "orders": db.session.scalar(sa.select(sa.func.count(Order.id))),
-        "lines": db.session.scalar(sa.select(sa.func.count(UserItem.id))),
-    }
+    with app.app_context():
+        db.session.execute(
+            sa.update(User)
+            .where(User.id.in_([world["sam"], world["admin"]]))
+            .values(is_enabled=True, is_admin=User.id == world["admin"])
+        )
+        db.session.commit()
 
 
 def browser(app: Flask, world: dict, role: str, cart: bool) -> tuple[FlaskClient, str]:
     """A client already signed in as `role` (no HTTP sign-in: fast), with the
     CSRF token its session accepts, and optionally a lamp in its cart."""
-    with app.app_context(), app.test_request_context():
+    with app.test_request_context():
         token = generate_csrf()
         raw = session["csrf_token"]
+    identity = None
+    if role != "anonymous":
+        with app.app_context():
+            user = db.session.get(User, world["sam" if role == "shopper" else "admin"])
+            identity = user.get_id()
     client = app.test_client()
     with client.session_transaction() as sess:
         sess["csrf_token"] = raw
-        if role != "anonymous":
-            user = db.session.get(User, world["sam" if role == "shopper" else "admin"])
-            sess["_user_id"] = user.get_id()
+        if identity:
+            sess["_user_id"] = identity
             sess["_fresh"] = True
         if cart:
             sess["cart"] = {str(world["lamp"]): 1}
             sess["checkout_token"] = "fuzz-checkout-token"
-    db.session.rollback()
     return client, token
 
 
@@ -341,7 +296,7 @@ def test_hostile_input_never_fails_and_invalid_requests_write_nothing(
         role = data.draw(st.sampled_from(ROLES), label="role")
         url = url_for_rule(data.draw, rule, world)
         query = query_string(data.draw, world)
-        reset_roles(world)
+        reset_roles(app, world)
         client, token = browser(app, world, role, cart=data.draw(st.booleans()))
         form = None
         csrf_ok = True
@@ -372,9 +327,9 @@ def test_hostile_input_never_fails_and_invalid_requests_write_nothing(
                 form["csrf_token"] = "forged-" + token[::-1]
         note(f"{role} {method} {url}?{query!r} {form!r}")
 
-        before = state()
+        before = db_state(app)
         response = client.open(url, method=method, query_string=query, data=form)
-        after = state()
+        after = db_state(app)
 
         status = response.status_code
         body = response.get_data(as_text=True)

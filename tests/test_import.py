@@ -23,92 +23,37 @@ from app.extensions import db
 from app.items import csv_io
 from app.models import AuditEvent, Item, ItemImport, utcnow
 from app.money import parse_amount
-from tests.conftest import csrf_token_from, login
-from tests.shop_helpers import cheap_user, count, fresh, item_rows, set_item, sign_in
+from tests.helpers import (
+    PLAN_RE,
+    TOKEN_RE,
+    audit_events,
+    count,
+    csrf_token_from,
+    db_state,
+    import_file,
+    item_rows,
+    press_apply,
+    preview,
+    set_item,
+    sign_in,
+    upload,
+)
 
 HEADER = "name,description,price,stock\n"
-TOKEN_RE = re.compile(r'name="token"[^>]*value="([^"]+)"')
-PLAN_RE = re.compile(r'name="plan"[^>]*value="([^"]+)"')
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 # --- helpers ------------------------------------------------------------------------
 
 
-def upload(client, content: bytes | str, filename: str = "items.csv"):
-    """Submit the import page's upload form with this file."""
-    if isinstance(content, str):
-        content = content.encode()
-    html = client.get("/items/import").get_data(as_text=True)
-    return client.post(
-        "/items/import",
-        data={
-            "csrf_token": csrf_token_from(html),
-            "file": (io.BytesIO(content), filename),
-        },
-        content_type="multipart/form-data",
-    )
-
-
-def preview(client, content: bytes | str):
-    """Upload a clean file and follow the redirect to its preview page."""
-    response = upload(client, content)
-    assert response.status_code == 303, response.get_data(as_text=True)
-    assert response.headers["Location"].startswith("/items/import?token=")
-    page = client.get(response.headers["Location"])
-    assert page.status_code == 200
-    return page.get_data(as_text=True)
-
-
-def press_apply(client, html: str, **override):
-    """Press the preview's Apply button (optionally with altered fields)."""
-    data = {
-        "csrf_token": csrf_token_from(html),
-        "token": TOKEN_RE.search(html).group(1),
-        "plan": PLAN_RE.search(html).group(1),
-        **override,
-    }
-    return client.post("/items/import", data=data)
-
-
-def import_file(client, content: bytes | str):
-    response = press_apply(client, preview(client, content))
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return response
-
-
-def items() -> list[tuple]:
-    fresh()
-    return item_rows()
-
-
-def state() -> dict:
-    """Everything an import could write."""
-    return {
-        "items": items(),
-        "audit": count(AuditEvent),
-        "imports": count(ItemImport),
-    }
-
-
-def events() -> list[AuditEvent]:
-    fresh()
-    return db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id)).all()
-
-
 def refused(client, content: bytes | str, message: str, status: int = 422) -> str:
     """Upload `content`: answered `status` with `message`, and nothing written."""
-    before = state()
+    before = db_state(client.application)
     response = upload(client, content)
     html = response.get_data(as_text=True)
     assert response.status_code == status, html
     assert message in html.replace("&#34;", '"').replace("&#39;", "'"), html
     assert "Apply all" not in html
-    assert state() == before
+    assert db_state(client.application) == before
     return html
 
 
@@ -150,7 +95,7 @@ def test_stock_page_links_to_import_and_export(client, admin):
 
 
 def test_preview_lists_every_row_and_writes_nothing_then_apply_writes_all(
-    client, admin, make_item
+    app, client, admin, make_item
 ):
     lamp = make_item(name="Lamp", price_cents=1000, stock=4, description="Old")
     mug = make_item(name="Mug", price_cents=500, stock=9, description="Blue")
@@ -161,10 +106,10 @@ def test_preview_lists_every_row_and_writes_nothing_then_apply_writes_all(
         (str(mug), "Mug", "Blue", "5.00", "9"),
         header=("id", "name", "description", "price", "stock"),
     )
-    before = state()
+    before = db_state(app)
 
     html = preview(client, content)
-    assert state() == {**before, "imports": 1}  # only the file, kept for Apply
+    assert db_state(app) == {**before, "imports": 1}  # only the file, kept for Apply
     for text in ("Walnut Tray", "Cheap Pen", "Lamp", "Mug"):
         assert text in html
     assert "2 to add, 1 to update, 1 unchanged" in html
@@ -177,27 +122,29 @@ def test_preview_lists_every_row_and_writes_nothing_then_apply_writes_all(
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Imported items.csv: 2 added, 1 updated, 1 unchanged." in page
 
-    rows = {row.name: row for row in items()}
+    rows = {row.name: row for row in item_rows(app)}
     assert (rows["Walnut Tray"].price_cents, rows["Walnut Tray"].stock) == (1250, 7)
     assert rows["Walnut Tray"].description == "Oiled."
     assert rows["Cheap Pen"].price_cents == 29  # not 28: Decimal, never a float
     assert (rows["Lamp"].price_cents, rows["Lamp"].stock) == (1050, 3)
     assert (rows["Mug"].price_cents, rows["Mug"].stock) == (500, 9)
-    assert count(ItemImport) == 0  # applied: the stored file is gone
+    assert count(app, ItemImport) == 0  # applied: the stored file is gone
 
     # One event per added or changed item; the unchanged one has none.
-    recorded = {(e.subject_id, e.action, e.actor_id) for e in events()}
+    recorded = {(e.subject_id, e.action, e.actor_id) for e in audit_events(app)}
     assert recorded == {
         (rows["Walnut Tray"].id, "item.import", admin),
         (rows["Cheap Pen"].id, "item.import", admin),
         (lamp, "item.import", admin),
     }
-    lamp_event = next(e for e in events() if e.subject_id == lamp)
+    lamp_event = next(e for e in audit_events(app) if e.subject_id == lamp)
     assert json.loads(lamp_event.changes) == {
         "before": {"price_cents": 1000, "stock": 4},
         "after": {"price_cents": 1050, "stock": 3},
     }
-    tray_event = next(e for e in events() if e.subject_id == rows["Walnut Tray"].id)
+    tray_event = next(
+        e for e in audit_events(app) if e.subject_id == rows["Walnut Tray"].id
+    )
     assert json.loads(tray_event.changes) == {
         "before": {},
         "after": {
@@ -209,7 +156,7 @@ def test_preview_lists_every_row_and_writes_nothing_then_apply_writes_all(
     }
 
 
-def test_apply_twice_imports_once(client, admin):
+def test_apply_twice_imports_once(app, client, admin):
     html = preview(client, HEADER + "Lamp,,1.00,1\n")
     assert press_apply(client, html).status_code == 302
     again = press_apply(client, html)
@@ -218,14 +165,14 @@ def test_apply_twice_imports_once(client, admin):
     assert "applied already or has expired" in client.get("/items/import").get_data(
         as_text=True
     )
-    assert [row.name for row in items()] == ["Lamp"]
-    assert count(AuditEvent) == 1
+    assert [row.name for row in item_rows(app)] == ["Lamp"]
+    assert count(app, AuditEvent) == 1
 
 
-def test_columns_in_any_order_with_a_bom_crlf_and_blank_rows(client, admin):
+def test_columns_in_any_order_with_a_bom_crlf_and_blank_rows(app, client, admin):
     content = '\ufeffStock , PRICE,Name,Description\r\n\r\n3,2.5,Café crème,"Two\r\nlines, one cell"\r\n,,,\r\n'
     import_file(client, content.encode("utf-8"))
-    ((_, name, description, price, stock, _),) = items()
+    ((_, name, description, price, stock, _),) = item_rows(app)
     assert (name, description, price, stock) == (
         "Café crème",
         "Two\r\nlines, one cell",
@@ -234,9 +181,9 @@ def test_columns_in_any_order_with_a_bom_crlf_and_blank_rows(client, admin):
     )
 
 
-def test_cells_are_trimmed_like_the_form_does(client, admin):
+def test_cells_are_trimmed_like_the_form_does(app, client, admin):
     import_file(client, HEADER + "  Lamp  ,  Bright  , 7.05 , 2 \n")
-    ((_, name, description, price, stock, _),) = items()
+    ((_, name, description, price, stock, _),) = item_rows(app)
     assert (name, description, price, stock) == ("Lamp", "Bright", 705, 2)
 
 
@@ -351,7 +298,7 @@ def test_a_new_row_named_like_an_existing_item_is_refused(client, admin, make_it
     )
 
 
-def test_renaming_an_item_frees_its_name_for_a_new_row(client, admin, make_item):
+def test_renaming_an_item_frees_its_name_for_a_new_row(app, client, admin, make_item):
     lamp = make_item(name="Lamp", price_cents=100, stock=1, description="")
     content = csv_text(
         (str(lamp), "Old Lamp", "", "1.00", "1"),
@@ -359,7 +306,7 @@ def test_renaming_an_item_frees_its_name_for_a_new_row(client, admin, make_item)
         header=("id", "name", "description", "price", "stock"),
     )
     import_file(client, content)
-    assert [(row.id, row.name) for row in items()] == [
+    assert [(row.id, row.name) for row in item_rows(app)] == [
         (lamp, "Old Lamp"),
         (lamp + 1, "Lamp"),
     ]
@@ -439,10 +386,10 @@ def test_anything_but_utf8_is_refused_clearly(client, admin, content, message):
     refused(client, content, message)
 
 
-def test_utf8_with_and_without_a_bom_is_accepted(client, admin):
+def test_utf8_with_and_without_a_bom_is_accepted(app, client, admin):
     import_file(client, codecs.BOM_UTF8 + (HEADER + "Café,,1.00,1\n").encode())
     import_file(client, (HEADER + "Crème,,1.00,1\n").encode())
-    assert [row.name for row in items()] == ["Café", "Crème"]
+    assert [row.name for row in item_rows(app)] == ["Café", "Crème"]
 
 
 def test_a_10_mb_file_is_refused_with_a_message_not_a_413(client, admin):
@@ -453,8 +400,8 @@ def test_a_10_mb_file_is_refused_with_a_message_not_a_413(client, admin):
     assert time.perf_counter() - started < 20
 
 
-def test_an_upload_beyond_the_request_limit_gets_the_413_page(client, admin):
-    before = state()
+def test_an_upload_beyond_the_request_limit_gets_the_413_page(app, client, admin):
+    before = db_state(app)
     html = client.get("/items/import").get_data(as_text=True)
     response = client.post(
         "/items/import",
@@ -468,7 +415,7 @@ def test_an_upload_beyond_the_request_limit_gets_the_413_page(client, admin):
     assert "That upload is larger than the store accepts." in response.get_data(
         as_text=True
     )
-    assert state() == before
+    assert db_state(app) == before
 
 
 def test_100000_rows_are_refused_quickly(client, admin):
@@ -479,21 +426,23 @@ def test_100000_rows_are_refused_quickly(client, admin):
     assert time.perf_counter() - started < 5
 
 
-def test_5000_rows_are_accepted_and_applied_in_one_go(client, admin):
+def test_5000_rows_are_accepted_and_applied_in_one_go(app, client, admin):
     content = HEADER + "".join(
         f"Item {n:04d},,1.{n % 100:02d},{n}\n" for n in range(5_000)
     )
     import_file(client, content)
-    assert count(Item) == 5_000
-    assert count(AuditEvent) == 5_000
-    fresh()
-    assert (
-        db.session.scalar(sa.select(Item.price_cents).where(Item.name == "Item 0142"))
-        == 142
-    )
+    assert count(app, Item) == 5_000
+    assert count(app, AuditEvent) == 5_000
+    with app.app_context():
+        assert (
+            db.session.scalar(
+                sa.select(Item.price_cents).where(Item.name == "Item 0142")
+            )
+            == 142
+        )
 
 
-def test_an_upload_without_a_file_is_a_form_error(client, admin):
+def test_an_upload_without_a_file_is_a_form_error(app, client, admin):
     html = client.get("/items/import").get_data(as_text=True)
     response = client.post("/items/import", data={"csrf_token": csrf_token_from(html)})
     assert response.status_code == 422
@@ -503,31 +452,31 @@ def test_an_upload_without_a_file_is_a_form_error(client, admin):
         data={"csrf_token": csrf_token_from(html), "file": "name,description\n"},
     )
     assert text_field.status_code == 422
-    assert count(ItemImport) == 0
+    assert count(app, ItemImport) == 0
 
 
-def test_an_upload_without_csrf_is_refused(client, admin):
-    before = state()
+def test_an_upload_without_csrf_is_refused(app, client, admin):
+    before = db_state(app)
     response = client.post(
         "/items/import",
         data={"file": (io.BytesIO(HEADER.encode() + b"Lamp,,1.00,1\n"), "a.csv")},
         content_type="multipart/form-data",
     )
     assert response.status_code == 400
-    assert state() == before
+    assert db_state(app) == before
 
 
 # --- hostile content ----------------------------------------------------------------------
 
 
-def test_formulas_are_stored_as_text_and_neutralised_on_export(client, admin):
+def test_formulas_are_stored_as_text_and_neutralised_on_export(app, client, admin):
     formula = '=HYPERLINK("http://evil","x")'
     content = csv_text(
         (formula, "+cmd|' /C calc'!A0", "1.00", "1"),
         ("@SUM(1+1)", "-2+3", "2.00", "2"),
     )
     import_file(client, content)
-    stored = {row.name: row.description for row in items()}
+    stored = {row.name: row.description for row in item_rows(app)}
     assert stored == {formula: "+cmd|' /C calc'!A0", "@SUM(1+1)": "-2+3"}
 
     exported = read_csv(client.get("/items/export.csv"))
@@ -565,7 +514,7 @@ def test_a_hostile_filename_is_shown_as_text(client, admin):
 # --- apply: all or none, against a store that may have moved on ------------------------------
 
 
-def test_a_sale_after_the_preview_stops_the_apply(client, admin, make_item):
+def test_a_sale_after_the_preview_stops_the_apply(app, client, admin, make_item):
     lamp = make_item(name="Lamp", price_cents=1000, stock=5, description="")
     content = csv_text(
         ("", "New Thing", "", "3.00", "3"),
@@ -573,53 +522,57 @@ def test_a_sale_after_the_preview_stops_the_apply(client, admin, make_item):
         header=("id", "name", "description", "price", "stock"),
     )
     html = preview(client, content)
-    set_item(lamp, stock=4)  # somebody bought one meanwhile
-    before = state()
+    set_item(app, lamp, stock=4)  # somebody bought one meanwhile
+    before = db_state(app)
 
     response = press_apply(client, html)
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/items/import?token=")
-    assert state() == before  # not even the new item
+    assert db_state(app) == before  # not even the new item
     fresh_preview = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "The store changed since this preview" in fresh_preview
     assert "stock 4 → 5" in fresh_preview  # what applying would now do
 
     assert press_apply(client, fresh_preview).status_code == 302
-    assert [(row.name, row.stock) for row in items()] == [("Lamp", 5), ("New Thing", 3)]
+    assert [(row.name, row.stock) for row in item_rows(app)] == [
+        ("Lamp", 5),
+        ("New Thing", 3),
+    ]
 
 
-def test_an_item_archived_after_the_preview_stops_the_apply(client, admin, make_item):
+def test_an_item_archived_after_the_preview_stops_the_apply(
+    app, client, admin, make_item
+):
     lamp = make_item(name="Lamp", price_cents=1000, stock=5, description="")
     content = csv_text(
         (str(lamp), "Lamp", "", "12.00", "5"),
         header=("id", "name", "description", "price", "stock"),
     )
     html = preview(client, content)
-    set_item(lamp, archived_at=utcnow())
-    before = state()
+    set_item(app, lamp, archived_at=utcnow())
+    before = db_state(app)
     response = press_apply(client, html)
-    assert state() == before
+    assert db_state(app) == before
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert f"id: Item {lamp} (“Lamp”) is archived" in page
     assert "Apply all" not in page
 
 
-def test_a_tampered_plan_or_token_writes_nothing(client, admin):
+def test_a_tampered_plan_or_token_writes_nothing(app, client, admin):
     html = preview(client, HEADER + "Lamp,,1.00,1\n")
-    before = state()
+    before = db_state(app)
     assert press_apply(client, html, plan="0" * 64).status_code == 302
     for token in ("nope", "x" * 43, "a\x00" * 20, "' OR 1=1--", "é" * 30):
         response = press_apply(client, html, token=token)
         assert response.status_code == 302
         assert response.headers["Location"] == "/items/import"
-    assert state() == before
+    assert db_state(app) == before
 
 
-def test_another_admin_cannot_use_my_import(app, client, admin):
+def test_another_admin_cannot_use_my_import(app, client, admin, make_user):
     html = preview(client, HEADER + "Lamp,,1.00,1\n")
     token = TOKEN_RE.search(html).group(1)
-    fresh()
-    cheap_user("Other Admin", "other@example.com", is_admin=True)
+    make_user("Other Admin", "other@example.com", is_admin=True)
     other = app.test_client()
     sign_in(other, "other@example.com")
     response = other.get(f"/items/import?token={token}")
@@ -631,22 +584,24 @@ def test_another_admin_cannot_use_my_import(app, client, admin):
         ).status_code
         == 302
     )
-    assert count(Item) == 0
+    assert count(app, Item) == 0
 
 
-def test_an_import_expires_after_a_day(client, admin):
+def test_an_import_expires_after_a_day(app, client, admin):
     html = preview(client, HEADER + "Lamp,,1.00,1\n")
-    fresh()
-    db.session.execute(
-        sa.update(ItemImport).values(created_at=utcnow() - timedelta(days=1, minutes=1))
-    )
-    db.session.commit()
+    with app.app_context():
+        db.session.execute(
+            sa.update(ItemImport).values(
+                created_at=utcnow() - timedelta(days=1, minutes=1)
+            )
+        )
+        db.session.commit()
     response = press_apply(client, html)
     assert response.headers["Location"] == "/items/import"
-    assert count(Item) == 0
+    assert count(app, Item) == 0
     # The next upload clears expired files away.
     preview(client, HEADER + "Mug,,1.00,1\n")
-    assert count(ItemImport) == 1
+    assert count(app, ItemImport) == 1
 
 
 # --- export and template ----------------------------------------------------------------
@@ -671,7 +626,7 @@ def test_export_lists_items_on_sale_in_the_import_format(client, admin, make_ite
     ]
 
 
-def test_export_then_import_round_trips(client, admin, make_item):
+def test_export_then_import_round_trips(app, client, admin, make_item):
     make_item(
         name="=Formula", price_cents=1999, stock=2, description='-minus, "q"\r\nok'
     )
@@ -679,21 +634,21 @@ def test_export_then_import_round_trips(client, admin, make_item):
         name="Plain", price_cents=0, stock=1_000_000, description="@home\tand away"
     )
     make_item(name="Ünïcödé ☕", price_cents=100_000_000, stock=0, description="")
-    before = items()
+    before = item_rows(app)
     exported = client.get("/items/export.csv").get_data()
 
     html = preview(client, exported)
     assert "0 to add, 0 to update, 3 unchanged" in html
     assert press_apply(client, html).status_code == 302
-    assert items() == before
-    assert count(AuditEvent) == 0  # nothing changed, nothing recorded
+    assert item_rows(app) == before
+    assert count(app, AuditEvent) == 0  # nothing changed, nothing recorded
 
     # Edited in a spreadsheet: one price changed, one row added.
     edited = (
         exported.decode("utf-8-sig").replace(",19.99,", ",21.00,") + ",New,,1.00,1\r\n"
     )
     import_file(client, edited)
-    after = {row.name: row.price_cents for row in items()}
+    after = {row.name: row.price_cents for row in item_rows(app)}
     assert after == {
         "=Formula": 2100,
         "Plain": 0,
@@ -702,14 +657,14 @@ def test_export_then_import_round_trips(client, admin, make_item):
     }
 
 
-def test_the_template_downloads_and_imports(client, admin):
+def test_the_template_downloads_and_imports(app, client, admin):
     response = client.get("/items/import/template.csv")
     assert response.status_code == 200
     rows = read_csv(response)
     assert rows[0] == ["id", "name", "description", "price", "stock"]
     assert rows[1][0] == "" and len(rows) == 2
     import_file(client, response.get_data())
-    assert [row.name for row in items()] == [rows[1][1]]
+    assert [row.name for row in item_rows(app)] == [rows[1][1]]
 
 
 # --- who may import ---------------------------------------------------------------------------
@@ -725,19 +680,18 @@ def test_visitors_sign_in_and_shoppers_are_refused(app, make_user, url):
     assert response.headers["Location"].startswith("/users/login?next=")
     make_user(email="sam@example.com")
     shopper = app.test_client()
-    login(shopper, "sam@example.com")
+    sign_in(shopper, "sam@example.com")
     assert shopper.get(url).status_code == 403
 
 
 def test_a_shopper_cannot_upload_or_apply(app, client, admin, make_user):
     html = preview(client, HEADER + "Lamp,,1.00,1\n")
-    fresh()
     make_user(email="sam@example.com")
     shopper = app.test_client()
-    login(shopper, "sam@example.com")
+    sign_in(shopper, "sam@example.com")
     page = shopper.get("/items/").get_data(as_text=True)
     token = csrf_token_from(page)
-    before = state()
+    before = db_state(app)
     response = shopper.post(
         "/items/import",
         data={
@@ -756,7 +710,7 @@ def test_a_shopper_cannot_upload_or_apply(app, client, admin, make_user):
         },
     )
     assert applied.status_code == 403
-    assert state() == before
+    assert db_state(app) == before
 
 
 # --- flask import-items --------------------------------------------------------------------
@@ -770,17 +724,17 @@ def write(tmp_path: Path, content: bytes | str) -> str:
     return str(path)
 
 
-def test_cli_checks_without_writing(runner, tmp_path):
+def test_cli_checks_without_writing(app, runner, tmp_path):
     result = runner.invoke(
         args=["import-items", write(tmp_path, HEADER + "Lamp,,1.00,1\n")]
     )
     assert result.exit_code == 0, result.output
     assert "1 rows: 1 to add, 0 to update, 0 unchanged." in result.output
     assert "run again with --apply" in result.output
-    assert count(Item) == 0
+    assert count(app, Item) == 0
 
 
-def test_cli_apply_writes_every_row_with_audit_events(runner, tmp_path, make_item):
+def test_cli_apply_writes_every_row_with_audit_events(app, runner, tmp_path, make_item):
     lamp = make_item(name="Lamp", price_cents=100, stock=1, description="")
     content = csv_text(
         ("", "Mug", "", "2.50", "4"),
@@ -790,26 +744,26 @@ def test_cli_apply_writes_every_row_with_audit_events(runner, tmp_path, make_ite
     result = runner.invoke(args=["import-items", write(tmp_path, content), "--apply"])
     assert result.exit_code == 0, result.output
     assert "Imported 1 new and 1 updated items" in result.output
-    assert [(row.name, row.price_cents) for row in items()] == [
+    assert [(row.name, row.price_cents) for row in item_rows(app)] == [
         ("Lamp", 150),
         ("Mug", 250),
     ]
-    assert [(e.action, e.actor_id) for e in events()] == [
+    assert [(e.action, e.actor_id) for e in audit_events(app)] == [
         ("item.import", None),
         ("item.import", None),
     ]
 
 
-def test_cli_reports_every_problem_and_exits_1_writing_nothing(runner, tmp_path):
+def test_cli_reports_every_problem_and_exits_1_writing_nothing(app, runner, tmp_path):
     path = write(tmp_path, HEADER + "Good,,1.00,1\nBad,,1.234,1\n,,abc,x\n")
-    before = state()
+    before = db_state(app)
     result = runner.invoke(args=["import-items", path, "--apply"])
     assert result.exit_code == 1
     assert "Row 3: price: Enter an amount like 12.50" in result.output
     assert "Row 4: name: Give the item a name." in result.output
     assert "Row 4: stock: Enter a whole number" in result.output
     assert "Nothing was imported" in result.output
-    assert state() == before
+    assert db_state(app) == before
 
 
 @pytest.mark.parametrize(
@@ -824,11 +778,11 @@ def test_cli_reports_every_problem_and_exits_1_writing_nothing(runner, tmp_path)
         ("", "File: The file is empty."),
     ],
 )
-def test_cli_refuses_a_bad_file(runner, tmp_path, content, message):
+def test_cli_refuses_a_bad_file(app, runner, tmp_path, content, message):
     result = runner.invoke(args=["import-items", write(tmp_path, content), "--apply"])
     assert result.exit_code == 1
     assert message in result.output
-    assert count(Item) == 0
+    assert count(app, Item) == 0
 
 
 def test_cli_needs_an_existing_file(runner, tmp_path):

@@ -11,16 +11,15 @@ from __future__ import annotations
 import pytest
 
 from app.numbers import parse_whole_number, whole_number_or_none
-from tests.conftest import login, post_form
-from tests.shop_helpers import db_state
+from tests.helpers import db_state, post_form, sign_in
 
 LONG = ["9" * 309, "1" + "0" * 400, "-" + "9" * 500, "9" * 5_000, "١" * 320]
 
 
 @pytest.mark.parametrize("number", LONG)
-def test_cart_add_refuses_a_long_number_in_either_field(client, make_item, number):
+def test_cart_add_refuses_a_long_number_in_either_field(app, client, make_item, number):
     item_id = make_item(stock=5)
-    before = db_state()
+    before = db_state(app)
     for data in (
         {"item_id": item_id, "quantity": number},
         {"item_id": number, "quantity": 1},
@@ -29,7 +28,7 @@ def test_cart_add_refuses_a_long_number_in_either_field(client, make_item, numbe
         assert response.status_code in (404, 422), data
     cart = client.get("/purchases/cart").get_data(as_text=True)
     assert 'Cart <span class="badge">0</span>' in cart
-    assert db_state() == before
+    assert db_state(app) == before
 
 
 @pytest.mark.parametrize("number", LONG)
@@ -51,9 +50,9 @@ def test_cart_update_refuses_a_long_quantity(client, make_item, number):
 
 
 @pytest.mark.parametrize("number", LONG)
-def test_item_form_refuses_a_long_stock_or_price(client, admin, make_item, number):
+def test_item_form_refuses_a_long_stock_or_price(app, client, admin, make_item, number):
     item_id = make_item(stock=5, price_cents=1250)
-    before = db_state()
+    before = db_state(app)
     for field in ("stock", "price"):
         data = {"name": "Lamp", "description": "", "price": "12.50", "stock": "5"}
         data[field] = number
@@ -61,7 +60,7 @@ def test_item_form_refuses_a_long_stock_or_price(client, admin, make_item, numbe
             response = post_form(client, url, data)
             assert response.status_code == 422, (url, field)
             assert "field-error" in response.get_data(as_text=True)
-    assert db_state() == before
+    assert db_state(app) == before
 
 
 @pytest.mark.parametrize("number", LONG)
@@ -86,7 +85,7 @@ def test_query_string_numbers_are_a_page_or_a_clear_error(
 def test_a_signed_in_shopper_is_refused_the_same_way(client, make_user, make_item):
     item_id = make_item(stock=5)
     make_user(email="sam@example.com")
-    login(client, "sam@example.com")
+    sign_in(client, "sam@example.com")
     response = post_form(
         client,
         "/purchases/cart",

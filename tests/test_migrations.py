@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,10 +17,9 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from flask import Flask
 
-from app import create_app
 from app.extensions import db
-from config import ROOT, TestingConfig
-from tests.conftest import _create_postgres_database, _drop_postgres_database
+from config import ROOT
+from tests.helpers import build_app, dispose, fresh_database
 
 STORE_TABLES = {
     "store_totals",
@@ -36,39 +34,12 @@ STORE_TABLES = {
 FLASK = Path(sys.executable).with_name("flask")
 
 
-@contextmanager
-def fresh_database(folder: Path) -> Iterator[str]:
-    """An empty database of the run's type; yields its URL."""
-    server = os.environ.get("TEST_DATABASE_URL")
-    if not server:
-        yield f"sqlite:///{folder / 'fresh.db'}"
-        return
-    url, name = _create_postgres_database(server)
-    try:
-        yield url
-    finally:
-        _drop_postgres_database(server, name)
-
-
-def app_on(url: str) -> Flask:
-    class FreshConfig(TestingConfig):
-        SQLALCHEMY_DATABASE_URI = url
-
-    return create_app(FreshConfig)
-
-
-@pytest.fixture
-def fresh_database_url(tmp_path: Path) -> Iterator[str]:
-    with fresh_database(tmp_path) as url:
-        yield url
-
-
 @pytest.fixture
 def fresh_app(fresh_database_url: str) -> Iterator[Flask]:
-    app = app_on(fresh_database_url)
+    """An app on this test's own empty database, not migrated yet."""
+    app = build_app(fresh_database_url)
     yield app
-    with app.app_context():
-        db.engine.dispose()
+    dispose(app)
 
 
 def flask_db(app: Flask, *args: str) -> str:
@@ -136,25 +107,46 @@ def test_flask_db_check_notices_drift(fresh_app, fresh_database_url):
     assert "ix_items_name" in result.output
 
 
-def test_flask_db_upgrade_runs_from_the_project_root(fresh_database_url):
-    """No flags and no FLASK_APP: .flaskenv names wsgi.py, DATABASE_URL the db."""
+def flask_db_command(url: str, *args: str) -> str:
+    """The real `flask db ...` from the project root on database `url`, with no
+    flags and no FLASK_APP (.flaskenv names wsgi.py); fail the test if it fails."""
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in ("FLASK_APP", "STORE_ENV", "SECRET_KEY", "TEST_DATABASE_URL")
     }
-    env["DATABASE_URL"] = fresh_database_url
+    env["DATABASE_URL"] = url
     result = subprocess.run(
-        [str(FLASK), "db", "upgrade"],
+        [str(FLASK), "db", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+def test_flask_db_upgrade_runs_from_the_project_root(fresh_database_url):
+    """No flags and no FLASK_APP: .flaskenv names wsgi.py, DATABASE_URL the db."""
+    flask_db_command(fresh_database_url, "upgrade")
     assert table_names(fresh_database_url) == STORE_TABLES | {"alembic_version"}
     assert current_revision(fresh_database_url) == head_revision()
+
+
+@pytest.mark.slow
+def test_s36_migrations_round_trip_and_check(fresh_database_url):
+    """The real `flask db` commands, from the project root, on a new database."""
+    url = fresh_database_url
+    store_tables = set(db.metadata.tables) | {"alembic_version"}
+    flask_db_command(url, "upgrade")
+    assert table_names(url) == store_tables
+    flask_db_command(url, "downgrade", "base")
+    assert table_names(url) == {"alembic_version"}
+    flask_db_command(url, "upgrade")
+    assert table_names(url) == store_tables
+    assert "No new upgrade operations detected" in flask_db_command(url, "check")
 
 
 # --- what the migration creates ------------------------------------------------
@@ -164,10 +156,9 @@ def test_flask_db_upgrade_runs_from_the_project_root(fresh_database_url):
 def schema(tmp_path_factory) -> Iterator[sa.Inspector]:
     """The schema `flask db upgrade` builds in a fresh database (one per module)."""
     with fresh_database(tmp_path_factory.mktemp("schema")) as url:
-        app = app_on(url)
+        app = build_app(url)
         flask_db(app, "upgrade")
-        with app.app_context():
-            db.engine.dispose()
+        dispose(app)
         engine = sa.create_engine(url)
         yield sa.inspect(engine)
         engine.dispose()

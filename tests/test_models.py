@@ -11,7 +11,7 @@ import sqlalchemy.orm as so
 from app.auth import load_user
 from app.extensions import db
 from app.models import Item, User, UserItem, utcnow
-from tests.conftest import count_rows
+from tests.helpers import count
 
 
 def buy(user_id: int, item_id: int, quantity: int = 1) -> int:
@@ -33,7 +33,7 @@ def raw_insert(table: str, **values) -> None:
 # --- has_many :through, both ways -------------------------------------------
 
 
-def test_appending_user_items_lines_writes_join_rows(app, make_user, make_item):
+def test_appending_user_items_lines_writes_join_rows(app_context, make_user, make_item):
     user_id = make_user()
     mug, lamp = make_item(name="Mug", price_cents=500), make_item(name="Lamp")
 
@@ -57,7 +57,7 @@ def test_appending_user_items_lines_writes_join_rows(app, make_user, make_item):
     assert rows == [(user_id, mug, 2, 500), (user_id, lamp, 1, 1250)]
 
 
-def test_user_items_lists_the_items_a_user_bought(app, make_user, make_item):
+def test_user_items_lists_the_items_a_user_bought(app_context, make_user, make_item):
     user_id, other_id = make_user(), make_user()
     mug, lamp, kettle = (make_item(name=n) for n in ("Mug", "Lamp", "Kettle"))
     buy(user_id, mug)
@@ -71,7 +71,7 @@ def test_user_items_lists_the_items_a_user_bought(app, make_user, make_item):
     assert all(line.user is user for line in user.user_items)
 
 
-def test_item_users_lists_everyone_who_bought_it(app, make_user, make_item):
+def test_item_users_lists_everyone_who_bought_it(app_context, make_user, make_item):
     ann, bob, cid = (
         make_user(name=n, email=f"{n.lower()}@example.com")
         for n in ("Ann", "Bob", "Cid")
@@ -88,7 +88,7 @@ def test_item_users_lists_everyone_who_bought_it(app, make_user, make_item):
     assert all(line.item is item for line in item.user_items)
 
 
-def test_counts_agree_in_both_directions(app, make_user, make_item):
+def test_counts_agree_in_both_directions(app, app_context, make_user, make_item):
     users = [make_user() for _ in range(3)]
     items = [make_item() for _ in range(4)]
     for n, user_id in enumerate(users):
@@ -98,11 +98,11 @@ def test_counts_agree_in_both_directions(app, make_user, make_item):
 
     assert [len(db.session.get(User, u).items) for u in users] == [2, 3, 4]
     assert [len(db.session.get(Item, i).users) for i in items] == [3, 3, 2, 1]
-    assert count_rows(UserItem) == 2 + 3 + 4
+    assert count(app, UserItem) == 2 + 3 + 4
 
 
 @pytest.mark.parametrize("loader", [None, so.selectinload, so.joinedload])
-def test_an_item_bought_twice_is_listed_once(app, make_user, make_item, loader):
+def test_an_item_bought_twice_is_listed_once(app_context, make_user, make_item, loader):
     """Two lines for the same item are two rows in user_items but one entry in
     user.items: SQLAlchemy de-duplicates the collection by identity, however it
     is loaded (lazy, selectin or joined)."""
@@ -128,7 +128,9 @@ def test_an_item_bought_twice_is_listed_once(app, make_user, make_item, loader):
     assert sorted(u.id for u in item.users) == sorted([user_id, buyer2])
 
 
-def test_a_price_change_never_alters_a_recorded_purchase(app, make_user, make_item):
+def test_a_price_change_never_alters_a_recorded_purchase(
+    app_context, make_user, make_item
+):
     user_id, item_id = make_user(), make_item(price_cents=1250)
     line_id = buy(user_id, item_id, quantity=2)
 
@@ -147,32 +149,32 @@ def test_a_price_change_never_alters_a_recorded_purchase(app, make_user, make_it
 
 
 @pytest.fixture
-def purchase(app, make_user, make_item) -> tuple[int, int]:
+def purchase(app_context, make_user, make_item) -> tuple[int, int]:
     """A user who bought an item: (user_id, item_id)."""
     user_id, item_id = make_user(), make_item()
     buy(user_id, item_id)
     return user_id, item_id
 
 
-def _assert_nothing_deleted(user_id: int, item_id: int) -> None:
+def _assert_nothing_deleted(app, user_id: int, item_id: int) -> None:
     db.session.rollback()
     assert db.session.get(User, user_id) is not None
     assert db.session.get(Item, item_id) is not None
-    assert count_rows(UserItem) == 1
+    assert count(app, UserItem) == 1
 
 
 @pytest.mark.parametrize("model", [Item, User])
-def test_deleting_a_row_with_purchases_is_refused_by_the_database(purchase, model):
+def test_deleting_a_row_with_purchases_is_refused_by_the_database(app, purchase, model):
     user_id, item_id = purchase
     row_id = item_id if model is Item else user_id
     with pytest.raises(sa.exc.IntegrityError):
         db.session.execute(sa.delete(model).where(model.id == row_id))
         db.session.commit()
-    _assert_nothing_deleted(user_id, item_id)
+    _assert_nothing_deleted(app, user_id, item_id)
 
 
 @pytest.mark.parametrize("model", [Item, User])
-def test_session_delete_of_a_row_with_purchases_is_refused(purchase, model):
+def test_session_delete_of_a_row_with_purchases_is_refused(app, purchase, model):
     """The ORM must not null out or delete the lines first: the FK refuses."""
     user_id, item_id = purchase
     db.session.expire_all()
@@ -180,15 +182,15 @@ def test_session_delete_of_a_row_with_purchases_is_refused(purchase, model):
     db.session.delete(row)
     with pytest.raises(sa.exc.IntegrityError):
         db.session.commit()
-    _assert_nothing_deleted(user_id, item_id)
+    _assert_nothing_deleted(app, user_id, item_id)
 
 
-def test_a_row_without_purchases_can_be_deleted(app, make_user, make_item):
+def test_a_row_without_purchases_can_be_deleted(app, app_context, make_user, make_item):
     user_id, item_id = make_user(), make_item()
     db.session.execute(sa.delete(Item).where(Item.id == item_id))
     db.session.execute(sa.delete(User).where(User.id == user_id))
     db.session.commit()
-    assert count_rows(Item) == count_rows(User) == 0
+    assert count(app, Item) == count(app, User) == 0
 
 
 # --- CHECK, NOT NULL and UNIQUE constraints (raw inserts) --------------------
@@ -225,7 +227,9 @@ def test_a_row_without_purchases_can_be_deleted(app, make_user, make_item):
         "unknown-item",
     ],
 )
-def test_the_database_refuses_bad_rows(app, make_user, make_item, table, values):
+def test_the_database_refuses_bad_rows(
+    app, app_context, make_user, make_item, table, values
+):
     user_id, item_id = make_user(), make_item()
     defaults = {
         "users": {"password_hash": "x", "session_token": "t" * 32},
@@ -237,14 +241,14 @@ def test_the_database_refuses_bad_rows(app, make_user, make_item, table, values)
             "unit_price_cents": 100,
         },
     }[table]
-    before = count_rows(db.metadata.tables[table])
+    before = count(app, db.metadata.tables[table])
     with pytest.raises(sa.exc.IntegrityError):
         raw_insert(table, **{**defaults, **values})
     db.session.rollback()
-    assert count_rows(db.metadata.tables[table]) == before
+    assert count(app, db.metadata.tables[table]) == before
 
 
-def test_a_good_raw_row_is_accepted(app, make_user, make_item):
+def test_a_good_raw_row_is_accepted(app, app_context, make_user, make_item):
     """The refusals above are the constraints at work, not a broken insert."""
     user_id, item_id = make_user(), make_item()
     raw_insert("items", name="M", price_cents=0, stock=0)
@@ -253,10 +257,10 @@ def test_a_good_raw_row_is_accepted(app, make_user, make_item):
         "user_items", user_id=user_id, item_id=item_id, quantity=1, unit_price_cents=0
     )
     db.session.commit()
-    assert (count_rows(Item), count_rows(User), count_rows(UserItem)) == (2, 2, 1)
+    assert (count(app, Item), count(app, User), count(app, UserItem)) == (2, 2, 1)
 
 
-def test_email_is_unique_regardless_of_case(app, make_user):
+def test_email_is_unique_regardless_of_case(app, app_context, make_user):
     make_user(email="ann@example.com")
     assert db.session.scalar(
         sa.select(User.id).where(User.email == User.normalize_email(" ANN@example.COM"))
@@ -282,14 +286,14 @@ def test_email_is_unique_regardless_of_case(app, make_user):
             session_token="t",
         )
     db.session.rollback()
-    assert count_rows(User) == 1
+    assert count(app, User) == 1
 
 
 # --- timestamps --------------------------------------------------------------
 
 
 @pytest.mark.parametrize("model", [User, Item, UserItem])
-def test_timestamps_are_set_on_insert(app, make_user, make_item, model):
+def test_timestamps_are_set_on_insert(app_context, make_user, make_item, model):
     before = utcnow()
     user_id, item_id = make_user(), make_item()
     buy(user_id, item_id)
@@ -302,7 +306,7 @@ def test_timestamps_are_set_on_insert(app, make_user, make_item, model):
     assert timedelta(0) <= row.updated_at - row.created_at < timedelta(seconds=1)
 
 
-def test_server_defaults_set_timestamps_on_a_raw_insert(app):
+def test_server_defaults_set_timestamps_on_a_raw_insert(app_context):
     db.session.execute(
         sa.text("INSERT INTO items (name, price_cents) VALUES ('Mug', 100)")
     )
@@ -314,7 +318,7 @@ def test_server_defaults_set_timestamps_on_a_raw_insert(app):
     assert item.description == ""
 
 
-def test_database_timestamps_are_utc_like_the_python_ones(app, make_app, monkeypatch):
+def test_database_timestamps_are_utc_like_the_python_ones(make_app, monkeypatch):
     """Server defaults and now() must agree with utcnow() whatever the server's
     time zone (a PostgreSQL session otherwise uses the server's setting)."""
     monkeypatch.setenv("PGOPTIONS", "-c TimeZone=Pacific/Kiritimati")  # UTC+14
@@ -333,7 +337,7 @@ def test_database_timestamps_are_utc_like_the_python_ones(app, make_app, monkeyp
     assert abs(updated_at - utcnow()) < timedelta(minutes=2)
 
 
-def test_updated_at_is_bumped_on_update_and_created_at_kept(app, make_item):
+def test_updated_at_is_bumped_on_update_and_created_at_kept(app_context, make_item):
     item_id = make_item(price_cents=100)
     an_hour_ago = utcnow() - timedelta(hours=1)
     db.session.execute(
@@ -357,7 +361,7 @@ def test_updated_at_is_bumped_on_update_and_created_at_kept(app, make_item):
 # --- passwords and sessions ----------------------------------------------------
 
 
-def test_set_password_stores_a_slow_salted_hash(app):
+def test_set_password_stores_a_slow_salted_hash(app_context):
     ann, bob = User(name="Ann"), User(name="Bob")
     ann.set_password("correct-horse-battery")
     bob.set_password("correct-horse-battery")
@@ -370,7 +374,9 @@ def test_set_password_stores_a_slow_salted_hash(app):
     assert not ann.check_password("correct-horse-batter")
 
 
-def test_get_id_carries_the_session_token_and_end_sessions_changes_it(app, make_user):
+def test_get_id_carries_the_session_token_and_end_sessions_changes_it(
+    app_context, make_user
+):
     user = db.session.get(User, make_user())
     identity = user.get_id()
     assert identity == f"{user.id}:{user.session_token}"
@@ -386,7 +392,7 @@ def test_get_id_carries_the_session_token_and_end_sessions_changes_it(app, make_
     assert load_user(user.get_id()) == user
 
 
-def test_each_user_gets_their_own_session_token(app, make_user):
+def test_each_user_gets_their_own_session_token(app_context, make_user):
     make_user(), make_user()
     tokens = db.session.scalars(sa.select(User.session_token)).all()
     assert len(set(tokens)) == 2

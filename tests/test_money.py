@@ -11,8 +11,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Item, Order, User, UserItem
-from tests.conftest import login
-from tests.shop_helpers import add_to_cart, checkout
+from tests.helpers import add_to_cart, checkout, sign_in
 
 PRICE_CENTS = 2_200_000  # $22,000.00
 UNITS = 1_000  # the most one cart line holds
@@ -26,7 +25,7 @@ def test_a_22_million_dollar_line_shows_on_every_page(
     buyer = make_user(name="Rich Buyer", email="rich@example.com")
     make_user(name="Alex Admin", email="admin@example.com", is_admin=True)
 
-    login(client, "rich@example.com")
+    sign_in(client, "rich@example.com")
     assert add_to_cart(client, item_id, UNITS).status_code == 302
     placed = checkout(client)
     assert placed.status_code == 302
@@ -50,7 +49,7 @@ def test_a_22_million_dollar_line_shows_on_every_page(
         assert TOTAL in response.get_data(as_text=True), url
 
     admin = app.test_client()
-    login(admin, "admin@example.com")
+    sign_in(admin, "admin@example.com")
     for url in (
         f"/users/{buyer}",
         "/users/",

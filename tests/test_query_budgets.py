@@ -7,59 +7,20 @@ counted, so the budgets are the same on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import pytest
-
-from app.extensions import db
-from app.models import Item
-from tests.conftest import count_queries
-from tests.shop_helpers import (
+from tests.helpers import (
     add_to_cart,
-    cheap_user,
-    cheap_users,
     checkout,
     checkout_form,
-    fresh,
-    record_purchase,
+    count_queries,
+    ours,
+    queries,
     sign_in,
 )
-
-TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
-
-
-def queries(client, url: str) -> int:
-    """SQL statements run to serve GET `url` (which must answer 200)."""
-    with count_queries() as statements:
-        response = client.get(url)
-    assert response.status_code == 200, url
-    return counted(statements)
-
-
-def counted(statements: list[str]) -> int:
-    """The statements that are queries of ours, not transaction control."""
-    return sum(
-        1
-        for statement in statements
-        if not statement.lstrip().upper().startswith(TRANSACTION_CONTROL)
-    )
-
-
-def more_items(n: int) -> list[int]:
-    items = [Item(name=f"Bulk {i:03d}", price_cents=100 + i, stock=5) for i in range(n)]
-    db.session.add_all(items)
-    db.session.commit()
-    return [item.id for item in items]
 
 
 def put_in_cart(client, item_ids: list[int]) -> None:
     with client.session_transaction() as session:
         session["cart"] = {str(item_id): 1 for item_id in item_ids}
-
-
-@pytest.fixture
-def signed_in(client) -> int:
-    user_id = cheap_user("Budget Buyer", "budget@example.com")
-    sign_in(client, "budget@example.com")
-    return user_id
 
 
 # The budgets. A change to any of these is a decision, not an accident.
@@ -79,72 +40,80 @@ ORDER = 3  # user, the order, its lines with their items
 CHECKOUT = {"sqlite": 5, "postgresql": 6}
 
 
-def test_catalogue_query_count_is_fixed_for_anonymous_visitors(client, make_item):
+def test_catalogue_query_count_is_fixed_for_anonymous_visitors(
+    client, make_item, make_items
+):
     make_item()
     one = queries(client, "/items/")
-    more_items(40)
+    make_items(40, prefix="Bulk")
     full_page = queries(client, "/items/")
     assert one == full_page == CATALOGUE_ANONYMOUS
     searched = queries(client, "/items/?q=bulk&sort=-price&page=2")
     assert searched == queries(client, "/items/?page=2") == CATALOGUE_FILTERED
 
 
-def test_catalogue_query_count_is_fixed_when_signed_in(client, signed_in, make_item):
+def test_catalogue_query_count_is_fixed_when_signed_in(
+    client, shopper, make_item, make_items
+):
     make_item()
     one = queries(client, "/items/")
-    more_items(40)
+    make_items(40, prefix="Bulk")
     assert one == queries(client, "/items/") == CATALOGUE_SIGNED_IN
 
 
-def test_item_page_query_count_is_fixed(client, make_item):
+def test_item_page_query_count_is_fixed(client, make_item, make_purchase, make_users):
     item_id = make_item()
     assert queries(client, f"/items/{item_id}") == ITEM_PAGE_ANONYMOUS
-    for buyer, _ in cheap_users(2):
-        record_purchase(buyer, item_id)
+    for buyer, _ in make_users(2):
+        make_purchase(buyer, item_id)
     sign_in(client, "buyer0@example.com")
     assert queries(client, f"/items/{item_id}") == ITEM_PAGE_SIGNED_IN
 
 
-def test_cart_query_count_does_not_grow_with_lines(client, make_item):
+def test_cart_query_count_does_not_grow_with_lines(client, make_item, make_items):
     put_in_cart(client, [make_item()])
     one = queries(client, "/purchases/cart")
-    put_in_cart(client, more_items(10))
+    put_in_cart(client, make_items(10, prefix="Bulk"))
     ten = queries(client, "/purchases/cart")
     assert one == ten == CART_ANONYMOUS
 
 
 def test_signed_in_cart_query_count_does_not_grow_with_lines(
-    client, signed_in, make_item
+    client, shopper, make_item, make_items
 ):
     put_in_cart(client, [make_item()])
     one = queries(client, "/purchases/cart")
-    put_in_cart(client, more_items(10))
+    put_in_cart(client, make_items(10, prefix="Bulk"))
     ten = queries(client, "/purchases/cart")
     assert one == ten == CART_SIGNED_IN
 
 
-def test_history_query_count_does_not_grow_with_lines(client, signed_in):
-    item_ids = more_items(20)
-    record_purchase(signed_in, item_ids[0])
+def test_history_query_count_does_not_grow_with_lines(
+    client, shopper, make_purchase, make_items
+):
+    item_ids = make_items(20, prefix="Bulk")
+    make_purchase(shopper, item_ids[0])
     one = queries(client, "/purchases/")
     for item_id in item_ids[1:]:
-        record_purchase(signed_in, item_id)
+        make_purchase(shopper, item_id)
     twenty = queries(client, "/purchases/")
     assert one == twenty == HISTORY
 
 
-def test_profile_query_count_does_not_grow_with_items(client, signed_in):
-    item_ids = more_items(20)
-    record_purchase(signed_in, item_ids[0])
-    one = queries(client, f"/users/{signed_in}")
+def test_profile_query_count_does_not_grow_with_items(
+    client, shopper, make_purchase, make_items
+):
+    item_ids = make_items(20, prefix="Bulk")
+    make_purchase(shopper, item_ids[0])
+    one = queries(client, f"/users/{shopper}")
     for item_id in item_ids[1:]:
-        record_purchase(signed_in, item_id, quantity=2)
-    twenty = queries(client, f"/users/{signed_in}")
+        make_purchase(shopper, item_id, quantity=2)
+    twenty = queries(client, f"/users/{shopper}")
     assert one == twenty == PROFILE
 
 
-def test_order_page_query_count_does_not_grow_with_lines(client, signed_in):
-    item_ids = more_items(10)
+def test_order_page_query_count_does_not_grow_with_lines(client, shopper, make_items):
+    item_ids = make_items(10, prefix="Bulk")
     add_to_cart(client, item_ids[0])
     one_line = checkout(client).headers["Location"]
     for item_id in item_ids:
@@ -157,15 +126,18 @@ def checkout_queries(client, item_ids: list[int]) -> int:
     """SQL statements run by the checkout POST of a cart holding `item_ids`."""
     put_in_cart(client, item_ids)
     form = checkout_form(client)
-    with count_queries() as statements:
+    with count_queries(client.application) as statements:
         response = client.post("/purchases/checkout", data=form)
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/purchases/orders/")
-    fresh()  # the test's own read snapshot predates the checkout's writes
-    return counted(statements)
+    return len(ours(statements))
 
 
-def test_checkout_query_count_does_not_grow_with_lines(client, signed_in, engine_name):
-    one = checkout_queries(client, more_items(1))
-    fifty = checkout_queries(client, more_items(50))  # a full cart (cart.MAX_LINES)
+def test_checkout_query_count_does_not_grow_with_lines(
+    client, shopper, engine_name, make_items
+):
+    one = checkout_queries(client, make_items(1, prefix="Bulk"))
+    fifty = checkout_queries(
+        client, make_items(50, prefix="Bulk")
+    )  # a full cart (cart.MAX_LINES)
     assert one == fifty == CHECKOUT[engine_name]

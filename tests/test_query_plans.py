@@ -15,25 +15,26 @@ import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
-from tests.shop_helpers import cheap_user, fresh, record_purchase, sign_in
-from tests.test_query_budgets import TRANSACTION_CONTROL
+from tests.helpers import TRANSACTION_CONTROL, sign_in
 
 
 def plans(client, path: str) -> list[tuple[str, str]]:
     """(statement, plan) for every statement GET `path` runs."""
+    app = client.application
+    with app.app_context():
+        engine = db.engine
     recorded: list[tuple[str, object]] = []
 
     def record(_conn, _cursor, statement, params, _context, _many):
         recorded.append((statement, params))
 
-    sa.event.listen(db.engine, "before_cursor_execute", record)
+    sa.event.listen(engine, "before_cursor_execute", record)
     try:
         assert client.get(path).status_code == 200, path
     finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
-    fresh()
+        sa.event.remove(engine, "before_cursor_execute", record)
     result = []
-    with db.engine.connect() as conn:
+    with engine.connect() as conn:
         postgres = conn.dialect.name == "postgresql"
         if postgres:
             conn.exec_driver_sql("SET enable_seqscan = off")
@@ -62,16 +63,17 @@ def assert_no_full_scan(plan: str, table: str) -> None:
 
 
 @pytest.fixture
-def store(app, make_item):
+def catalogue(make_user, make_item, make_purchase):
+    """60 items; Ann and Bob bought the first ten."""
     items = [
         make_item(name=f"Oak Board {n:02d}", price_cents=100 + n) for n in range(30)
     ]
     items += [make_item(name=f"Pine Shelf {n:02d}") for n in range(30)]
-    shopper = cheap_user("Ann", "ann@example.com")
-    other = cheap_user("Bob", "bob@example.com")
+    shopper = make_user("Ann", "ann@example.com")
+    other = make_user("Bob", "bob@example.com")
     for item_id in items[:10]:
-        record_purchase(shopper, item_id)
-        record_purchase(other, item_id)
+        make_purchase(shopper, item_id)
+        make_purchase(other, item_id)
     return {"best": items[0], "shopper": shopper}
 
 
@@ -84,7 +86,7 @@ def store(app, make_item):
         ("newest", "ix_items_live_newest"),
     ],
 )
-def test_each_catalogue_order_walks_its_own_index(client, store, sort, index):
+def test_each_catalogue_order_walks_its_own_index(client, catalogue, sort, index):
     found = plans(client, f"/items/?sort={sort}&page=2")
     page = plan_of(found, "page_keys")
     assert index in page
@@ -92,7 +94,7 @@ def test_each_catalogue_order_walks_its_own_index(client, store, sort, index):
     assert "store_totals" in plan_of(found, "store_totals")
 
 
-def test_a_search_uses_the_trigram_index(client, store, engine_name):
+def test_a_search_uses_the_trigram_index(client, catalogue, engine_name):
     found = plans(client, "/items/?q=oak")
     page = plan_of(found, "page_keys")
     count = plan_of(found, "count(*)")
@@ -108,7 +110,7 @@ def test_a_search_uses_the_trigram_index(client, store, engine_name):
     assert_no_full_scan(page, "items")
 
 
-def test_the_history_walks_the_users_lines_index(client, store):
+def test_the_history_walks_the_users_lines_index(client, catalogue):
     sign_in(client, "ann@example.com")
     found = plans(client, "/purchases/")
     page = plan_of(found, "FROM user_items", "user_items.user_id")
@@ -117,8 +119,8 @@ def test_the_history_walks_the_users_lines_index(client, store):
     assert not any("count(" in sql.lower() for sql, _ in found)  # the running total
 
 
-def test_an_items_buyers_walk_the_items_lines_index(client, admin, store):
-    found = plans(client, f"/items/{store['best']}")
+def test_an_items_buyers_walk_the_items_lines_index(client, admin, catalogue):
+    found = plans(client, f"/items/{catalogue['best']}")
     buyers = plan_of(found, "FROM user_items JOIN users")
     assert "ix_user_items_item_id_created_at" in buyers
     assert_no_full_scan(buyers, "user_items")

@@ -18,37 +18,34 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Item, StoreTotals, User, UserItem
-from tests.conftest import post_form
-from tests.shop_helpers import (
+from tests.helpers import (
+    GOOD_ITEM,
     add_to_cart,
     assert_totals_match_rows,
-    cheap_user,
     checkout,
-    fresh,
     minutes_ago,
-    record_purchase,
+    post_form,
     set_item,
     sign_in,
 )
-from tests.test_admin_items import VALID
 
 TOTAL_RE = re.compile(r'<p class="muted">(\d+) items?')
 
 
-def live_items() -> int:
-    fresh()
-    return db.session.get(StoreTotals, 1).live_items
+def live_items(app) -> int:
+    with app.app_context():
+        return db.session.get(StoreTotals, 1).live_items
 
 
-def sales(item_id: int) -> tuple[int, int, int, int]:
-    fresh()
-    item = db.session.get(Item, item_id)
-    return item.sales_lines, item.units_sold, item.revenue_cents, item.customers
+def sales(app, item_id: int) -> tuple[int, int, int, int]:
+    with app.app_context():
+        item = db.session.get(Item, item_id)
+        return item.sales_lines, item.units_sold, item.revenue_cents, item.customers
 
 
-def lines_of(user_id: int) -> int:
-    fresh()
-    return db.session.get(User, user_id).purchase_lines
+def lines_of(app, user_id: int) -> int:
+    with app.app_context():
+        return db.session.get(User, user_id).purchase_lines
 
 
 def catalogue_total(client) -> int:
@@ -58,31 +55,33 @@ def catalogue_total(client) -> int:
 # --- the live-item count ------------------------------------------------------------
 
 
-def test_live_items_follow_the_admin_forms(client, admin, make_item):
+def test_live_items_follow_the_admin_forms(app, client, admin, make_item):
     make_item(name="Already Here")
-    assert live_items() == catalogue_total(client) == 1
+    assert live_items(app) == catalogue_total(client) == 1
 
-    assert post_form(client, "/items/new", VALID).status_code == 302
-    fresh()
-    new_id = db.session.scalar(sa.select(Item.id).where(Item.name == VALID["name"]))
-    assert live_items() == catalogue_total(client) == 2
+    assert post_form(client, "/items/new", GOOD_ITEM).status_code == 302
+    with app.app_context():
+        new_id = db.session.scalar(
+            sa.select(Item.id).where(Item.name == GOOD_ITEM["name"])
+        )
+    assert live_items(app) == catalogue_total(client) == 2
 
     response = post_form(client, f"/items/{new_id}/archive", page=f"/items/{new_id}")
     assert response.status_code == 302, response.get_data(as_text=True)
-    assert live_items() == catalogue_total(client) == 1
+    assert live_items(app) == catalogue_total(client) == 1
     post_form(client, f"/items/{new_id}/archive", page=f"/items/{new_id}")  # again
-    assert live_items() == 1
+    assert live_items(app) == 1
 
     post_form(client, f"/items/{new_id}/restore", page=f"/items/{new_id}")
-    assert live_items() == catalogue_total(client) == 2
+    assert live_items(app) == catalogue_total(client) == 2
     # An edit that is not an archive or a restore leaves the count alone.
-    data = {**VALID, "name": "Walnut Tray, large"}
+    data = {**GOOD_ITEM, "name": "Walnut Tray, large"}
     assert post_form(client, f"/items/{new_id}/edit", data).status_code == 302
-    assert live_items() == 2
-    assert_totals_match_rows()
+    assert live_items(app) == 2
+    assert_totals_match_rows(app)
 
 
-def test_live_items_follow_bulk_inserts_updates_and_deletes(app, make_item):
+def test_live_items_follow_bulk_inserts_updates_and_deletes(app, app_context):
     db.session.execute(
         sa.insert(Item),
         [
@@ -92,7 +91,7 @@ def test_live_items_follow_bulk_inserts_updates_and_deletes(app, make_item):
         ],
     )  # fmt: skip
     db.session.commit()
-    assert live_items() == 20
+    assert live_items(app) == 20
     db.session.execute(
         sa.update(Item)
         .where(Item.name.in_(["Bulk 1", "Bulk 2"]))
@@ -103,21 +102,21 @@ def test_live_items_follow_bulk_inserts_updates_and_deletes(app, make_item):
     )
     db.session.execute(sa.update(Item).values(stock=Item.stock + 1))  # not a flip
     db.session.commit()
-    assert live_items() == 19
+    assert live_items(app) == 19
     db.session.execute(sa.delete(Item).where(Item.name.in_(["Bulk 4", "Bulk 6"])))
     db.session.commit()
-    assert live_items() == 18  # one live, one archived went
-    assert_totals_match_rows()
+    assert live_items(app) == 18  # one live, one archived went
+    assert_totals_match_rows(app)
 
 
 # --- sales: checkout ------------------------------------------------------------------
 
 
-def test_checkout_adds_to_the_item_and_user_totals(app, make_item):
+def test_checkout_adds_to_the_item_and_user_totals(app, make_item, make_user):
     lamp = make_item(name="Lamp", price_cents=1000, stock=20)
     rug = make_item(name="Rug", price_cents=250, stock=20)
-    ann = cheap_user("Ann", "ann@example.com")
-    bob = cheap_user("Bob", "bob@example.com")
+    ann = make_user("Ann", "ann@example.com")
+    bob = make_user("Bob", "bob@example.com")
     ann_client, bob_client = app.test_client(), app.test_client()
     sign_in(ann_client, "ann@example.com")
     sign_in(bob_client, "bob@example.com")
@@ -125,54 +124,58 @@ def test_checkout_adds_to_the_item_and_user_totals(app, make_item):
     add_to_cart(ann_client, lamp, 2)
     add_to_cart(ann_client, rug, 1)
     assert checkout(ann_client).status_code == 302
-    set_item(lamp, price_cents=1200)  # later buyers pay the new price
+    set_item(app, lamp, price_cents=1200)  # later buyers pay the new price
     add_to_cart(ann_client, lamp, 1)  # Ann again: not a new customer
     assert checkout(ann_client).status_code == 302
     add_to_cart(bob_client, lamp, 3)
     assert checkout(bob_client).status_code == 302
 
-    assert sales(lamp) == (3, 6, 2 * 1000 + 1200 + 3 * 1200, 2)
-    assert sales(rug) == (1, 1, 250, 1)
-    assert (lines_of(ann), lines_of(bob)) == (3, 1)
-    assert_totals_match_rows()
+    assert sales(app, lamp) == (3, 6, 2 * 1000 + 1200 + 3 * 1200, 2)
+    assert sales(app, rug) == (1, 1, 250, 1)
+    assert (lines_of(app, ann), lines_of(app, bob)) == (3, 1)
+    assert_totals_match_rows(app)
 
 
-def test_a_checkout_that_fails_changes_no_total(app, make_item):
+def test_a_checkout_that_fails_changes_no_total(app, make_item, make_user):
     lamp = make_item(name="Lamp", stock=5)
     short = make_item(name="Short", stock=1)
-    user_id = cheap_user("Ann", "ann@example.com")
+    user_id = make_user("Ann", "ann@example.com")
     client = app.test_client()
     sign_in(client, "ann@example.com")
     add_to_cart(client, lamp, 1)
     add_to_cart(client, short, 1)
-    set_item(short, stock=0)  # sold out while in the cart
+    set_item(app, short, stock=0)  # sold out while in the cart
 
     assert checkout(client).headers["Location"] == "/purchases/cart"
-    assert sales(lamp) == sales(short) == (0, 0, 0, 0)
-    assert lines_of(user_id) == 0
-    assert_totals_match_rows()
+    assert sales(app, lamp) == sales(app, short) == (0, 0, 0, 0)
+    assert lines_of(app, user_id) == 0
+    assert_totals_match_rows(app)
 
 
-def test_totals_show_on_the_pages_that_read_them(client, admin, make_item):
+def test_totals_show_on_the_pages_that_read_them(
+    app, client, admin, make_item, make_purchase, make_user
+):
     lamp = make_item(name="Lamp", price_cents=1000)
-    buyer = cheap_user("Ann", "ann@example.com")
-    record_purchase(buyer, lamp, 2, 1000)
-    record_purchase(buyer, lamp, 1, 900)
+    buyer = make_user("Ann", "ann@example.com")
+    make_purchase(buyer, lamp, 2, 1000)
+    make_purchase(buyer, lamp, 1, 900)
     html = client.get(f"/items/{lamp}").get_data(as_text=True)
     assert "3 units sold" in html
     assert "to 1 customer" in html
     assert "in 2 purchase lines" in html
     assert "$29.00" in html
-    assert_totals_match_rows()
+    assert_totals_match_rows(app)
 
 
 # --- sales: lines written or removed in SQL ---------------------------------------------
 
 
-def test_lines_inserted_in_bulk_and_deleted_are_counted(app, make_item):
+def test_lines_inserted_in_bulk_and_deleted_are_counted(
+    app, app_context, make_user, make_item
+):
     lamp, rug = make_item(price_cents=1000), make_item(price_cents=500)
-    ann = cheap_user("Ann", "ann@example.com")
-    bob = cheap_user("Bob", "bob@example.com")
+    ann = make_user("Ann", "ann@example.com")
+    bob = make_user("Bob", "bob@example.com")
     rows = [
         {"user_id": user, "item_id": item, "quantity": q, "unit_price_cents": p}
         for user, item, q, p in [
@@ -184,9 +187,9 @@ def test_lines_inserted_in_bulk_and_deleted_are_counted(app, make_item):
     ]
     db.session.execute(sa.insert(UserItem), rows)  # one statement, four lines
     db.session.commit()
-    assert sales(lamp) == (3, 4, 3900, 2)
-    assert sales(rug) == (1, 4, 2000, 1)
-    assert (lines_of(ann), lines_of(bob)) == (2, 2)
+    assert sales(app, lamp) == (3, 4, 3900, 2)
+    assert sales(app, rug) == (1, 4, 2000, 1)
+    assert (lines_of(app, ann), lines_of(app, bob)) == (2, 2)
 
     # Ann's first lamp line goes: she still has another, so she stays a customer.
     first = db.session.scalar(
@@ -194,34 +197,38 @@ def test_lines_inserted_in_bulk_and_deleted_are_counted(app, make_item):
     )
     db.session.execute(sa.delete(UserItem).where(UserItem.id == first))
     db.session.commit()
-    assert sales(lamp) == (2, 3, 2900, 2)
+    assert sales(app, lamp) == (2, 3, 2900, 2)
     # Bob's lines all go, in one statement.
     db.session.execute(sa.delete(UserItem).where(UserItem.user_id == bob))
     db.session.commit()
-    assert sales(lamp) == (1, 2, 2000, 1)
-    assert sales(rug) == (0, 0, 0, 0)
-    assert (lines_of(ann), lines_of(bob)) == (1, 0)
-    assert_totals_match_rows()
+    assert sales(app, lamp) == (1, 2, 2000, 1)
+    assert sales(app, rug) == (0, 0, 0, 0)
+    assert (lines_of(app, ann), lines_of(app, bob)) == (1, 0)
+    assert_totals_match_rows(app)
 
 
-def test_a_new_line_by_a_returning_customer_is_not_a_new_customer(app, make_item):
+def test_a_new_line_by_a_returning_customer_is_not_a_new_customer(
+    app, make_item, make_purchase, make_user
+):
     lamp = make_item()
-    ann = cheap_user("Ann", "ann@example.com")
+    ann = make_user("Ann", "ann@example.com")
     for _ in range(3):
-        record_purchase(ann, lamp)
-    assert sales(lamp)[3] == 1
-    assert_totals_match_rows()
+        make_purchase(ann, lamp)
+    assert sales(app, lamp)[3] == 1
+    assert_totals_match_rows(app)
 
 
-def test_a_line_corrected_in_place_moves_its_totals(app, make_item):
+def test_a_line_corrected_in_place_moves_its_totals(
+    app, app_context, make_user, make_item, make_purchase
+):
     """An UPDATE of a line (a correction in SQL) takes its old values out of the
     totals and puts its new ones in; the buyer moves only with the line."""
     lamp, rug = make_item(price_cents=1000), make_item(price_cents=500)
-    ann = cheap_user("Ann", "ann@example.com")
-    bob = cheap_user("Bob", "bob@example.com")
-    first = record_purchase(ann, lamp, 1, 1000)
-    record_purchase(ann, lamp, 2, 1000)
-    only = record_purchase(bob, lamp, 1, 1000)
+    ann = make_user("Ann", "ann@example.com")
+    bob = make_user("Bob", "bob@example.com")
+    first = make_purchase(ann, lamp, 1, 1000)
+    make_purchase(ann, lamp, 2, 1000)
+    only = make_purchase(bob, lamp, 1, 1000)
 
     def update(line_id: int, **values) -> None:
         db.session.execute(
@@ -230,28 +237,29 @@ def test_a_line_corrected_in_place_moves_its_totals(app, make_item):
         db.session.commit()
 
     update(first, quantity=3, unit_price_cents=900)  # same item, same buyer
-    assert sales(lamp) == (3, 6, 2700 + 2000 + 1000, 2)
+    assert sales(app, lamp) == (3, 6, 2700 + 2000 + 1000, 2)
     update(only, item_id=rug)  # Bob's only lamp line becomes a rug line
-    assert sales(lamp) == (2, 5, 4700, 1)
-    assert sales(rug) == (1, 1, 1000, 1)
+    assert sales(app, lamp) == (2, 5, 4700, 1)
+    assert sales(app, rug) == (1, 1, 1000, 1)
     update(first, user_id=bob)  # Ann keeps her other lamp line; Bob gains the lamp
-    assert sales(lamp)[3] == 2
-    assert (lines_of(ann), lines_of(bob)) == (1, 2)
+    assert sales(app, lamp)[3] == 2
+    assert (lines_of(app, ann), lines_of(app, bob)) == (1, 2)
     db.session.execute(sa.update(UserItem).values(quantity=UserItem.quantity + 1))
     db.session.commit()  # every line at once, in one statement
-    assert sales(lamp)[:2] == (2, 7)
-    assert_totals_match_rows()
+    assert sales(app, lamp)[:2] == (2, 7)
+    assert_totals_match_rows(app)
 
 
-def test_truncating_the_lines_zeroes_the_totals(app, make_item, engine_name):
+def test_truncating_the_lines_zeroes_the_totals(
+    app, app_context, make_user, make_item, make_purchase, engine_name
+):
     if engine_name != "postgresql":
         pytest.skip("TRUNCATE is PostgreSQL's (SQLite has none)")
     lamp = make_item()
-    ann = cheap_user("Ann", "ann@example.com")
-    record_purchase(ann, lamp, 2)
-    fresh()
+    ann = make_user("Ann", "ann@example.com")
+    make_purchase(ann, lamp, 2)
     db.session.execute(sa.text("TRUNCATE user_items"))
     db.session.commit()
-    assert sales(lamp) == (0, 0, 0, 0)
-    assert lines_of(ann) == 0
-    assert_totals_match_rows()
+    assert sales(app, lamp) == (0, 0, 0, 0)
+    assert lines_of(app, ann) == 0
+    assert_totals_match_rows(app)

@@ -1,6 +1,7 @@
 """Catalogue search through the trigram index: SQLite's FTS5 table of live item
 names (kept in step by triggers) and PostgreSQL's pg_trgm index, with a plain
-LIKE for queries too short to have a trigram."""
+LIKE for queries too short to have a trigram; and hostile searches and sorts on
+every list, the admin's too (SECURITY 2, 5, 7)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,17 @@ import sqlalchemy as sa
 from app.extensions import cache, db
 from app.items import routes as items_routes
 from app.models import Item, utcnow
-from tests.conftest import count_queries, login, post_form
-from tests.shop_helpers import item_ids_linked
+from tests.helpers import (
+    PASSWORD_HASH_MARKERS,
+    client_for,
+    count_queries,
+    db_state,
+    html_of,
+    item_ids_linked,
+    post_form,
+    sign_in,
+    valid_csrf,
+)
 
 
 def search(client, q: str, **params) -> list[int]:
@@ -72,13 +82,16 @@ def test_a_search_count_is_remembered_per_query(make_app, make_item):
     client = cached_app.test_client()
     with cached_app.app_context():
         cache.clear()
-        with count_queries() as first:
+    try:
+        with count_queries(cached_app) as first:
             assert "3 items" in client.get("/items/?q=oak").get_data(as_text=True)
-        with count_queries() as second:
+        with count_queries(cached_app) as second:
             assert "3 items" in client.get("/items/?q=oak").get_data(as_text=True)
-        with count_queries() as other:
+        with count_queries(cached_app) as other:
             assert "4 items" in client.get("/items/?q=shelf").get_data(as_text=True)
-        cache.clear()
+    finally:
+        with cached_app.app_context():
+            cache.clear()
     assert len(second) == len(first) - 1
     assert len(other) == len(first)
 
@@ -105,26 +118,30 @@ def test_deep_catalogue_pages_keep_their_order(client, make_item):
         assert archived not in seen
 
 
-def test_search_follows_renames_archives_and_restores(client, make_item):
+def test_search_follows_renames_archives_and_restores(app, client, make_item):
     item_id = make_item(name="Copper Kettle")
     assert search(client, "copper") == [item_id]
 
-    item = db.session.get(Item, item_id)
-    item.name = "Brass Kettle"
-    db.session.commit()
+    def change(**values) -> None:
+        with app.app_context():
+            item = db.session.get(Item, item_id)
+            for name, value in values.items():
+                setattr(item, name, value)
+            db.session.commit()
+
+    change(name="Brass Kettle")
     assert search(client, "copper") == []
     assert search(client, "brass") == [item_id]
 
-    item.archived_at = utcnow()
-    db.session.commit()
+    change(archived_at=utcnow())
     assert search(client, "brass") == []
 
-    item.archived_at = None
-    db.session.commit()
+    change(archived_at=None)
     assert search(client, "brass") == [item_id]
 
-    db.session.delete(item)
-    db.session.commit()
+    with app.app_context():
+        db.session.delete(db.session.get(Item, item_id))
+        db.session.commit()
     assert search(client, "brass") == []
 
 
@@ -157,17 +174,11 @@ def test_items_added_through_the_admin_form_are_found(client, admin):
         {"name": "Cork Trivet", "description": "", "price": "7.50", "stock": "4"},
     )
     assert response.status_code == 302
-    client.post("/users/logout", data={"csrf_token": _token(client)})
+    client.post("/users/logout", data={"csrf_token": valid_csrf(client)})
     assert len(search(client, "trivet")) == 1
 
 
-def _token(client) -> str:
-    from tests.conftest import csrf_token_from
-
-    return csrf_token_from(client.get("/purchases/cart").get_data(as_text=True))
-
-
-def test_search_index_exists_for_the_engine(app, engine_name):
+def test_search_index_exists_for_the_engine(app_context, engine_name):
     with db.engine.connect() as conn:
         if engine_name == "sqlite":
             names = conn.exec_driver_sql(
@@ -184,6 +195,87 @@ def test_search_index_exists_for_the_engine(app, engine_name):
 
 def test_signed_in_search_works_too(client, make_user, make_item):
     make_user(email="searcher@example.com")
-    login(client, "searcher@example.com")
+    sign_in(client, "searcher@example.com")
     item_id = make_item(name="Bamboo Tote")
     assert search(client, "ambo") == [item_id]
+
+
+# --- hostile queries and sorts on every list (SECURITY 2, 5, 7) ---------------------
+
+
+def test_s02_search_query_is_escaped_when_echoed(app, store):
+    hostile = '<iframe src="javascript:alert(1)">'
+    admin = client_for(app, "admin@example.com")
+    for client, url in (
+        (app.test_client(), "/items/"),
+        (admin, "/items/manage"),
+        (admin, "/users/"),
+    ):
+        response = client.get(url, query_string={"q": hostile})
+        assert response.status_code == 200, url
+        html = html_of(response)
+        assert "<iframe" not in html, url
+        assert "&lt;iframe" in html, url
+
+
+SQL_QUERIES = (
+    "' OR 1=1--",
+    "%' UNION SELECT password_hash FROM users--",
+    "'; DROP TABLE items; --",
+    '" OR ""="',
+    "\\' OR 1=1 /*",
+)
+
+
+def test_s05_sql_in_search_is_just_text(app, store):
+    admin = client_for(app, "admin@example.com")
+    before = db_state(app)
+    for query in SQL_QUERIES:
+        for client, url in (
+            (app.test_client(), "/items/"),
+            (admin, "/items/manage"),
+            (admin, "/users/"),
+        ):
+            response = client.get(url, query_string={"q": query})
+            assert response.status_code == 200, (url, query)
+            html = html_of(response)
+            for marker in PASSWORD_HASH_MARKERS:
+                assert marker not in html, (url, query)
+            assert ">Lamp<" not in html, f"{url}: {query!r} matched everything"
+        for name in ("user_id", "item_id"):
+            response = admin.get("/purchases/all", query_string={name: f"1 {query}"})
+            assert response.status_code == 400, (name, query)
+    assert db_state(app) == before
+
+
+BAD_SORTS = (
+    "name; DROP TABLE items",
+    "price_cents",
+    "password_hash",
+    "id desc",
+    "-name",
+    "",
+    "\x00",
+    "Price",
+    "name,(SELECT 1)",
+)
+
+
+def test_s07_sort_accepts_only_its_allow_list(app, make_item, make_user):
+    make_item(name="Banana", price_cents=300)
+    make_item(name="Apple", price_cents=900)
+    make_item(name="Cherry", price_cents=100)
+    make_user("Admin", "admin@example.com", is_admin=True)
+    client = app.test_client()
+    admin = client_for(app, "admin@example.com")
+    default = item_ids_linked(html_of(client.get("/items/")))
+    by_price = item_ids_linked(html_of(client.get("/items/?sort=price")))
+    assert by_price != default  # the allowed sorts do sort
+    for sort in BAD_SORTS:
+        response = client.get("/items/", query_string={"sort": sort})
+        assert response.status_code in (200, 400), sort
+        if response.status_code == 200:
+            assert item_ids_linked(html_of(response)) == default, sort
+        for url in ("/items/manage", "/users/"):
+            response = admin.get(url, query_string={"sort": sort})
+            assert response.status_code in (200, 400), (url, sort)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from app.models import Item
-from tests.e2e.conftest import (
+from tests.e2e.helpers import (
     ADMIN,
     ARTIFACTS,
     DESKTOP,

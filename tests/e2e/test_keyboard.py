@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.conftest import SHOPPERS, nav_link
+from tests.e2e.helpers import SHOPPERS, nav_link
 
 pytestmark = pytest.mark.browser
 

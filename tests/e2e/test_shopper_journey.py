@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from app.models import Item, User, UserItem
-from tests.e2e.conftest import DESKTOP, PHONE, nav_link, sign_out
+from tests.e2e.helpers import DESKTOP, PHONE, nav_link, sign_out
 
 pytestmark = pytest.mark.browser
 

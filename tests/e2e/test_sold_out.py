@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
 from app.models import Item, UserItem
-from tests.e2e.conftest import SHOPPERS, sign_in
+from tests.e2e.helpers import SHOPPERS, sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -1,0 +1,666 @@
+"""Helpers for the store's tests; the fixtures are in conftest.py.
+
+Pages and forms through HTTP with real CSRF tokens, signing in, snapshots of
+what the database holds, and the databases and apps the fixtures build.
+
+No app context is kept pushed during a test: each request of the test client
+runs in its own, as in production. A helper that reads or writes the database
+takes the app and opens a short app context of its own, so what it reads is
+what the database holds now, never a snapshot from earlier in the test.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from jinja2.bccache import Bucket, BytecodeCache
+from werkzeug.security import generate_password_hash
+
+from app import create_app
+from app.extensions import db
+from app.models import AuditEvent, Item, ItemImport, Order, StoreTotals, User, UserItem
+from config import ROOT, TestingConfig, database_url
+
+TEST_PASSWORD = "correct-horse-battery"
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+# The hidden "token" field of the checkout and import forms.
+TOKEN_RE = re.compile(r'name="token"[^>]*value="([^"]+)"')
+PLAN_RE = re.compile(r'name="plan"[^>]*value="([^"]+)"')
+CART_COUNT_RE = re.compile(r'Cart <span class="badge">(\d+)</span>')
+ITEM_LINK_RE = re.compile(r'href="/items/(\d+)"')
+PASSWORD_HASH_MARKERS = ("scrypt:", "pbkdf2:", "$2b$", "argon2")
+# What an error page must never show.
+LEAKS = (
+    "Traceback",
+    'File "',
+    "sqlalchemy",
+    "psycopg",
+    "sqlite3",
+    "SELECT ",
+    str(ROOT),
+)
+# Statements that are transaction control, not queries of ours (the BEGIN the
+# SQLite engine issues itself): query budgets leave them out.
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+# The admin's item form, filled in well.
+GOOD_ITEM = {
+    "name": "Walnut Tray",
+    "description": "Oiled.",
+    "price": "12.50",
+    "stock": "7",
+}
+# Text that breaks out of its element or its attribute unless escaped.
+HOSTILE = '<script>alert(1)</script> "onmouseover=alert(2) x="'
+# A request from another site, as a browser sends it before a cross-origin POST.
+CROSS_ORIGIN = {
+    "Origin": "https://evil.example",
+    "Access-Control-Request-Method": "POST",
+}
+# Project files that must never be served, however the path is spelled.
+NEVER_SERVED = [
+    "/.env",
+    "/config.py",
+    "/wsgi.py",
+    "/.git/config",
+    "/.git/HEAD",
+    "/instance/store.db",
+    "/static/../config.py",
+    "/static/%2e%2e/config.py",
+    "/static/..%2fconfig.py",
+    "/static/..%5cconfig.py",
+    "/static/../instance/store.db",
+    "/static/../.env",
+    "/requirements.txt",
+    "/migrations/env.py",
+    "/app/__init__.py",
+    "/templates/base.html",
+]
+TABLES = ("audit_events", "item_imports", "user_items", "orders", "items", "users")
+# PostgreSQL refuses DELETE on the audit trail (migration 0004): TRUNCATE it.
+APPEND_ONLY = ("audit_events",)
+
+
+# --- apps and databases ------------------------------------------------------------
+
+
+class _SharedBytecode(BytecodeCache):
+    """Compiled templates kept for the whole run: every test builds a new app,
+    and compiling the templates again for each one is most of a test's time."""
+
+    def __init__(self) -> None:
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+_BYTECODE = _SharedBytecode()
+
+
+def build_app(uri: str, **overrides) -> Flask:
+    """The store in testing mode on database `uri`, with some settings changed."""
+
+    class Config(TestingConfig):
+        SQLALCHEMY_DATABASE_URI = uri
+
+    for key, value in overrides.items():
+        setattr(Config, key, value)
+    app = create_app(Config)
+    app.jinja_env.bytecode_cache = _BYTECODE
+    app.test_cli_runner_class = CommandRunner
+    return app
+
+
+class CommandRunner(FlaskCliRunner):
+    """Runs each command in an app context of its own, as the `flask` command
+    does (its FlaskGroup pushes one; the test runner alone would not)."""
+
+    def invoke(self, cli=None, args=None, **kwargs):
+        with self.app.app_context():
+            return super().invoke(cli, args, **kwargs)
+
+
+def migrate(app: Flask) -> None:
+    """Bring the app's database to the newest migration, as `flask db upgrade` does."""
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+def dispose(app: Flask) -> None:
+    """Close the app's pooled connections (before its database is dropped)."""
+    with app.app_context():
+        db.engine.dispose()
+
+
+def create_postgres_database(server_url: str) -> tuple[str, str]:
+    """A new database on the test server; returns (url, name)."""
+    url = sa.engine.make_url(database_url(server_url))
+    name = f"store_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False), name
+
+
+def drop_postgres_database(server_url: str, name: str) -> None:
+    url = sa.engine.make_url(database_url(server_url))
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@contextmanager
+def fresh_database(folder: Path | None = None) -> Iterator[str]:
+    """An empty database of the run's engine, dropped afterwards; yields its URL:
+    a new SQLite file in `folder` (a new temporary folder if none), or a new
+    PostgreSQL database when TEST_DATABASE_URL names a server."""
+    server = os.environ.get("TEST_DATABASE_URL")
+    if not server:
+        folder = folder or Path(tempfile.mkdtemp(prefix="store-test-"))
+        folder.mkdir(parents=True, exist_ok=True)
+        yield f"sqlite:///{folder / 'store.db'}"
+        return
+    url, name = create_postgres_database(server)
+    try:
+        yield url
+    finally:
+        drop_postgres_database(server, name)
+
+
+def empty_tables(app: Flask) -> None:
+    """Delete every row a test wrote and restart the ids."""
+    # DELETE, children first, then restart the ids: on these small tables it is
+    # ~20x faster than TRUNCATE, which rewrites every table on each test.
+    with app.app_context(), db.engine.begin() as conn:
+        for table in TABLES:
+            if table in APPEND_ONLY and conn.dialect.name == "postgresql":
+                # Only when it has rows: TRUNCATE costs more than an empty DELETE.
+                if conn.exec_driver_sql(
+                    f"SELECT EXISTS (SELECT 1 FROM {table})"
+                ).scalar():
+                    conn.exec_driver_sql(f"TRUNCATE {table}")
+                continue
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(
+                "SELECT "
+                + ", ".join(
+                    f"setval(pg_get_serial_sequence('{table}', 'id'), 1, false)"
+                    for table in TABLES
+                )
+            )
+
+
+@functools.cache
+def password_hash(password: str) -> str:
+    """The run's hashing algorithm, made cheap: signing in stays fast. Each
+    password is hashed once per run."""
+    return generate_password_hash(password, method="pbkdf2:sha256:1000")
+
+
+def run_python(code: str, unset: tuple[str, ...] = (), **env: str):
+    """`python -c code` from the project root, as a fresh process would see the
+    store (wsgi.py, config.py), without the `unset` settings and with `env`."""
+    clean = {k: v for k, v in os.environ.items() if k not in unset}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+# --- pages and forms -----------------------------------------------------------------
+
+
+def html_of(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def get_html(client: FlaskClient, url: str) -> str:
+    """GET `url`, which must answer 200; its HTML."""
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return html_of(response)
+
+
+def csrf_token_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+def valid_csrf(client: FlaskClient) -> str:
+    """A CSRF token this client's session accepts, from a page of the store."""
+    response = client.get("/users/login")
+    if response.status_code == 302:  # signed in: the nav's sign-out form has one
+        response = client.get("/items/")
+    return csrf_token_from(html_of(response))
+
+
+def post_form(
+    client: FlaskClient,
+    url: str,
+    data: dict | None = None,
+    *,
+    page: str | None = None,
+    **kw,
+):
+    """GET the page the form lives on, take its CSRF token, POST the form."""
+    html = client.get(page or url).get_data(as_text=True)
+    payload = {"csrf_token": csrf_token_from(html), **(data or {})}
+    return client.post(url, data=payload, **kw)
+
+
+def sign_in(
+    client: FlaskClient,
+    email: str,
+    password: str = TEST_PASSWORD,
+    *,
+    remember: bool = False,
+):
+    """Sign in through the sign-in form, which must succeed; returns its answer."""
+    form = {"email": email, "password": password}
+    if remember:
+        form["remember"] = "y"
+    response = post_form(client, "/users/login", form)
+    assert response.status_code == 302, html_of(response)
+    return response
+
+
+def sign_out(client: FlaskClient):
+    """Press the nav's "Sign out" button."""
+    return post_form(client, "/users/logout", page="/items/")
+
+
+def client_for(app: Flask, email: str | None = None, *, remember: bool = False):
+    """A new browser; signed in as `email` (password TEST_PASSWORD) when given."""
+    client = app.test_client()
+    if email:
+        sign_in(client, email, remember=remember)
+    return client
+
+
+def is_signed_in(client: FlaskClient) -> bool:
+    """The signed-in-only history page answers a shopper, and sends an admin to
+    every purchase, instead of sending us to sign in."""
+    response = client.get("/purchases/")
+    return response.status_code == 200 or (
+        response.status_code == 302 and response.location == "/purchases/all"
+    )
+
+
+def add_to_cart(client: FlaskClient, item_id: int, quantity=1, **extra):
+    """Submit the item page's add-to-cart form."""
+    data = {"item_id": item_id, "quantity": quantity, **extra}
+    return post_form(client, "/purchases/cart", data, page=f"/items/{item_id}")
+
+
+def checkout_form(client: FlaskClient) -> dict[str, str]:
+    """The checkout form's hidden fields, as the cart page serves them."""
+    html = client.get("/purchases/cart").get_data(as_text=True)
+    match = TOKEN_RE.search(html)
+    assert match, "the cart page has no checkout form"
+    return {"csrf_token": csrf_token_from(html), "token": match.group(1)}
+
+
+def checkout(client: FlaskClient, **extra):
+    """Open the cart page and press its checkout button."""
+    return client.post("/purchases/checkout", data={**checkout_form(client), **extra})
+
+
+def upload(client: FlaskClient, content: bytes | str, filename: str = "items.csv"):
+    """Submit the import page's upload form with this file."""
+    if isinstance(content, str):
+        content = content.encode()
+    html = client.get("/items/import").get_data(as_text=True)
+    return client.post(
+        "/items/import",
+        data={
+            "csrf_token": csrf_token_from(html),
+            "file": (io.BytesIO(content), filename),
+        },
+        content_type="multipart/form-data",
+    )
+
+
+def preview(client: FlaskClient, content: bytes | str) -> str:
+    """Upload a clean file and follow the redirect to its preview page."""
+    response = upload(client, content)
+    assert response.status_code == 303, html_of(response)
+    assert response.headers["Location"].startswith("/items/import?token=")
+    page = client.get(response.headers["Location"])
+    assert page.status_code == 200
+    return html_of(page)
+
+
+def press_apply(client: FlaskClient, html: str, **override):
+    """Press the import preview's Apply button (optionally with altered fields)."""
+    data = {
+        "csrf_token": csrf_token_from(html),
+        "token": TOKEN_RE.search(html).group(1),
+        "plan": PLAN_RE.search(html).group(1),
+        **override,
+    }
+    return client.post("/items/import", data=data)
+
+
+def import_file(client: FlaskClient, content: bytes | str):
+    """Upload a file, preview it and apply it, as an admin does."""
+    response = press_apply(client, preview(client, content))
+    assert response.status_code == 302, html_of(response)
+    return response
+
+
+def session_cart(client: FlaskClient) -> dict:
+    """The cart as the client's session cookie holds it."""
+    with client.session_transaction() as session:
+        return dict(session.get("cart") or {})
+
+
+def cart_count(html: str) -> int:
+    match = CART_COUNT_RE.search(html)
+    assert match, "the page has no cart count in the nav"
+    return int(match.group(1))
+
+
+def item_ids_linked(html: str) -> list[int]:
+    """Item ids in the order the page links to them (first link of each)."""
+    seen: list[int] = []
+    for match in ITEM_LINK_RE.finditer(html):
+        if int(match.group(1)) not in seen:
+            seen.append(int(match.group(1)))
+    return seen
+
+
+def table_rows(html: str) -> list[list[str]]:
+    """Each table row with cells, as the cells' text (tags out, spaces collapsed)."""
+    rows = []
+    for row in re.findall(r"<tr>(.*?)</tr>", html, re.S):
+        cells = [
+            re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", cell)).strip()
+            for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        ]
+        if cells:
+            rows.append(cells)
+    return rows
+
+
+class _Attributes(HTMLParser):
+    """Every (tag, attribute, value) of a page, as a browser would parse them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, str, str | None]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.found.extend((tag, name, value) for name, value in attrs)
+
+
+def attributes(html: str) -> list[tuple[str, str, str | None]]:
+    parser = _Attributes()
+    parser.feed(html)
+    return parser.found
+
+
+def set_cookies(response) -> dict[str, str]:
+    """The response's Set-Cookie headers by cookie name, whole (value and flags)."""
+    return {h.split("=", 1)[0]: h for h in response.headers.getlist("Set-Cookie")}
+
+
+def cookie_flags(header: str) -> set[str]:
+    return {part.strip().lower() for part in header.split(";")[1:]}
+
+
+def assert_no_hash(html: str) -> None:
+    for marker in PASSWORD_HASH_MARKERS:
+        assert marker not in html, f"a password hash ({marker}) leaked into the page"
+
+
+def assert_local(location: str) -> None:
+    """A redirect that stays on the store."""
+    parts = urlsplit(location)
+    assert not parts.scheme and not parts.netloc, location
+    assert location.startswith("/"), location
+    assert not location.startswith(("//", "/\\")), location
+
+
+def assert_plain_error_page(response, status: int) -> str:
+    """An error page of `status` that shows nothing of the code or the database."""
+    assert response.status_code == status
+    html = html_of(response)
+    for leak in LEAKS:
+        assert leak not in html, f"the {status} page shows {leak!r}"
+    return html
+
+
+def assert_security_headers(headers, where: str) -> None:
+    assert headers.get("Content-Type") == "text/html; charset=utf-8", where
+    assert headers.get("X-Content-Type-Options") == "nosniff", where
+    assert headers.get("X-Frame-Options") == "DENY", where
+    assert headers.get("Referrer-Policy"), where
+    csp = headers.get("Content-Security-Policy")
+    directives = {
+        part.split()[0]: part.split()[1:] for part in csp.split(";") if part.strip()
+    }
+    assert directives["default-src"] == ["'self'"], where
+    assert directives["frame-ancestors"] == ["'none'"], where
+    assert "'unsafe-inline'" not in directives.get("script-src", ["'self'"]), where
+    assert "'unsafe-inline'" not in directives["default-src"], where
+
+
+def rules_of(app: Flask) -> list:
+    """The app's routes, in URL order."""
+    return sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule)
+
+
+def url_for_rule(rule, store: dict[str, int], user_id: int | None = None) -> str:
+    """The rule's URL with real rows of the `store` fixture: its lamp (the
+    retired item for a restore), Olive's order, and `user_id` (Sam's if None)."""
+    values = {
+        "item_id": store["retired"]
+        if rule.endpoint == "items.restore"
+        else store["lamp"],
+        "user_id": store["sam"] if user_id is None else user_id,
+        "order_id": store["olive_order"],
+        "filename": "css/store.css",
+    }
+    return rule.build({name: values[name] for name in rule.arguments})[1]
+
+
+# --- the database, read afresh ------------------------------------------------------------
+
+
+def count(app: Flask, model) -> int:
+    """Rows of a model (or a table) in the database now."""
+    with app.app_context():
+        return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def row_of(app: Flask, model, row_id: int):
+    """One row as the database holds it now (detached: read its columns only)."""
+    with app.app_context():
+        return db.session.get(model, row_id)
+
+
+def the_only(app: Flask, model):
+    """The one row of a model (the test expects exactly one), detached."""
+    with app.app_context():
+        return db.session.scalars(sa.select(model)).one()
+
+
+def stock_of(app: Flask, item_id: int) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(Item.stock).where(Item.id == item_id))
+
+
+_ITEM_COLUMNS = (
+    Item.id,
+    Item.name,
+    Item.description,
+    Item.price_cents,
+    Item.stock,
+    Item.archived_at,
+)
+
+
+def item_rows(app: Flask) -> list[tuple]:
+    """Every item's editable columns, by id: what an admin's write could change."""
+    with app.app_context():
+        return db.session.execute(sa.select(*_ITEM_COLUMNS).order_by(Item.id)).all()
+
+
+def audit_events(app: Flask) -> list[AuditEvent]:
+    """The audit trail, oldest first."""
+    with app.app_context():
+        return db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id)).all()
+
+
+def db_state(app: Flask) -> dict:
+    """Every row a request could write, to compare before and after it."""
+    with app.app_context():
+        rows = db.session.execute
+        return {
+            "users": rows(
+                sa.select(
+                    User.id,
+                    User.email,
+                    User.name,
+                    User.is_admin,
+                    User.is_enabled,
+                    User.session_token,
+                    User.password_hash,
+                ).order_by(User.id)
+            ).all(),
+            "items": rows(sa.select(*_ITEM_COLUMNS).order_by(Item.id)).all(),
+            "orders": rows(
+                sa.select(
+                    Order.id, Order.user_id, Order.token, Order.total_cents
+                ).order_by(Order.id)
+            ).all(),
+            "lines": rows(
+                sa.select(
+                    UserItem.id,
+                    UserItem.user_id,
+                    UserItem.item_id,
+                    UserItem.order_id,
+                    UserItem.quantity,
+                    UserItem.unit_price_cents,
+                ).order_by(UserItem.id)
+            ).all(),
+            "audit": db.session.scalar(sa.select(sa.func.count(AuditEvent.id))),
+            "imports": db.session.scalar(sa.select(sa.func.count(ItemImport.id))),
+        }
+
+
+def set_item(app: Flask, item_id: int, **values) -> None:
+    """Change an item behind the shopper's back (an admin, another buyer)."""
+    with app.app_context():
+        db.session.execute(sa.update(Item).where(Item.id == item_id).values(**values))
+        db.session.commit()
+
+
+def assert_totals_match_rows(app: Flask) -> None:
+    """The running totals the database keeps (migration 0006) equal the rows
+    they summarise, worked out again from scratch."""
+    with app.app_context():
+        live = db.session.scalar(
+            sa.select(sa.func.count(Item.id)).where(Item.archived_at.is_(None))
+        )
+        assert db.session.get(StoreTotals, 1).live_items == live
+        sales = {
+            row.item_id: tuple(row[1:])
+            for row in db.session.execute(
+                sa.select(
+                    UserItem.item_id,
+                    sa.func.count(),
+                    sa.func.sum(UserItem.quantity),
+                    sa.func.sum(
+                        sa.cast(UserItem.quantity, sa.BigInteger)
+                        * UserItem.unit_price_cents
+                    ),
+                    sa.func.count(sa.distinct(UserItem.user_id)),
+                ).group_by(UserItem.item_id)
+            )
+        }
+        for item in db.session.scalars(sa.select(Item)):
+            kept = (
+                item.sales_lines,
+                item.units_sold,
+                item.revenue_cents,
+                item.customers,
+            )
+            assert kept == sales.get(item.id, (0, 0, 0, 0)), item
+        lines = dict(
+            db.session.execute(
+                sa.select(UserItem.user_id, sa.func.count()).group_by(UserItem.user_id)
+            ).all()
+        )
+        for user in db.session.scalars(sa.select(User)):
+            assert user.purchase_lines == lines.get(user.id, 0), user
+
+
+def minutes_ago(n: int) -> datetime:
+    """`n` minutes before the tests' clock (2024-05-01 12:00)."""
+    return datetime(2024, 5, 1, 12, 0) - timedelta(minutes=n)
+
+
+@contextmanager
+def count_queries(app: Flask) -> Iterator[list[str]]:
+    """Collect the SQL statements `app` runs inside the block (query budgets)."""
+    with app.app_context():
+        engine = db.engine
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
+def ours(statements: list[str]) -> list[str]:
+    """The statements that are queries of ours, not transaction control."""
+    return [
+        statement
+        for statement in statements
+        if not statement.lstrip().upper().startswith(TRANSACTION_CONTROL)
+    ]
+
+
+def queries(client: FlaskClient, url: str) -> int:
+    """SQL statements of ours run to serve GET `url` (which must answer 200)."""
+    with count_queries(client.application) as statements:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return len(ours(statements))

@@ -20,7 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.extensions import db, limiter
-from app.models import Item, Order, User, UserItem, utcnow
+from app.models import Item, User, UserItem, utcnow
 from tests.helpers import (
     TEST_PASSWORD,
     build_app,
@@ -28,6 +28,7 @@ from tests.helpers import (
     empty_tables,
     fresh_database,
     migrate,
+    order_row,
     password_hash,
     sign_in,
 )
@@ -224,10 +225,13 @@ def make_purchase(app: Flask):
         unit_price_cents: int = 1250,
         when=None,
     ) -> int:
-        order = Order(
-            user_id=user_id,
-            token=f"seeded-{user_id}-{item_id}-{next(tokens)}",
-            total_cents=quantity * unit_price_cents,
+        with app.app_context():
+            email = db.session.get(User, user_id).email
+        order = order_row(
+            user_id,
+            email,
+            quantity * unit_price_cents,
+            f"seeded-{user_id}-{item_id}-{next(tokens)}",
         )
         line = UserItem(
             user_id=user_id,

@@ -39,6 +39,12 @@ from config import ROOT, TestingConfig, database_url
 
 TEST_PASSWORD = "correct-horse-battery"
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+# An <input> tag, and a name="..."/value="..." attribute inside one.
+INPUT_RE = re.compile(r"<input\b[^>]*>")
+ATTRIBUTE_RE = re.compile(r'\b(name|value|type)="([^"]*)"')
+CHECKOUT_HIDDEN = ("csrf_token", "token", "seen_prices", "seen_shipping", "seen_tax")
+# The first delivery method the checkout page offers.
+SHIPPING_RE = re.compile(r'name="shipping" value="([^"]+)"')
 # The hidden "token" field of the checkout and import forms.
 TOKEN_RE = re.compile(r'name="token"[^>]*value="([^"]+)"')
 PLAN_RE = re.compile(r'name="plan"[^>]*value="([^"]+)"')
@@ -91,9 +97,32 @@ NEVER_SERVED = [
     "/app/__init__.py",
     "/templates/base.html",
 ]
-TABLES = ("audit_events", "item_imports", "user_items", "orders", "items", "users")
-# PostgreSQL refuses DELETE on the audit trail (migration 0004): TRUNCATE it.
-APPEND_ONLY = ("audit_events",)
+TABLES = (
+    "audit_events",
+    "item_imports",
+    "order_events",
+    "addresses",
+    "user_items",
+    "orders",
+    "items",
+    "users",
+)
+# PostgreSQL refuses DELETE on the audit trail and the order events
+# (migrations 0004, 0007): TRUNCATE them.
+APPEND_ONLY = ("audit_events", "order_events")
+# Rows the migrations write (the shop's settings and shipping methods): put
+# back as they were after every test.
+SEEDED_TABLES = ("shipping_methods", "shop_settings")
+_seeded_rows: dict[str, list[dict]] = {}
+# Where a test order ships when the test does not care.
+TEST_ADDRESS = {
+    "name": "Sam Shopper",
+    "line1": "1 Test Street",
+    "line2": "",
+    "city": "Testville",
+    "postcode": "12345",
+    "country": "US",
+}
 
 
 # --- apps and databases ------------------------------------------------------------
@@ -146,6 +175,12 @@ def migrate(app: Flask) -> None:
 
     with app.app_context():
         upgrade()
+        with db.engine.connect() as conn:
+            for table in SEEDED_TABLES:
+                _seeded_rows[table] = [
+                    dict(row._mapping)
+                    for row in conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY id"))
+                ]
         db.engine.dispose()
 
 
@@ -206,6 +241,10 @@ def empty_tables(app: Flask) -> None:
                     conn.exec_driver_sql(f"TRUNCATE {table}")
                 continue
             conn.exec_driver_sql(f"DELETE FROM {table}")
+        for table, rows in _seeded_rows.items():
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+            if rows:
+                conn.execute(sa.table(table, *map(sa.column, rows[0])).insert(), rows)
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(
                 "SELECT "
@@ -238,6 +277,27 @@ def run_python(code: str, unset: tuple[str, ...] = (), **env: str):
 
 
 # --- pages and forms -----------------------------------------------------------------
+
+
+def order_row(
+    user_id: int, email: str, total_cents: int, token: str, **overrides
+) -> Order:
+    """A paid order as checkout would have written it, not yet added (for
+    tests that write their lines straight to the database)."""
+    values = {
+        "user_id": user_id,
+        "email": email,
+        "token": token,
+        "status": "paid",
+        "subtotal_cents": total_cents,
+        "total_cents": total_cents,
+        "payment_method": "bank_transfer",
+        "shipping_method": "standard",
+        "shipping_method_name": "Standard delivery",
+        **{f"ship_{key}": value for key, value in TEST_ADDRESS.items()},
+    }
+    values.update(overrides)
+    return Order(**values)
 
 
 def html_of(response) -> str:
@@ -324,16 +384,42 @@ def add_to_cart(client: FlaskClient, item_id: int, quantity=1, **extra):
 
 
 def checkout_form(client: FlaskClient) -> dict[str, str]:
-    """The checkout form's hidden fields, as the cart page serves them."""
-    html = client.get("/purchases/cart").get_data(as_text=True)
-    match = TOKEN_RE.search(html)
-    assert match, "the cart page has no checkout form"
-    return {"csrf_token": csrf_token_from(html), "token": match.group(1)}
+    """The checkout page's form as a shopper fills it in: its hidden fields
+    (the cart's token, the prices the page shows), a new address, the first
+    delivery method and bank transfer."""
+    html = client.get("/purchases/checkout").get_data(as_text=True)
+    hidden = hidden_fields(html)
+    assert "token" in hidden, "the checkout page has no checkout form"
+    shipping = SHIPPING_RE.search(html)
+    return {
+        **{name: hidden[name] for name in CHECKOUT_HIDDEN},
+        "address_id": "",
+        **TEST_ADDRESS,
+        "shipping": shipping.group(1) if shipping else "standard",
+        "payment": "bank_transfer",
+    }
+
+
+def hidden_fields(html: str) -> dict[str, str]:
+    """name -> value of every hidden input on the page (the first of a name)."""
+    found: dict[str, str] = {}
+    for tag in INPUT_RE.findall(html):
+        attributes = dict(ATTRIBUTE_RE.findall(tag))
+        if attributes.get("type") == "hidden" and "name" in attributes:
+            found.setdefault(attributes["name"], attributes.get("value", ""))
+    return found
 
 
 def checkout(client: FlaskClient, **extra):
-    """Open the cart page and press its checkout button."""
+    """Open the checkout page, fill it in and press Place order."""
     return client.post("/purchases/checkout", data={**checkout_form(client), **extra})
+
+
+def order_number(response) -> str:
+    """The number of the order a checkout answer redirects to."""
+    location = response.headers["Location"]
+    assert location.startswith("/purchases/orders/"), location
+    return location.rsplit("/", 1)[1]
 
 
 def upload(client: FlaskClient, content: bytes | str, filename: str = "items.csv"):

@@ -9,6 +9,7 @@ from app.extensions import db
 from app.models import Item, Order, User, UserItem
 from tests.helpers import (
     count,
+    order_row,
     post_form,
     row_of,
     the_only,
@@ -250,7 +251,7 @@ def test_inserts_after_seeding_get_fresh_ids(app, runner, seeded):
         item = Item(name="New item", price_cents=100, stock=1)
         db.session.add_all([user, item])
         db.session.flush()
-        order = Order(user_id=user.id, token="after-seed", total_cents=100)
+        order = order_row(user.id, user.email, 100, "after-seed")
         db.session.add(order)
         db.session.flush()
         line = UserItem(

@@ -18,7 +18,8 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 
 from app.extensions import db
-from app.models import Item, Order, User, UserItem
+from app.models import Item, User, UserItem
+from tests.helpers import order_row
 
 # Debian's package; CHROMIUM=/path (make test-browser CHROMIUM=...) points elsewhere.
 CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
@@ -105,10 +106,11 @@ def seed() -> None:
     db.session.flush()
     # Bea's earlier order, so the admin pages have buyers to show.
     bought = [("Walnut Cutting Board", 2), ("Ceramic Mug", 1)]
-    order = Order(
-        user=users[BUYER["email"]],
-        token="seeded-order",
-        total_cents=sum(items[name].price_cents * qty for name, qty in bought),
+    order = order_row(
+        users[BUYER["email"]].id,
+        BUYER["email"],
+        sum(items[name].price_cents * qty for name, qty in bought),
+        "seeded-order",
     )
     db.session.add(order)
     for name, qty in bought:

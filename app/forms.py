@@ -83,16 +83,23 @@ class AmountField(_TypedTextField):
 
     blank_message = "Enter an amount, like 12.50."
 
-    def __init__(self, label=None, validators=None, max_cents=PRICE_MAX_CENTS, **kw):
+    def __init__(
+        self,
+        label=None,
+        validators=None,
+        max_cents=PRICE_MAX_CENTS,
+        too_much: str | None = None,
+        **kw,
+    ):
         kw.setdefault("render_kw", {"inputmode": "decimal", "autocomplete": "off"})
         super().__init__(label, validators, **kw)
-        self.max_cents = max_cents
+        self.max_cents, self.too_much = max_cents, too_much
 
     def _format(self, data) -> str:
         return cents_to_decimal_text(data)
 
     def _parse(self, text: str) -> int:
-        return parse_amount(text, self.max_cents)
+        return parse_amount(text, self.max_cents, self.too_much)
 
 
 class PercentField(_TypedTextField):

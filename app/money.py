@@ -16,9 +16,12 @@ from app.limits import MAX_DIGITS, PRICE_MAX_CENTS
 AMOUNT_RE = re.compile(rf"(\d{{1,{MAX_DIGITS}}})(?:\.(\d{{1,2}}))?", re.ASCII)
 
 
-def parse_amount(text: str, max_cents: int = PRICE_MAX_CENTS) -> int:
+def parse_amount(
+    text: str, max_cents: int = PRICE_MAX_CENTS, too_much: str | None = None
+) -> int:
     """`12.50` as integer cents, exactly: Decimal, never a float; at most two
-    decimals (more is an error, not rounded). ValueError says what is wrong."""
+    decimals (more is an error, not rounded). ValueError says what is wrong;
+    `too_much` words the refusal of an amount past `max_cents`."""
     if not AMOUNT_RE.fullmatch(text):
         raise ValueError(
             "Enter an amount like 12.50: digits, with at most two decimals."
@@ -26,7 +29,8 @@ def parse_amount(text: str, max_cents: int = PRICE_MAX_CENTS) -> int:
     cents = int(Decimal(text) * 100)
     if cents > max_cents:
         raise ValueError(
-            f"The most an item can cost is {cents_to_decimal_text(max_cents)}."
+            too_much
+            or f"The most an item can cost is {cents_to_decimal_text(max_cents)}."
         )
     return cents
 

@@ -223,6 +223,7 @@ class RefundForm(FlaskForm):
         "Amount to refund ($)",
         validators=[InputRequired("Enter an amount to refund, like 12.50.")],
         max_cents=10**12,
+        too_much="That is more than any order's total.",
     )
     note = _text("Note (optional)", ORDER_NOTE_MAX)
 
@@ -268,7 +269,11 @@ class ShippingMethodForm(FlaskForm):
     price = AmountField(
         "Price ($)", validators=[InputRequired("Enter a price, like 4.95.")]
     )
-    free_over = AmountField("Free over ($, optional)", validators=[Optional()])
+    free_over = AmountField(
+        "Free over ($, optional)",
+        validators=[Optional()],
+        too_much="Enter at most 1000000.00 (or leave it empty: never free).",
+    )
     position = WholeNumberField(
         "Order in the list", validators=[Optional()], maximum=1_000
     )

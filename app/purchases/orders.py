@@ -83,7 +83,6 @@ def order(number: str):
         moves=[(status, ACTIONS[status]) for status in MOVES[placed.status]]
         if admin
         else [],
-        status_form=StatusForm() if admin else None,
         refund_form=RefundForm() if admin and placed.status in REFUNDABLE else None,
     )
 

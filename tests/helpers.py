@@ -12,6 +12,7 @@ what the database holds now, never a snapshot from earlier in the test.
 from __future__ import annotations
 
 import functools
+import html as html_module
 import io
 import os
 import re
@@ -27,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from jinja2.bccache import Bucket, BytecodeCache
@@ -34,7 +36,17 @@ from werkzeug.security import generate_password_hash
 
 from app import create_app
 from app.extensions import db
-from app.models import AuditEvent, Item, ItemImport, Order, StoreTotals, User, UserItem
+from app.models import (
+    Address,
+    AuditEvent,
+    Item,
+    ItemImport,
+    Order,
+    OrderEvent,
+    StoreTotals,
+    User,
+    UserItem,
+)
 from config import ROOT, TestingConfig, database_url
 
 TEST_PASSWORD = "correct-horse-battery"
@@ -45,6 +57,8 @@ ATTRIBUTE_RE = re.compile(r'\b(name|value|type)="([^"]*)"')
 CHECKOUT_HIDDEN = ("csrf_token", "token", "seen_prices", "seen_shipping", "seen_tax")
 # The first delivery method the checkout page offers.
 SHIPPING_RE = re.compile(r'name="shipping" value="([^"]+)"')
+# The checkout page's list of what changed when it refused an order.
+CHANGES_RE = re.compile(r'<section[^>]*id="changes"[^>]*>(.*?)</section>', re.S)
 # The hidden "token" field of the checkout and import forms.
 TOKEN_RE = re.compile(r'name="token"[^>]*value="([^"]+)"')
 PLAN_RE = re.compile(r'name="plan"[^>]*value="([^"]+)"')
@@ -179,7 +193,9 @@ def migrate(app: Flask) -> None:
             for table in SEEDED_TABLES:
                 _seeded_rows[table] = [
                     dict(row._mapping)
-                    for row in conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY id"))
+                    for row in conn.execute(
+                        sa.text(f"SELECT * FROM {table} ORDER BY id")
+                    )
                 ]
         db.engine.dispose()
 
@@ -387,7 +403,11 @@ def checkout_form(client: FlaskClient) -> dict[str, str]:
     """The checkout page's form as a shopper fills it in: its hidden fields
     (the cart's token, the prices the page shows), a new address, the first
     delivery method and bank transfer."""
-    html = client.get("/purchases/checkout").get_data(as_text=True)
+    return checkout_fields(client.get("/purchases/checkout").get_data(as_text=True))
+
+
+def checkout_fields(html: str) -> dict[str, str]:
+    """The form of this checkout page (its HTML), filled in as checkout_form does."""
     hidden = hidden_fields(html)
     assert "token" in hidden, "the checkout page has no checkout form"
     shipping = SHIPPING_RE.search(html)
@@ -406,7 +426,9 @@ def hidden_fields(html: str) -> dict[str, str]:
     for tag in INPUT_RE.findall(html):
         attributes = dict(ATTRIBUTE_RE.findall(tag))
         if attributes.get("type") == "hidden" and "name" in attributes:
-            found.setdefault(attributes["name"], attributes.get("value", ""))
+            found.setdefault(
+                attributes["name"], html_module.unescape(attributes.get("value", ""))
+            )
     return found
 
 
@@ -420,6 +442,42 @@ def order_number(response) -> str:
     location = response.headers["Location"]
     assert location.startswith("/purchases/orders/"), location
     return location.rsplit("/", 1)[1]
+
+
+def checkout_problems(html: str) -> list[str]:
+    """What the checkout page says changed when it refuses an order (its
+    "nothing was bought" list), as text; [] when it lists nothing."""
+    section = CHANGES_RE.search(html)
+    if not section:
+        return []
+    return [
+        html_module.unescape(re.sub(r"<[^>]+>", "", item)).strip()
+        for item in re.findall(r"<li>(.*?)</li>", section.group(1), re.S)
+    ]
+
+
+def checkout_state(app: Flask) -> dict:
+    """db_state plus what only a checkout writes: order events, saved addresses."""
+    with app.app_context():
+        extra = {
+            "events": db.session.scalar(sa.select(sa.func.count(OrderEvent.id))),
+            "addresses": db.session.execute(
+                sa.select(Address.id, Address.user_id, Address.line1).order_by(
+                    Address.id
+                )
+            ).all(),
+        }
+    return {**db_state(app), **extra}
+
+
+def order_of(app: Flask, number: str) -> Order:
+    """The order with this number, its lines and events loaded (detached)."""
+    with app.app_context():
+        return db.session.scalars(
+            sa.select(Order)
+            .where(Order.number == number)
+            .options(so.selectinload(Order.lines), so.selectinload(Order.events))
+        ).one()
 
 
 def upload(client: FlaskClient, content: bytes | str, filename: str = "items.csv"):

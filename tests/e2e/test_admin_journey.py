@@ -121,8 +121,11 @@ def test_admin_manages_an_item_and_sees_its_buyers(
     expect(page.get_by_role("link", name="Bea Buyer", exact=True)).to_be_visible()
     look("admin-customers")
 
-    # Every purchase, filtered to the walnut board, then to Bea.
-    nav_link(page, "All purchases").click()
+    # Every purchase line (from the orders page), filtered to the walnut
+    # board, then to Bea.
+    nav_link(page, "Orders").click()
+    expect(page.get_by_role("heading", name="Orders", level=1)).to_be_visible()
+    page.get_by_role("link", name="Every purchase line").click()
     expect(page.get_by_role("heading", name="All purchases")).to_be_visible()
     look("admin-purchases")
     walnut_id = store.item_id("Walnut Cutting Board")

@@ -16,6 +16,7 @@ from wtforms import (
     TextAreaField,
     ValidationError,
 )
+from wtforms.fields import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, Regexp
 from wtforms.widgets import Select, html_params
 
@@ -105,6 +106,10 @@ PAIRS_RE = re.compile(
 )
 
 
+# A cart's checkout token (secrets.token_urlsafe; orders.token holds 64).
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
+
+
 def _text(label: str, maximum: int, required: str | None = None) -> StringField:
     return StringField(
         label,
@@ -128,7 +133,7 @@ class CheckoutForm(FlaskForm):
     """The checkout page: where to ship, how, how to pay, and what was shown."""
 
     address_id = SelectField(
-        "Ship to", choices=[("", "A new address")], validate_choice=False
+        "Ship to", choices=[SelectChoice("", "A new address")], validate_choice=False
     )
     name = _text("Full name", ADDRESS_NAME_MAX, "Enter the name to deliver to.")
     line1 = _text("Address", ADDRESS_LINE_MAX, "Enter the street address.")
@@ -137,25 +142,29 @@ class CheckoutForm(FlaskForm):
     postcode = _text("Postcode", POSTCODE_MAX, "Enter the postcode.")
     country = SelectField(
         "Country",
-        choices=[("", "Choose a country"), *COUNTRIES],
+        choices=[
+            SelectChoice("", "Choose a country"),
+            *(SelectChoice(code, name) for code, name in COUNTRIES),
+        ],
         validate_choice=False,
         widget=CountrySelect(),
     )
     save_address = BooleanField("Save this address for next time")
     shipping = RadioField("Delivery", choices=[], validate_choice=False)
     payment = RadioField("Payment", choices=[], validate_choice=False)
-    token = HiddenField(validators=[Regexp(r"^[A-Za-z0-9_-]{1,64}$")])
+    # Compared with the cart's own token; anything else is a stale page.
+    token = HiddenField()
     seen_prices = HiddenField()
     seen_shipping = HiddenField()
     seen_tax = HiddenField()
 
     def offer(self, methods, addresses, payments) -> None:
         """The choices this shopper has now (methods, saved addresses, payments)."""
-        self.shipping.choices = [(m.code, m.name) for m in methods]
-        self.address_id.choices = [("", "A new address")] + [
-            (str(a.id), a.one_line()) for a in addresses
+        self.shipping.choices = [SelectChoice(m.code, m.name) for m in methods]
+        self.address_id.choices = [SelectChoice("", "A new address")] + [
+            SelectChoice(str(a.id), a.one_line()) for a in addresses
         ]
-        self.payment.choices = payments
+        self.payment.choices = [SelectChoice(code, name) for code, name in payments]
         self._addresses = {str(a.id): a for a in addresses}
 
     def saved_address(self):
@@ -168,10 +177,10 @@ class CheckoutForm(FlaskForm):
             valid = False
         if not self.address_id.data:
             valid = self._validate_new_address() and valid
-        if self.shipping.data not in {code for code, _ in self.shipping.choices}:
+        if self.shipping.data not in {choice.value for choice in self.shipping.choices}:
             self.shipping.errors.append("Choose how to deliver your order.")
             valid = False
-        if self.payment.data not in {code for code, _ in self.payment.choices}:
+        if self.payment.data not in {choice.value for choice in self.payment.choices}:
             self.payment.errors.append("Choose how to pay.")
             valid = False
         return valid

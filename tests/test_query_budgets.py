@@ -42,12 +42,14 @@ ORDER = 5
 # The checkout page: the user, every cart line's item (one query), the delivery
 # methods, the shop's settings (the tax rate), the shopper's saved addresses.
 CHECKOUT_PAGE = 5
-# Placing the order: the page's five (the page to draw again if something
-# changed), "was this order placed already?", stock taken and every price
-# checked in one UPDATE, the delivery method and the tax rate read again inside
-# the write transaction, the order, its lines (one INSERT), its first event.
-# PostgreSQL first locks the cart's rows in id order (one SELECT ... FOR UPDATE).
-CHECKOUT = {"sqlite": 12, "postgresql": 13}
+# Placing the order: the user, "was this order placed already?", the delivery
+# methods, the shop's settings and the saved addresses (the form's choices,
+# and the page to draw again if something changed), stock taken and every
+# price checked in one UPDATE (the cart's items are not read before it), the
+# delivery method and the tax rate read again inside the write transaction,
+# the order, its lines (one INSERT), its first event. PostgreSQL first locks
+# the cart's rows in id order (one SELECT ... FOR UPDATE).
+CHECKOUT = {"sqlite": 11, "postgresql": 12}
 
 
 def test_catalogue_query_count_is_fixed_for_anonymous_visitors(

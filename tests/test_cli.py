@@ -397,7 +397,7 @@ def test_expire_cancels_only_unpaid_orders_past_their_window(
 
     result = runner.invoke(args=["orders", "expire"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == f"Cancelled 1 unpaid orders: {old}."
+    assert result.output.strip() == f"Cancelled 1 unpaid order: {old}."
     assert order_status(app, old)[0] == "cancelled"
     assert order_status(app, old)[1] == 0  # nothing was paid, nothing refunded
     assert order_events_of(app, old)[1:] == [

@@ -247,6 +247,26 @@ def test_moves_the_table_does_not_allow_are_refused_and_write_nothing(
     assert order_status(app, number)[0] == source
 
 
+def test_a_move_from_a_page_that_showed_another_status_is_refused(
+    app, make_user, make_item
+):
+    """The admin's page showed Paid; meanwhile someone shipped the order: its
+    "Refund in full" button must not refund a shipped order unseen."""
+    shop = open_shop(app, make_user, make_item)
+    number = order_in(shop, "paid")
+    form_page = get_html(shop.staff, order_url(number))
+    assert 'name="from_status" value="paid"' in form_page
+    assert move_order(shop.staff, number, "shipped").status_code == 302
+    before = store_state(app)
+    response = move_order(shop.staff, number, "refunded", from_status="paid")
+    refused(shop.staff, response, "changed while you were looking")
+    assert store_state(app) == before
+    assert order_status(app, number)[0] == "shipped"
+    # A script that names no status it saw moves from the current one.
+    assert move_order(shop.staff, number, "delivered").status_code == 302
+    assert order_status(app, number)[0] == "delivered"
+
+
 def test_a_shopper_cannot_move_or_refund_even_their_own_order(
     app, make_user, make_item
 ):

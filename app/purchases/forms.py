@@ -248,6 +248,9 @@ class StatusForm(FlaskForm):
     """An admin's move of an order: the next status, a tracking number, a note."""
 
     status = HiddenField()
+    # The status the admin's page showed: a move from anything else (another
+    # admin moved the order meanwhile) is refused. Optional for scripts.
+    from_status = HiddenField()
     tracking_number = _text("Tracking number", TRACKING_NUMBER_MAX)
     note = _text("Note (optional)", ORDER_NOTE_MAX)
 

@@ -196,9 +196,10 @@ def change_status(number: str):
     if not form.validate():
         flash(" ".join(e for errors in form.errors.values() for e in errors), "error")
         return back
+    seen = form.from_status.data
     outcome = lifecycle.move(
         placed.id,
-        placed.status,
+        seen if seen in STATUSES else placed.status,
         form.status.data,
         actor_id=current_user.id,
         note=form.note.data or "",

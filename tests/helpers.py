@@ -98,6 +98,7 @@ NEVER_SERVED = [
     "/templates/base.html",
 ]
 TABLES = (
+    "outbox",
     "audit_events",
     "item_imports",
     "order_events",

@@ -29,6 +29,11 @@ STORE_TABLES = {
     "user_items",
     "audit_events",
     "item_imports",
+    "order_events",
+    "shipping_methods",
+    "shop_settings",
+    "addresses",
+    "outbox",
 }
 # The flask command of the environment running the tests (.venv/bin/flask).
 FLASK = Path(sys.executable).with_name("flask")

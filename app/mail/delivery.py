@@ -122,7 +122,10 @@ def describe(error: Exception) -> str:
                 text = text.decode("utf-8", "replace")
             parts.append(f"{address}: {code} {text}")
         return "The mail server refused the recipient: " + "; ".join(parts)
-    if isinstance(error, socket.timeout | TimeoutError):
+    if isinstance(error, socket.timeout | TimeoutError) or (
+        # smtplib reports a reply that never came as a disconnection
+        isinstance(error, smtplib.SMTPServerDisconnected) and "timed out" in str(error)
+    ):
         return "The mail server did not answer in time."
     if isinstance(error, ConnectionRefusedError):
         return "The mail server refused the connection."

@@ -95,8 +95,8 @@ def queue(
         "attempts": 0,
         "next_attempt_at": utcnow(),
     }
-    insert = _insert_ignoring_duplicates(values)
-    return db.session.execute(insert).rowcount == 1
+    insert = _insert_ignoring_duplicates(values).returning(OutboxMessage.id)
+    return db.session.execute(insert).scalar() is not None
 
 
 def _insert_ignoring_duplicates(values: dict):

@@ -197,7 +197,9 @@ def migrate(app: Flask) -> None:
             for table in SEEDED_TABLES:
                 _seeded_rows[table] = [
                     dict(row._mapping)
-                    for row in conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY id"))
+                    for row in conn.execute(
+                        sa.text(f"SELECT * FROM {table} ORDER BY id")
+                    )
                 ]
         db.engine.dispose()
 
@@ -840,7 +842,9 @@ class SmtpServer:
         with self.lock:
             if self.refusals:
                 return self.refusals.pop(0)
-            stall = self.stall_after is not None and len(self.received) >= self.stall_after
+            stall = (
+                self.stall_after is not None and len(self.received) >= self.stall_after
+            )
         if stall:
             await asyncio.sleep(self.stall_seconds)  # cancelled if the client dies
         raw = envelope.original_content or envelope.content

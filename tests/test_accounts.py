@@ -566,7 +566,9 @@ def test_s24_repeated_failed_logins_are_throttled_with_retry_after(make_app, sto
     assert not is_signed_in(client)
 
 
-@pytest.mark.parametrize("first", ["/users/login", "/users/register", "/users/password/forgot"])
+@pytest.mark.parametrize(
+    "first", ["/users/login", "/users/register", "/users/password/forgot"]
+)
 def test_s42_sign_in_sign_up_and_reset_share_one_budget_per_address(
     make_app, store, first
 ):
@@ -596,7 +598,9 @@ def test_s42_one_account_has_a_budget_of_its_own_across_addresses(make_app, stor
     strict = make_app(ACCOUNT_RATE_LIMIT="3 per minute")
     bad = {"email": "Sam@Example.com", "password": "wrong-pass-1"}
     statuses = []
-    for n, url in enumerate(["/users/login", "/users/password/forgot", "/users/register", "/users/login"]):
+    for n, url in enumerate(
+        ["/users/login", "/users/password/forgot", "/users/register", "/users/login"]
+    ):
         client = strict.test_client()
         client.environ_base["REMOTE_ADDR"] = f"198.51.100.{n + 1}"
         data = {**GOOD_SIGNUP, **bad} if url == "/users/register" else bad

@@ -61,7 +61,9 @@ def test_an_email_is_queued_in_the_callers_transaction(app):
 def test_one_dedupe_key_queues_one_email(app):
     with app.app_context():
         first = outbox.queue("order_paid", "a@example.com", "Paid", "1", dedupe_key="k")
-        second = outbox.queue("order_paid", "b@example.com", "Again", "2", dedupe_key="k")
+        second = outbox.queue(
+            "order_paid", "b@example.com", "Again", "2", dedupe_key="k"
+        )
         db.session.commit()
     assert (first, second) == (True, False)
     assert [row.recipient for row in outbox_rows(app)] == ["a@example.com"]
@@ -447,5 +449,7 @@ def test_the_outbox_rows_keep_their_claim_columns_consistent(app, mailer, smtp):
 def test_smtp_server_fixture_is_real(smtp: SmtpServer):
     """The tests' server speaks SMTP on its port (not a stand-in)."""
     with smtplib.SMTP("127.0.0.1", smtp.port, timeout=5) as client:
-        client.sendmail("a@example.com", ["b@example.com"], b"Subject: hi\r\n\r\nyo\r\n")
+        client.sendmail(
+            "a@example.com", ["b@example.com"], b"Subject: hi\r\n\r\nyo\r\n"
+        )
     assert smtp.messages()[0].subject == "hi"

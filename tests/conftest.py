@@ -298,5 +298,6 @@ def store(app: Flask, make_user, make_item, make_purchase) -> dict[str, int]:
     }
     line = make_purchase(ids["olive"], ids["lamp"], 1, 1999)
     with app.app_context():
-        ids["olive_order"] = db.session.get(UserItem, line).order_id
+        order = db.session.get(UserItem, line).order
+        ids["olive_order"], ids["olive_number"] = order.id, order.number
     return ids

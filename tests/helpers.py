@@ -596,6 +596,9 @@ def url_for_rule(rule, store: dict[str, int], user_id: int | None = None) -> str
         else store["lamp"],
         "user_id": store["sam"] if user_id is None else user_id,
         "order_id": store["olive_order"],
+        "number": store["olive_number"],
+        "message_id": 1,
+        "token": "not-a-real-token",
         "filename": "css/store.css",
     }
     return rule.build({name: values[name] for name in rule.arguments})[1]

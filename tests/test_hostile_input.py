@@ -57,12 +57,25 @@ FIELDS = (
     "unit_price_cents",
     "total",
     "next",
+    "current_password",
+    "confirm",
 )
 # The fields each form really has: sent more often, so requests get past the
 # first missing field and reach the deeper checks.
 FORM_FIELDS = {
     "users.register": ("name", "email", "password", "password_confirm"),
     "users.login": ("email", "password", "remember"),
+    "users.forgot_password": ("email",),
+    "users.reset_password": ("password", "password_confirm"),
+    "users.account": (
+        "name",
+        "email",
+        "current_password",
+        "password",
+        "password_confirm",
+    ),
+    "users.delete_account": ("current_password", "confirm"),
+    "users.confirm_email": (),
     "items.create": ("name", "description", "price", "stock"),
     "items.edit": ("name", "description", "price", "stock", "stock_seen"),
     "items.import_items": ("file",),
@@ -150,6 +163,8 @@ def field_value(name: str, world: dict, in_form: bool) -> st.SearchStrategy:
         "item_id": [str(world["lamp"]), str(world["retired"]), "999999"],
         "user_id": [str(world["olive"])],
         "name": ["Lamp", "A new thing"],
+        "current_password": [TEST_PASSWORD],
+        "confirm": ["y"],
     }.get(name, [])
     options = [text_values()]
     if plausible:
@@ -207,6 +222,15 @@ def url_for_rule(draw, rule, world: dict) -> str:
                     .map(lambda s: quote(s, safe="")),
                 )
             )
+        elif name in ("token", "number"):  # an emailed link's token, an order number
+            value = draw(
+                st.one_of(
+                    st.sampled_from([world["olive_number"], "eyJ1IjoxfQ.aaaa.bbbb"]),
+                    text_values()
+                    .filter(lambda s: s.strip("/"))
+                    .map(lambda s: quote(s, safe="")),
+                )
+            )
         else:
             ids = [world[key] for key in ("lamp", "retired", "sam", "olive", "admin")]
             value = draw(
@@ -237,7 +261,9 @@ def reset_roles(app: Flask, world: dict) -> None:
         db.session.execute(
             sa.update(User)
             .where(User.id.in_([world["sam"], world["admin"]]))
-            .values(is_enabled=True, is_admin=User.id == world["admin"])
+            .values(
+                is_enabled=True, is_admin=User.id == world["admin"], deleted_at=None
+            )
         )
         db.session.commit()
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -66,6 +67,7 @@ def outbox_run(once: bool) -> None:
     """
     config = current_app.config
     where = config.get("MAIL_SERVER") or config["MAIL_FILE_PATH"]
+    _log_to_stderr("app.mail")
     worker = Worker(
         expire_orders=lambda: lifecycle.expire(utcnow(), config["PAYMENT_WINDOWS"])
     )
@@ -76,6 +78,16 @@ def outbox_run(once: bool) -> None:
         click.echo(
             f"{total.sent} sent, {total.retrying} to retry later, {total.failed} failed."
         )
+
+
+def _log_to_stderr(name: str) -> None:
+    """The worker's log (each email sent, written or refused) on stderr, once."""
+    logger = logging.getLogger(name)
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 @click.group("users")

@@ -18,6 +18,7 @@ from tests.helpers import (
     assert_plain_error_page,
     client_for,
     count,
+    csrf_token_from,
     db_state,
     html_of,
     is_signed_in,
@@ -58,7 +59,7 @@ def can_sign_in(app, email: str, password: str) -> bool:
     return response.status_code == 302
 
 
-def test_forgot_answers_the_same_for_known_and_unknown_emails(app, store):
+def test_s42_forgot_answers_the_same_for_known_and_unknown_emails(app, store):
     """Same status, same redirect, same page: only the known one queues an email."""
     answers = []
     for email in ("sam@example.com", "nobody@example.com"):
@@ -94,7 +95,7 @@ def test_forgot_with_a_bad_email_shows_the_form_again(app, store):
     assert count(app, OutboxMessage) == 0
 
 
-def test_the_whole_reset_by_email(app, store, mailer, smtp):
+def test_s41_the_whole_reset_by_email_ends_every_session(app, store, mailer, smtp):
     before = row_of(app, User, store["sam"])
     elsewhere = client_for(app, "sam@example.com")  # another signed-in browser
     link = reset_link(app, mailer, smtp)
@@ -130,7 +131,9 @@ def test_the_whole_reset_by_email(app, store, mailer, smtp):
     assert token not in reset_row.body_text + reset_row.body_html
 
 
-def test_a_used_link_gets_a_clear_page_and_changes_nothing(app, store, mailer, smtp):
+def test_s41_a_used_link_gets_a_clear_page_and_changes_nothing(
+    app, store, mailer, smtp
+):
     link = reset_link(app, mailer, smtp)
     assert choose(app.test_client(), link).status_code == 302
     before = db_state(app)
@@ -148,7 +151,7 @@ def test_a_used_link_gets_a_clear_page_and_changes_nothing(app, store, mailer, s
     assert can_sign_in(app, "sam@example.com", NEW_PASSWORD)
 
 
-def test_an_expired_link_gets_a_clear_page_and_changes_nothing(
+def test_s41_an_expired_link_gets_a_clear_page_and_changes_nothing(
     app, store, mailer, smtp, monkeypatch
 ):
     real = TimestampSigner.get_timestamp
@@ -177,7 +180,7 @@ def test_an_expired_link_gets_a_clear_page_and_changes_nothing(
     ],
     ids=["signature", "payload", "truncated", "nonsense", "huge", "nul"],
 )
-def test_a_tampered_link_gets_a_clear_page_and_changes_nothing(
+def test_s41_a_tampered_link_gets_a_clear_page_and_changes_nothing(
     app, store, mailer, smtp, mangle
 ):
     token = reset_link(app, mailer, smtp).removeprefix(RESET)
@@ -201,7 +204,7 @@ def test_a_tampered_link_gets_a_clear_page_and_changes_nothing(
     assert db_state(app) == before
 
 
-def test_a_reset_link_stops_working_when_the_password_changes_otherwise(
+def test_s41_a_reset_link_stops_working_when_the_password_changes_otherwise(
     app, store, mailer, smtp, runner
 ):
     link = reset_link(app, mailer, smtp)
@@ -289,3 +292,22 @@ def test_set_password_refuses_unknown_emails_and_weak_passwords(app, store, runn
     weak = set_password(runner, "sam@example.com", "short")
     assert weak.exit_code == 2 and "at least 8 characters" in weak.output
     assert db_state(app) == before
+
+
+def test_s43_the_link_is_on_the_stores_address_whatever_the_host_header(
+    app, store, mailer, smtp
+):
+    """A reset asked for with `Host: evil.example` still links to the store."""
+    client = app.test_client()
+    evil = "http://evil.example"
+    page = client.get("/users/password/forgot", base_url=evil)
+    response = client.post(
+        "/users/password/forgot",
+        data={"csrf_token": csrf_token_from(html_of(page)), "email": "sam@example.com"},
+        base_url=evil,
+    )
+    assert response.status_code == 302
+    send_all(mailer)
+    [email] = smtp.to("sam@example.com")
+    assert all(link.startswith("http://store.test/") for link in email.links())
+    assert "evil.example" not in email.text + email.html

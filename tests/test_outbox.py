@@ -26,11 +26,14 @@ from app.models import OutboxMessage, utcnow
 from app.orders import lifecycle
 from tests.helpers import (
     SmtpServer,
+    client_for,
     count,
     deliver,
     flask_process,
+    html_of,
     order_row,
     outbox_rows,
+    post_form,
     queue_emails,
     row_of,
     worker_env,
@@ -453,3 +456,29 @@ def test_smtp_server_fixture_is_real(smtp: SmtpServer):
             "a@example.com", ["b@example.com"], b"Subject: hi\r\n\r\nyo\r\n"
         )
     assert smtp.messages()[0].subject == "hi"
+
+
+# --- the admin's outbox page -------------------------------------------------------
+
+
+def test_admins_see_waiting_and_failed_emails_and_retry_one(app, mailer, smtp, store):
+    ids = queue_emails(app, 3)
+    smtp.refuse(1, "554 5.7.1 Message rejected")
+    smtp.refuse(1, "451 4.3.0 Try again later")
+    deliver(mailer)  # one failed, one waiting for its retry, one sent
+    admin = client_for(app, "admin@example.com")
+    waiting = html_of(admin.get("/mail/"))
+    assert "Waiting (1)" in waiting and "Failed (1)" in waiting and "Sent (1)" in waiting
+    assert "answered 451: 4.3.0 Try again later" in waiting
+    failed = html_of(admin.get("/mail/?status=failed"))
+    assert "answered 554: 5.7.1 Message rejected" in failed
+    assert "Body" not in failed  # bodies are never shown
+    [failed_row] = [row for row in outbox_rows(app) if row.status == "failed"]
+    response = post_form(
+        admin, f"/mail/{failed_row.id}/retry", page="/mail/?status=failed"
+    )
+    assert response.status_code == 302
+    assert row_of(app, OutboxMessage, failed_row.id).status == "pending"
+    assert deliver(mailer).sent == 1
+    assert admin.get("/mail/?status=nonsense").status_code == 400
+    assert len(ids) == 3

@@ -10,11 +10,15 @@ from __future__ import annotations
 import email
 import email.policy
 import logging
+import os
 import signal
 import smtplib
 import socket
+import subprocess
 import threading
 import time
+import urllib.parse
+import urllib.request
 from datetime import timedelta
 
 import pytest
@@ -25,11 +29,15 @@ from app.mail import outbox
 from app.models import OutboxMessage, utcnow
 from app.orders import lifecycle
 from tests.helpers import (
+    FLASK,
+    ROOT,
     SmtpServer,
     client_for,
     count,
+    csrf_token_from,
     deliver,
     flask_process,
+    free_port,
     html_of,
     order_row,
     outbox_rows,
@@ -487,3 +495,64 @@ def test_admins_see_waiting_and_failed_emails_and_retry_one(app, mailer, smtp, s
     assert deliver(mailer).sent == 1
     assert admin.get("/mail/?status=nonsense").status_code == 400
     assert len(ids) == 3
+
+
+@pytest.mark.slow
+def test_the_procfile_runs_the_store_and_its_worker_side_by_side(
+    app, database_uri, store, tmp_path
+):
+    """What `make run` starts (honcho and the Procfile): the web server takes
+    a reset request, and the worker beside it writes the email as an .eml file."""
+    port = free_port()
+    mail = tmp_path / "mail"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("FLASK_APP", "STORE_ENV", "TEST_DATABASE_URL")
+        and not k.startswith(("MAIL_", "OUTBOX_"))
+    }
+    env.update(
+        DATABASE_URL=database_uri,
+        MAIL_FILE_PATH=str(mail),
+        STORE_URL=f"http://127.0.0.1:{port}",
+        OUTBOX_POLL_SECONDS="1",
+        PATH=f"{FLASK.parent}:{env.get('PATH', '')}",
+    )
+    honcho = subprocess.Popen(
+        [str(FLASK.with_name("honcho")), "start", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+        jar = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        page = jar.open(f"{base}/users/password/forgot", timeout=5).read().decode()
+        form = {"csrf_token": csrf_token_from(page), "email": "sam@example.com"}
+        jar.open(
+            f"{base}/users/password/forgot",
+            urllib.parse.urlencode(form).encode(),
+            timeout=5,
+        )
+        while time.monotonic() < deadline and not list(mail.glob("*.eml")):
+            time.sleep(0.2)
+        [written] = list(mail.glob("*.eml"))
+    finally:
+        os.killpg(honcho.pid, signal.SIGTERM)
+        output = honcho.communicate(timeout=20)[0]
+    text = written.read_text()
+    assert "Subject: Reset your Corner Store password" in text
+    assert f"{base}/users/password/reset/" in text
+    assert "web.1" in output and "worker.1" in output
+    assert str(written) in output  # the worker's log names the file

@@ -207,10 +207,14 @@ def test_primary_unique_keys_and_indexes_are_named(schema):
         assert schema.get_pk_constraint(table)["name"] == f"pk_{table}"
     uniques = {
         (table, u["name"])
-        for table in ("users", "orders")
+        for table in ("users", "orders", "outbox")
         for u in schema.get_unique_constraints(table)
     }
-    assert {("users", "uq_users_email"), ("orders", "uq_orders_token")} <= uniques
+    assert {
+        ("users", "uq_users_email"),
+        ("orders", "uq_orders_token"),
+        ("outbox", "uq_outbox_dedupe_key"),
+    } <= uniques
     indexes = {i["name"] for table in STORE_TABLES for i in schema.get_indexes(table)}
     assert {
         "ix_items_name",
@@ -218,8 +222,10 @@ def test_primary_unique_keys_and_indexes_are_named(schema):
         "ix_items_live_price",
         "ix_items_live_newest",
         "ix_items_live_stock",
-        "ix_orders_user_id",
+        "ix_orders_user_id_created_at",
         "ix_user_items_order_id",
+        "ix_outbox_due",
+        "ix_outbox_status_created_at",
         "ix_user_items_user_id_created_at",
         "ix_user_items_item_id_created_at",
     } <= indexes

@@ -311,3 +311,28 @@ def test_s43_the_link_is_on_the_stores_address_whatever_the_host_header(
     [email] = smtp.to("sam@example.com")
     assert all(link.startswith("http://store.test/") for link in email.links())
     assert "evil.example" not in email.text + email.html
+
+
+def test_s42_signing_up_with_a_taken_email_tells_its_owner_once_an_hour(
+    app, store, mailer, smtp
+):
+    """The page says only "sign in or reset your password"; the address's
+    owner gets one email about it, however often it is tried."""
+    signup = {
+        "name": "Mallory",
+        "email": "Sam@Example.com",
+        "password": "a-long-unusual-passphrase",
+        "password_confirm": "a-long-unusual-passphrase",
+    }
+    for _ in range(3):
+        response = post_form(app.test_client(), "/users/register", signup)
+        assert response.status_code == 422
+        html = html_of(response)
+        assert "sign in, or reset your password" in html
+        assert "Mallory" not in row_of(app, User, store["sam"]).name
+    send_all(mailer)
+    [email] = smtp.to("sam@example.com")
+    assert email.subject == "You already have a Corner Store account"
+    assert "Someone tried to sign up at Corner Store with this address" in email.text
+    assert "http://store.test/users/password/forgot" in email.text
+    assert count(app, User) == 3

@@ -462,10 +462,19 @@ def test_no_route_updates_or_deletes_audit_events(
     item_id = make_item(name="Lamp")
     make_purchase(olive, item_id)
     with app.app_context():
-        order_id = db.session.scalar(sa.text("SELECT id FROM orders"))
+        order_id, number = db.session.execute(
+            sa.text("SELECT id, number FROM orders")
+        ).one()
     add_events(app, 3, admin_id, item_id)
     before = all_event_rows(app)
-    values = {"item_id": item_id, "user_id": olive, "order_id": order_id}
+    values = {
+        "item_id": item_id,
+        "user_id": olive,
+        "order_id": order_id,
+        "number": number,
+        "token": "not-a-real-token",
+        "message_id": 1,
+    }
     payload = {
         "id": "1",
         "event_id": "1",

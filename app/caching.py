@@ -35,3 +35,11 @@ def remembered(key: str, seconds: int, work: Callable[[], T]) -> T:
         except Exception:
             log.warning("cache unreachable: %s not kept", key, exc_info=True)
     return value
+
+
+def forget(key: str) -> None:
+    """Drop what `remembered` keeps under `key` (an unreachable cache: nothing)."""
+    try:
+        cache.delete(key)
+    except Exception:
+        log.warning("cache unreachable: %s not forgotten", key, exc_info=True)

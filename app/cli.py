@@ -43,7 +43,8 @@ def expire_orders() -> None:
     (PAYMENT_WINDOWS) and return their stock."""
     cancelled = lifecycle.expire(utcnow(), current_app.config["PAYMENT_WINDOWS"])
     if cancelled:
-        click.echo(f"Cancelled {len(cancelled)} unpaid orders: {', '.join(cancelled)}.")
+        noun = "order" if len(cancelled) == 1 else "orders"
+        click.echo(f"Cancelled {len(cancelled)} unpaid {noun}: {', '.join(cancelled)}.")
     else:
         click.echo("No unpaid orders past their payment window.")
 

@@ -1,10 +1,13 @@
--- `make bench`: signed-in buyers loop add to cart -> cart page -> checkout.
+-- `make bench`: signed-in buyers loop add to cart -> checkout page -> place
+-- the order.
 --
 -- One connection per wrk thread, so each thread is one shopper with its own
 -- session. bench/run.py signs the shoppers in first and writes their session
 -- cookies and CSRF tokens to the file named by the first script argument
 -- (a Lua table, one entry per thread). Each response's Set-Cookie replaces the
--- session (the cart lives in it); the cart page gives the checkout token.
+-- session (the cart lives in it). The checkout page gives what its form sends
+-- back (the cart's token, the prices it showed, the delivery and payment it
+-- chose); the buyer types in the same new address every time.
 -- At the end the script prints "CHECKOUTS <bought> <turned away>".
 
 local threads = {}
@@ -20,9 +23,29 @@ function init(args)
   cookie = shopper.cookie
   csrf = shopper.csrf
   step = 1
-  token = nil
+  order = nil
   bought = 0
   turned_away = 0
+end
+
+local ship_to = {
+  address_id = "", name = "Bench Buyer", line1 = "1 Oak Street", line2 = "",
+  city = "Portland", postcode = "97205", country = "US",
+}
+
+-- The checkout page's order form, or nil when the page has no token.
+local function order_form(body)
+  local fields = { csrf_token = csrf }
+  for _, name in ipairs({ "token", "seen_prices", "seen_shipping", "seen_tax" }) do
+    fields[name] = body:match('name="' .. name .. '" type="hidden" value="([^"]*)"')
+    if not fields[name] then return nil end
+  end
+  if fields.token == "" then return nil end
+  for _, name in ipairs({ "shipping", "payment" }) do
+    fields[name] = body:match('name="' .. name .. '" value="([^"]+)" checked') or ""
+  end
+  for name, value in pairs(ship_to) do fields[name] = value end
+  return fields
 end
 
 local function form(fields)
@@ -42,11 +65,10 @@ function request()
     return wrk.format("POST", "/purchases/cart", headers,
       form({ csrf_token = csrf, item_id = item_id, quantity = "1" }))
   elseif step == 2 then
-    return wrk.format("GET", "/purchases/cart", headers)
+    return wrk.format("GET", "/purchases/checkout", headers)
   else
     headers["Content-Type"] = "application/x-www-form-urlencoded"
-    return wrk.format("POST", "/purchases/checkout", headers,
-      form({ csrf_token = csrf, token = token }))
+    return wrk.format("POST", "/purchases/checkout", headers, form(order))
   end
 end
 
@@ -59,8 +81,8 @@ function response(status, headers, body)
   if step == 1 then
     step = (status == 302) and 2 or 1
   elseif step == 2 then
-    token = body:match('name="token" type="hidden" value="([^"]+)"')
-    step = token and 3 or 1
+    order = order_form(body)
+    step = order and 3 or 1
   else
     local location = headers["Location"] or ""
     if status == 302 and location:find("/purchases/orders/", 1, true) then

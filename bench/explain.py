@@ -27,7 +27,8 @@ CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 def pages(conn: sa.Connection) -> list[tuple[str, str, str | None]]:
-    """(title, path, who) for each benchmarked page: who is None, "shopper" or "admin"."""
+    """(title, path, who) for each benchmarked page: who is None, "shopper",
+    "cart" (a shopper with three items in the cart) or "admin"."""
     best_item = conn.execute(
         sa.text("SELECT id FROM items ORDER BY sales_lines DESC, id LIMIT 1")
     ).scalar()
@@ -43,6 +44,8 @@ def pages(conn: sa.Connection) -> list[tuple[str, str, str | None]]:
             f"/items/{best_item}",
             "admin",
         ),
+        ("Checkout page (3 items in the cart)", "/purchases/checkout", "cart"),
+        ("Admin: the order list", "/purchases/orders/", "admin"),
     ]
 
 
@@ -58,17 +61,49 @@ def sign_in(client, email: str, password: str) -> None:
 
 
 def accounts(conn: sa.Connection) -> dict[str, tuple[str, str]]:
-    """(email, password) of the shopper with the most lines and of the bench admin."""
+    """(email, password) of the shopper with the most lines, of the last
+    shopper (the benchmark's checkout page's) and of the bench admin."""
     shopper = conn.execute(
         sa.text(
             "SELECT email FROM users WHERE NOT is_admin "
             "ORDER BY purchase_lines DESC, id LIMIT 1"
         )
     ).scalar()
+    cart = conn.execute(
+        sa.text("SELECT email FROM users WHERE NOT is_admin ORDER BY id DESC LIMIT 1")
+    ).scalar()
     return {
         "shopper": (shopper, "demo-shopper-pass"),
+        "cart": (cart, "demo-shopper-pass"),
         "admin": ("bench-admin@example.com", "bench-admin-pass"),
     }
+
+
+def cart_items(conn: sa.Connection) -> list[int]:
+    """Three items in stock, as the benchmark's cart holds (not the item its
+    checkout loop buys, the last one)."""
+    return list(
+        conn.execute(
+            sa.text(
+                "SELECT id FROM items WHERE archived_at IS NULL AND stock > 0 "
+                "AND id <> (SELECT max(id) FROM items WHERE archived_at IS NULL) "
+                "ORDER BY id LIMIT 3"
+            )
+        ).scalars()
+    )
+
+
+def fill_cart(client, item_ids: list[int]) -> None:
+    """Each item through its page's add-to-cart form, as the benchmark does."""
+    for item_id in item_ids:
+        html = client.get(f"/items/{item_id}").get_data(as_text=True)
+        token = CSRF_RE.search(html).group(1)
+        response = client.post(
+            "/purchases/cart",
+            data={"csrf_token": token, "item_id": item_id, "quantity": 1},
+        )
+        if response.status_code != 302:
+            raise SystemExit(f"could not add item {item_id}: {response.status_code}")
 
 
 def plan(conn: sa.Connection, statement: str, params, engine: str) -> str:
@@ -122,6 +157,7 @@ def explain_engine(url: str, engine: str) -> list[str]:
     with bind.connect() as conn:
         logins = accounts(conn)
         page_list = pages(conn)
+        in_cart = cart_items(conn)
     # Requests run outside any app context of ours, each in its own, as served.
     sa.event.listen(
         bind,
@@ -134,6 +170,9 @@ def explain_engine(url: str, engine: str) -> list[str]:
         client = app.test_client()
         if who:
             sign_in(client, *logins[who])
+        if who == "cart":
+            fill_cart(client, in_cart)
+            client.get("/purchases/cart")  # shows, and so clears, the "Added" notes
         recorded.clear()
         status = client.get(path).status_code
         statements = [

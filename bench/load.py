@@ -6,9 +6,10 @@ ready for bench/results.json.
 
 - `wrk_page`: wrk on one page; `parse_wrk` reads its output.
 - `checkout_loop`: throughput. wrk runs bench/checkout.lua, each thread one
-  signed-in buyer looping add to cart -> cart page -> buy on its own
-  connection, with stock to spare: requests/s of those three requests, and
-  completed checkouts/s. Every unit taken from stock must be in a purchase line.
+  signed-in buyer looping add to cart -> checkout page -> place the order
+  (a new address, the page's delivery and payment) on its own connection,
+  with stock to spare: requests/s of those three requests, and completed
+  checkouts/s. Every unit taken from stock must be in a purchase line.
 - `last_units_race`: correctness. The same buyers (Python threads) race for
   the item's last units until they are gone: what was sold must be exactly
   what there was. Its throughput is completed checkouts/s, its latencies
@@ -31,7 +32,15 @@ import sqlalchemy as sa
 from bench.common import ROOT, SCRATCH, log
 
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-TOKEN_RE = re.compile(r'name="token" type="hidden" value="([^"]+)"')
+# What the checkout page records for its POST (the cart's token, the prices
+# shown), and the delivery and payment it has chosen.
+SHOWN_RE = re.compile(
+    r'name="(token|seen_prices|seen_shipping|seen_tax)" type="hidden" value="([^"]*)"'
+)
+CHOSEN_RE = re.compile(r'name="(shipping|payment)" value="([^"]+)" checked')
+# Where every benchmark buyer ships: typed in as a new address, not saved.
+SHIP_TO = {"address_id": "", "name": "Bench Buyer", "line1": "1 Oak Street",
+           "line2": "", "city": "Portland", "postcode": "97205", "country": "US"}  # fmt: skip
 SHOPPER_PASSWORD = "demo-shopper-pass"  # every seeded shopper's
 PLENTY = 1_000_000  # stock for the checkout loop: never runs out
 SETTLE_SECONDS = 2  # for checkouts still in flight when the load stops
@@ -256,27 +265,38 @@ class RaceTally:
     errors: int = 0
 
 
-def add_and_open_cart(browser: Browser, csrf: str, item_id: int):
-    """Add one unit to the cart, then open the cart page: (status of the add,
-    the checkout token the cart page gives, or None)."""
+def checkout_form(page: str) -> dict | None:
+    """The checkout page's order form as the buyer sends it: what the page
+    recorded, the delivery and payment it chose, the address typed in (None
+    when the page has no token: no page, an empty cart)."""
+    shown = dict(SHOWN_RE.findall(page))
+    if not shown.get("token"):
+        return None
+    return {**shown, **dict(CHOSEN_RE.findall(page)), **SHIP_TO}
+
+
+def add_and_open_checkout(browser: Browser, csrf: str, item_id: int):
+    """Add one unit to the cart, then open the checkout page: (status of the
+    add, the order form to send, or None)."""
     status, _, _ = browser.request(
         "POST",
         "/purchases/cart",
         {"csrf_token": csrf, "item_id": item_id, "quantity": 1},
     )
-    _, _, cart = browser.request("GET", "/purchases/cart")
-    token = TOKEN_RE.search(cart)
-    return status, token.group(1) if token else None
+    _, _, page = browser.request("GET", "/purchases/checkout")
+    return status, checkout_form(page)
 
 
 def race_buyer(
     port: int, email: str, item_id: int, stop_at: float, tally: RaceTally
 ) -> None:
-    """One buyer: add to cart, cart page, buy (timed), until sold out or time."""
+    """One buyer: add to cart, checkout page, place the order (timed), until
+    sold out or time. A 409 is a checkout turned away: the stock the page
+    showed went to someone else first."""
     browser, csrf = signed_in_buyer(port, email, item_id)
     while time.time() < stop_at:
-        status, token = add_and_open_cart(browser, csrf, item_id)
-        if status != 302 or not token:
+        status, form = add_and_open_checkout(browser, csrf, item_id)
+        if status != 302 or not form:
             with tally.lock:
                 if status == 422:  # sold out: nothing left to add
                     tally.turned_away += 1
@@ -285,14 +305,14 @@ def race_buyer(
             continue
         started = time.perf_counter()
         status, location, _ = browser.request(
-            "POST", "/purchases/checkout", {"csrf_token": csrf, "token": token}
+            "POST", "/purchases/checkout", {"csrf_token": csrf, **form}
         )
         elapsed_ms = (time.perf_counter() - started) * 1000
         with tally.lock:
             tally.buy_ms.append(elapsed_ms)
             if status == 302 and "/purchases/orders/" in location:
                 tally.sold += 1
-            elif status == 302:
+            elif status in (302, 409):
                 tally.turned_away += 1
             else:
                 tally.errors += 1

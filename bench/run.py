@@ -2,10 +2,12 @@
 
 For each engine (SQLite always; PostgreSQL when DATABASE_URL or
 TEST_DATABASE_URL points at one) it seeds a large store and a small one,
-serves the store, the small store and the baseline page (bench/baseline.py)
-under the same gunicorn settings (gunicorn.conf.py, production config), loads
-them with wrk in alternating rounds, times the checkout loop and runs the
-last-units race (bench/load.py), and reads each worker's memory. The numbers
+serves the store, the small store and the baseline pages (bench/baseline.py:
+the catalogue's, the checkout page's and the admin order list's) under the
+same gunicorn settings (gunicorn.conf.py, production config), loads them with
+wrk in alternating rounds (the signed-in pages and their baselines with the
+same session cookie), times the checkout loop and runs the last-units race
+(bench/load.py), and reads each worker's memory. The numbers
 go to bench/results.json; from them bench/report.py prints a table per engine
 of requests/s, p50/p99 latency, errors and each page's throughput as a ratio
 to the baseline, and writes BENCHMARKS.md and docs/benchmarks.png.
@@ -48,6 +50,15 @@ BIN = Path(sys.executable).parent
 WORD = "oak"  # a material in about one seeded name in twenty
 ADMIN_EMAIL, ADMIN_PASSWORD = "bench-admin@example.com", "bench-admin-pass"
 SMALL_STORE = {"items": 1000, "users": 100, "purchases": 2000}
+CART_ITEMS = 3  # the checkout page's cart
+# The checkout page's shopper's saved addresses: (name, line1, line2, city,
+# postcode, country).
+SAVED_ADDRESSES = [
+    ("Ada Lovelace", "12 Maple Avenue", "", "Portland", "97205", "US"),
+    ("Ada Lovelace", "4 Mill Lane", "Flat 2", "Boston", "02108", "US"),
+]
+MIN_ORDERS = 100_000  # the admin's order list at the default size
+DEFAULT_PURCHASES = 1_000_000
 
 
 @dataclass
@@ -57,13 +68,19 @@ class Page:
     path: str
     server: str = "store"  # store | small | baseline
     browser: Browser | None = None  # signed in, for pages behind a login
+    baseline: str = "baseline"  # the key of the page its ratio is taken against
     rounds: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.server == "baseline":  # a baseline is its own measure
+            self.baseline = self.key
 
     def result(self) -> dict:
         return {
             "label": self.label,
             "path": self.path,
             "server": self.server,
+            "baseline": self.baseline,
             "median": medians(self.rounds),
             "rounds": self.rounds,
         }
@@ -81,6 +98,10 @@ class StoreFacts:
     buyer_emails: list[str]  # the checkout's buyers
     live_items: int
     checkout_item: int
+    cart_user: int  # the shopper whose cart the checkout page shows
+    cart_email: str
+    cart_items: list[int]  # in that cart, one unit of each
+    orders: int
 
 
 # --- processes -----------------------------------------------------------------
@@ -226,10 +247,54 @@ def store_facts(db: sa.Engine, buyers: int) -> StoreFacts:
         checkout_item = query(
             "SELECT id FROM items WHERE archived_at IS NULL ORDER BY id DESC LIMIT 1"
         ).scalar()
+        # The last shopper (none of the checkout's buyers at the default size)
+        # and three items in stock other than the checkout's.
+        cart_user, cart_email = query(
+            "SELECT id, email FROM users WHERE NOT is_admin ORDER BY id DESC LIMIT 1"
+        ).one()
+        cart_items = query(
+            "SELECT id FROM items WHERE archived_at IS NULL AND stock > 0 "
+            "AND id <> :c ORDER BY id LIMIT :n",
+            c=checkout_item, n=CART_ITEMS,
+        ).scalars()  # fmt: skip
+        orders = query("SELECT count(*) FROM orders").scalar()
     return StoreFacts(
         top_user, top_email, user_lines, best_item, best_lines,
         list(buyer_emails), live_items, checkout_item,
+        cart_user, cart_email, list(cart_items), orders,
     )  # fmt: skip
+
+
+def save_addresses(db: sa.Engine, user_id: int) -> None:
+    """The saved addresses a returning shopper's earlier checkouts left (the
+    store saves them only there)."""
+    columns = ("name", "line1", "line2", "city", "postcode", "country")
+    with db.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO addresses (user_id, name, line1, line2, city, postcode, "
+                "country) VALUES (:user_id, :name, :line1, :line2, :city, "
+                ":postcode, :country)"
+            ),
+            [{"user_id": user_id, **dict(zip(columns, a, strict=True))}
+             for a in SAVED_ADDRESSES],
+        )  # fmt: skip
+
+
+def shopper_with_cart(port: int, store: StoreFacts) -> Browser:
+    """The cart shopper signed in, each item added through its page's
+    add-to-cart form, each redirect followed to the cart (which shows, and so
+    clears, the "Added" message, as a browser would)."""
+    shopper = Browser(port).login(store.cart_email, SHOPPER_PASSWORD)
+    for item_id in store.cart_items:
+        status, location, _ = shopper.post_form(
+            "/purchases/cart", {"item_id": item_id, "quantity": 1},
+            page=f"/items/{item_id}",
+        )  # fmt: skip
+        if status != 302:
+            raise SystemExit(f"could not add item {item_id} to the cart ({status})")
+        shopper.request("GET", location)
+    return shopper
 
 
 # --- the pages and their rounds ------------------------------------------------------
@@ -240,6 +305,7 @@ def bench_pages(store: StoreFacts, ports: dict) -> list[Page]:
     shopper's or admin's session."""
     shopper = Browser(ports["store"]).login(store.top_email, SHOPPER_PASSWORD)
     admin = Browser(ports["store"]).login(ADMIN_EMAIL, ADMIN_PASSWORD)
+    cart = shopper_with_cart(ports["store"], store)
     deep_page = min(200, max(1, store.live_items // 24))
     return [
         Page("baseline", "Baseline (raw driver, same page)", "/items/", "baseline"),
@@ -253,18 +319,36 @@ def bench_pages(store: StoreFacts, ports: dict) -> list[Page]:
              browser=shopper),
         Page("admin_buyers", f"Admin: buyers of best seller ({store.best_lines:,} lines)",
              f"/items/{store.best_item}", browser=admin),
+        Page("baseline_checkout", "Baseline: checkout page (raw driver)",
+             "/purchases/checkout", "baseline", cart),
+        Page("checkout", f"Checkout page ({len(store.cart_items)} items in the cart, "
+             f"{len(SAVED_ADDRESSES)} saved addresses)", "/purchases/checkout",
+             browser=cart, baseline="baseline_checkout"),
+        Page("baseline_admin_orders", "Baseline: admin order list (raw driver)",
+             "/purchases/orders/", "baseline", admin),
+        Page("admin_orders", f"Admin: order list ({store.orders:,} orders, newest 50)",
+             "/purchases/orders/", browser=admin, baseline="baseline_admin_orders"),
         Page("catalogue_1k", "Catalogue page 1 at 1,000 items", "/items/", "small"),
     ]  # fmt: skip
 
 
 def measure_pages(engine: str, pages: list[Page], ports: dict, args) -> None:
-    """Warms every page and checks it answers, then loads them all with wrk,
-    one after another, round after round."""
+    """Warms every page and checks it answers, and keeps its session as it is
+    (wrk sends one cookie throughout), then loads them all with wrk, one after
+    another, round after round."""
     for page in pages:
-        browser = page.browser or Browser(ports[page.server])
-        status, _, _ = browser.request("GET", page.path)
-        if status != 200:
-            raise SystemExit(f"{page.label}: {page.path} answered {status}")
+        browser = Browser(ports[page.server])
+        if page.browser:  # the same cookies: what the first view sets, wrk sends
+            browser.cookies = page.browser.cookies
+        # Signed in, twice: the first view may take a message left in the
+        # session; the second must leave the cookie wrk will send as it is.
+        for _ in range(2 if page.browser else 1):
+            before = dict(browser.cookies)
+            status, _, _ = browser.request("GET", page.path)
+            if status != 200:
+                raise SystemExit(f"{page.label}: {page.path} answered {status}")
+        if page.browser and browser.cookies != before:
+            raise SystemExit(f"{page.label}: {page.path} changes the session each view")
     for round_no in range(1, args.rounds + 1):
         log(f"{engine}: round {round_no}/{args.rounds} of {len(pages)} pages, "
             f"{args.seconds} s each")  # fmt: skip
@@ -323,7 +407,12 @@ def bench_engine(engine: str, args: argparse.Namespace, server: str | None) -> d
     try:
         store = store_facts(db, args.buyers)
         log(f"{engine}: top user {store.top_user} has {store.user_lines:,} lines; "
-            f"item {store.best_item} has {store.best_lines:,} lines")  # fmt: skip
+            f"item {store.best_item} has {store.best_lines:,} lines; "
+            f"{store.orders:,} orders")  # fmt: skip
+        if store.orders < MIN_ORDERS:
+            log(f"{engine}: the order list has under {MIN_ORDERS:,} orders "
+                f"(the default store, {DEFAULT_PURCHASES:,} lines, has more)")  # fmt: skip
+        save_addresses(db, store.cart_user)
         ports, procs = start_servers(big_env, small_env)
         try:
             pages = bench_pages(store, ports)
@@ -369,7 +458,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=10_000)
-    parser.add_argument("--purchases", type=int, default=1_000_000)
+    parser.add_argument("--purchases", type=int, default=DEFAULT_PURCHASES)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=8, help="per page per round")
     parser.add_argument("--connections", type=int, default=8)

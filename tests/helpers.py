@@ -15,6 +15,7 @@ import asyncio
 import email
 import email.policy
 import functools
+import html as html_module
 import io
 import os
 import re
@@ -33,6 +34,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
@@ -43,10 +45,12 @@ from app import create_app
 from app.extensions import db
 from app.mail import outbox
 from app.models import (
+    Address,
     AuditEvent,
     Item,
     ItemImport,
     Order,
+    OrderEvent,
     OutboxMessage,
     StoreTotals,
     User,
@@ -62,6 +66,8 @@ ATTRIBUTE_RE = re.compile(r'\b(name|value|type)="([^"]*)"')
 CHECKOUT_HIDDEN = ("csrf_token", "token", "seen_prices", "seen_shipping", "seen_tax")
 # The first delivery method the checkout page offers.
 SHIPPING_RE = re.compile(r'name="shipping" value="([^"]+)"')
+# The checkout page's list of what changed when it refused an order.
+CHANGES_RE = re.compile(r'<section[^>]*id="changes"[^>]*>(.*?)</section>', re.S)
 # The hidden "token" field of the checkout and import forms.
 TOKEN_RE = re.compile(r'name="token"[^>]*value="([^"]+)"')
 PLAN_RE = re.compile(r'name="plan"[^>]*value="([^"]+)"')
@@ -407,7 +413,11 @@ def checkout_form(client: FlaskClient) -> dict[str, str]:
     """The checkout page's form as a shopper fills it in: its hidden fields
     (the cart's token, the prices the page shows), a new address, the first
     delivery method and bank transfer."""
-    html = client.get("/purchases/checkout").get_data(as_text=True)
+    return checkout_fields(client.get("/purchases/checkout").get_data(as_text=True))
+
+
+def checkout_fields(html: str) -> dict[str, str]:
+    """The form of this checkout page (its HTML), filled in as checkout_form does."""
     hidden = hidden_fields(html)
     assert "token" in hidden, "the checkout page has no checkout form"
     shipping = SHIPPING_RE.search(html)
@@ -426,7 +436,9 @@ def hidden_fields(html: str) -> dict[str, str]:
     for tag in INPUT_RE.findall(html):
         attributes = dict(ATTRIBUTE_RE.findall(tag))
         if attributes.get("type") == "hidden" and "name" in attributes:
-            found.setdefault(attributes["name"], attributes.get("value", ""))
+            found.setdefault(
+                attributes["name"], html_module.unescape(attributes.get("value", ""))
+            )
     return found
 
 
@@ -440,6 +452,42 @@ def order_number(response) -> str:
     location = response.headers["Location"]
     assert location.startswith("/purchases/orders/"), location
     return location.rsplit("/", 1)[1]
+
+
+def checkout_problems(html: str) -> list[str]:
+    """What the checkout page says changed when it refuses an order (its
+    "nothing was bought" list), as text; [] when it lists nothing."""
+    section = CHANGES_RE.search(html)
+    if not section:
+        return []
+    return [
+        html_module.unescape(re.sub(r"<[^>]+>", "", item)).strip()
+        for item in re.findall(r"<li>(.*?)</li>", section.group(1), re.S)
+    ]
+
+
+def checkout_state(app: Flask) -> dict:
+    """db_state plus what only a checkout writes: order events, saved addresses."""
+    with app.app_context():
+        extra = {
+            "events": db.session.scalar(sa.select(sa.func.count(OrderEvent.id))),
+            "addresses": db.session.execute(
+                sa.select(Address.id, Address.user_id, Address.line1).order_by(
+                    Address.id
+                )
+            ).all(),
+        }
+    return {**db_state(app), **extra}
+
+
+def order_of(app: Flask, number: str) -> Order:
+    """The order with this number, its lines and events loaded (detached)."""
+    with app.app_context():
+        return db.session.scalars(
+            sa.select(Order)
+            .where(Order.number == number)
+            .options(so.selectinload(Order.lines), so.selectinload(Order.events))
+        ).one()
 
 
 def upload(client: FlaskClient, content: bytes | str, filename: str = "items.csv"):
@@ -697,13 +745,27 @@ def set_item(app: Flask, item_id: int, **values) -> None:
 
 
 def assert_totals_match_rows(app: Flask) -> None:
-    """The running totals the database keeps (migration 0006) equal the rows
-    they summarise, worked out again from scratch."""
+    """The running totals the database keeps (migrations 0006, 0007) equal the
+    rows they summarise, worked out again from scratch: only the lines that
+    still count as purchases (not those of cancelled or refunded orders)."""
+    from app.orders.statuses import NOT_COUNTED
+
     with app.app_context():
         live = db.session.scalar(
             sa.select(sa.func.count(Item.id)).where(Item.archived_at.is_(None))
         )
         assert db.session.get(StoreTotals, 1).live_items == live
+        # A line counts while its order is neither cancelled nor refunded
+        # (lines written outside checkout have no order, and count).
+        miscounted = db.session.execute(
+            sa.select(UserItem.id, UserItem.counted, Order.status)
+            .outerjoin(Order, Order.id == UserItem.order_id)
+            .where(
+                UserItem.counted
+                != sa.func.coalesce(Order.status.not_in(NOT_COUNTED), sa.true())
+            )
+        ).all()
+        assert miscounted == [], miscounted
         sales = {
             row.item_id: tuple(row[1:])
             for row in db.session.execute(
@@ -716,7 +778,9 @@ def assert_totals_match_rows(app: Flask) -> None:
                         * UserItem.unit_price_cents
                     ),
                     sa.func.count(sa.distinct(UserItem.user_id)),
-                ).group_by(UserItem.item_id)
+                )
+                .where(UserItem.counted)
+                .group_by(UserItem.item_id)
             )
         }
         for item in db.session.scalars(sa.select(Item)):
@@ -729,7 +793,9 @@ def assert_totals_match_rows(app: Flask) -> None:
             assert kept == sales.get(item.id, (0, 0, 0, 0)), item
         lines = dict(
             db.session.execute(
-                sa.select(UserItem.user_id, sa.func.count()).group_by(UserItem.user_id)
+                sa.select(UserItem.user_id, sa.func.count())
+                .where(UserItem.counted)
+                .group_by(UserItem.user_id)
             ).all()
         )
         for user in db.session.scalars(sa.select(User)):
@@ -964,3 +1030,174 @@ def queue_emails(app: Flask, n: int, kind: str = "order_paid", **values) -> list
         return list(
             db.session.scalars(sa.select(OutboxMessage.id).order_by(OutboxMessage.id))
         )
+
+
+# --- orders after checkout: their pages, moves, refunds and what they wrote -------------
+
+# A flash message of the layout: its category and its text.
+FLASH_RE = re.compile(r'<p class="flash flash-(\w+)"[^>]*>(.*?)</p>', re.S)
+
+
+def flashes(html: str) -> list[str]:
+    """The flash messages a page shows, as text."""
+    return [
+        html_module.unescape(re.sub(r"<[^>]+>", "", text)).strip()
+        for _, text in FLASH_RE.findall(html)
+    ]
+
+
+def order_url(number: str, action: str = "") -> str:
+    """An order's page, or one of its forms' URLs (cancel, status, refund)."""
+    return f"/purchases/orders/{number}" + (f"/{action}" if action else "")
+
+
+def place_order(client: FlaskClient, lines: dict[int, int]) -> str:
+    """A signed-in shopper puts {item_id: quantity} in the cart and places the
+    order on the checkout page (bank transfer); the order's number."""
+    for item_id, quantity in lines.items():
+        added = add_to_cart(client, item_id, quantity)
+        assert added.status_code == 302, html_of(added)
+    response = checkout(client)
+    assert response.status_code == 302, html_of(response)
+    return order_number(response)
+
+
+def _order_form_token(client: FlaskClient, number: str) -> str:
+    """The CSRF token of the order's page, or of the store's pages when the
+    order's page is not this client's to see."""
+    response = client.get(order_url(number))
+    if response.status_code == 200:
+        return csrf_token_from(html_of(response))
+    return valid_csrf(client)
+
+
+def move_order(client: FlaskClient, number: str, status: str, **fields: str):
+    """An admin presses the order page's button for `status` (with a tracking
+    number or a note); a status the page offers no button for is posted all
+    the same, as a forged form would be."""
+    data = {"csrf_token": _order_form_token(client, number), "status": status}
+    return client.post(order_url(number, "status"), data={**data, **fields})
+
+
+def refund_order(client: FlaskClient, number: str, amount: str, note: str = ""):
+    """An admin fills in the order page's refund form."""
+    data = {
+        "csrf_token": _order_form_token(client, number),
+        "amount": amount,
+        "note": note,
+    }
+    return client.post(order_url(number, "refund"), data=data)
+
+
+def cancel_order(client: FlaskClient, number: str):
+    """A shopper presses "Cancel this order" on the order's page."""
+    data = {"csrf_token": _order_form_token(client, number)}
+    return client.post(order_url(number, "cancel"), data=data)
+
+
+def after_redirect(client: FlaskClient, response) -> str:
+    """The page a form's redirect leads to (which must answer 200), its HTML."""
+    assert response.status_code in (302, 303), html_of(response)
+    return get_html(client, response.headers["Location"])
+
+
+def order_id_of(app: Flask, number: str) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(Order.id).where(Order.number == number))
+
+
+def number_of(app: Flask, order_id: int) -> str:
+    with app.app_context():
+        return db.session.scalar(sa.select(Order.number).where(Order.id == order_id))
+
+
+def order_events_of(app: Flask, number: str) -> list[tuple]:
+    """(from_status, to_status, actor_id, note) of the order's events, oldest first."""
+    with app.app_context():
+        return db.session.execute(
+            sa.select(
+                OrderEvent.from_status,
+                OrderEvent.to_status,
+                OrderEvent.actor_id,
+                OrderEvent.note,
+            )
+            .join(Order, Order.id == OrderEvent.order_id)
+            .where(Order.number == number)
+            .order_by(OrderEvent.id)
+        ).all()
+
+
+def order_status(app: Flask, number: str) -> tuple[str, int, int, str | None]:
+    """(status, refunded_cents, total_cents, tracking_number) of the order now."""
+    with app.app_context():
+        return tuple(
+            db.session.execute(
+                sa.select(
+                    Order.status,
+                    Order.refunded_cents,
+                    Order.total_cents,
+                    Order.tracking_number,
+                ).where(Order.number == number)
+            ).one()
+        )
+
+
+def set_order(app: Flask, number: str, **values) -> None:
+    """Change an order behind the store's back (its age, for expiry)."""
+    with app.app_context():
+        db.session.execute(
+            sa.update(Order).where(Order.number == number).values(**values)
+        )
+        db.session.commit()
+
+
+def store_state(app: Flask) -> dict:
+    """db_state plus everything an order's move, a refund or the shop's settings
+    could write: every order column that changes, the events, each line's
+    `counted`, the running totals, the shipping methods and the settings row."""
+    with app.app_context():
+        rows = db.session.execute
+        orders = Order.__table__.c
+        extra = {
+            "order_rows": rows(
+                sa.select(
+                    orders.id,
+                    orders.number,
+                    orders.status,
+                    orders.refunded_cents,
+                    orders.tracking_number,
+                    orders.updated_at,
+                ).order_by(orders.id)
+            ).all(),
+            "events": rows(
+                sa.select(OrderEvent.__table__).order_by(OrderEvent.id)
+            ).all(),
+            "counted": rows(
+                sa.select(UserItem.id, UserItem.counted).order_by(UserItem.id)
+            ).all(),
+            "totals": rows(
+                sa.select(
+                    Item.id,
+                    Item.sales_lines,
+                    Item.units_sold,
+                    Item.revenue_cents,
+                    Item.customers,
+                ).order_by(Item.id)
+            ).all(),
+            "purchase_lines": rows(
+                sa.select(User.id, User.purchase_lines).order_by(User.id)
+            ).all(),
+        }
+        for table in SEEDED_TABLES:
+            extra[table] = rows(sa.text(f"SELECT * FROM {table} ORDER BY id")).all()
+    return {**db_state(app), **extra}
+
+
+def url_for_route(
+    app: Flask, rule, store: dict[str, int], user_id: int | None = None
+) -> str:
+    """url_for_rule, and for the routes that name an order by its number
+    (/purchases/orders/<number>/...): Olive's order's number."""
+    if "number" in rule.arguments:
+        return rule.build({"number": number_of(app, store["olive_order"])})[1]
+    return url_for_rule(rule, store, user_id)

@@ -20,6 +20,8 @@ from tests.helpers import (
     count,
     count_queries,
     minutes_ago,
+    post_form,
+    set_item,
     sign_in,
     table_rows,
 )
@@ -77,7 +79,7 @@ def test_admin_sees_every_line_newest_first(client, admin, shop):
         ("Bob", "Mug", "1", "$10.00"),
         ("Ann", "Mug", "2", "$25.00"),
     ]
-    assert rows[0][0] == "2024-05-01 11:50"
+    assert rows[0][0] == "2024-05-01 11:50 UTC"  # stored and shown in UTC
     assert summary_of(html) == {
         "Purchase lines": "4",
         "Units sold": "7",
@@ -85,6 +87,43 @@ def test_admin_sees_every_line_newest_first(client, admin, shop):
         "Revenue": "$195.00",
     }
     assert 'href="/purchases/export.csv"' in html
+
+
+def test_lines_of_cancelled_and_refunded_orders_leave_the_list_and_the_csv(
+    app, client, admin, shop
+):
+    """Bob's lamp order cancelled and Ann's mug order refunded (through their
+    order pages): their lines stay in the orders but are no purchases now."""
+    with app.app_context():
+        orders = {
+            line: db.session.get(UserItem, line).order.number for line in shop["lines"]
+        }
+    bobs_lamps, anns_mugs = orders[shop["lines"][3]], orders[shop["lines"][0]]
+    for number, status in ((bobs_lamps, "cancelled"), (anns_mugs, "refunded")):
+        moved = post_form(
+            client,
+            f"/purchases/orders/{number}/status",
+            {"status": status},
+            page=f"/purchases/orders/{number}",
+        )
+        assert moved.status_code == 302
+    html = client.get("/purchases/all").get_data(as_text=True)
+    assert [(r[1].split()[0], r[2], r[3]) for r in table_rows(html)] == [
+        ("Ann", "Lamp", "1"),
+        ("Bob", "Mug", "1"),
+    ]
+    assert summary_of(html) == {
+        "Purchase lines": "2",
+        "Units sold": "2",
+        "Customers": "2",
+        "Revenue": "$50.00",
+    }
+    rows = read_csv(client.get("/purchases/export.csv"))
+    assert [(r[3], r[5], r[6]) for r in rows[1:]] == [
+        ("ann@example.com", "Lamp", "1"),
+        ("bob@example.com", "Mug", "1"),
+    ]
+    assert count(app, UserItem) == 4  # the history keeps every line
 
 
 @pytest.mark.parametrize(
@@ -236,6 +275,14 @@ def test_export_streams_every_line_as_csv(client, admin, shop):
         "120.00",
     ]
     assert [row[0] for row in rows[1:]] == [str(n) for n in reversed(shop["lines"])]
+
+
+def test_export_names_each_line_as_it_was_bought(app, client, admin, shop):
+    set_item(app, shop["mug"], name="Blue Mug")
+    html = client.get("/purchases/all").get_data(as_text=True)
+    assert "Blue Mug" not in html  # the list keeps the name bought
+    rows = read_csv(client.get("/purchases/export.csv"))
+    assert [row[5] for row in rows[1:]] == ["Lamp", "Lamp", "Mug", "Mug"]
 
 
 def test_export_applies_the_filters(client, admin, shop):

@@ -264,6 +264,6 @@ def test_joined_date_and_markers(app, client, admin, make_user):
         )
         db.session.commit()
     row = customers(client.get("/users/").get_data(as_text=True))["Sam"]
-    assert row[2] == "2024-05-01 12:00"
+    assert row[2] == "2024-05-01 12:00 UTC"  # stored and shown in UTC
     assert "Disabled" in row[6]
     assert "Enable" in row[6]

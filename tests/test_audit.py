@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 from app.audit import events as audit
 from app.extensions import db
-from app.models import AuditEvent, Item, User
+from app.models import AuditEvent, Item, ShippingMethod, ShopSettings, User
+from config import ROOT
 from tests.helpers import (
     GOOD_ITEM,
     audit_events,
@@ -56,6 +57,15 @@ def edit_item(client, item_id: int, **values):
         **values,
     }
     return post_form(client, f"/items/{item_id}/edit", data)
+
+
+def shop_rows(app) -> tuple[list, list]:
+    """The shop's settings row and shipping methods, every column."""
+    with app.app_context():
+        return tuple(
+            db.session.execute(sa.select(model.__table__).order_by(model.id)).all()
+            for model in (ShopSettings, ShippingMethod)
+        )
 
 
 def event_rows(html: str) -> int:
@@ -262,6 +272,14 @@ def test_a_change_whose_event_cannot_be_written_is_not_made(
         == 500
     )
     assert row_of(app, User, olive).is_admin is False
+    settings = "/purchases/settings"
+    before = shop_rows(app)
+    for form in (
+        {"form": "shop", "shop-tax_rate": "8.25", "shop-bank_transfer_details": ""},
+        {"form": "new", "new-code": "drone", "new-name": "Drone", "new-price": "9.00"},
+    ):
+        assert post_form(client, settings, form).status_code == 500
+    assert shop_rows(app) == before
     assert audit_events(app) == []
 
 
@@ -486,6 +504,16 @@ def test_no_route_updates_or_deletes_audit_events(
         "price": "1",
         "stock": "1",
         "quantity": "1",
+        # an order's move and refund, and a new shipping method: each of these
+        # writes (the last one an audit event of its own), none may rewrite one
+        "status": "shipped",
+        "tracking_number": "1Z999",
+        "note": "audit_events",
+        "amount": "1.00",
+        "form": "new",
+        "new-code": "drone",
+        "new-name": "Drone",
+        "new-price": "9.00",
     }
     write_rules = [
         rule
@@ -507,6 +535,8 @@ def test_no_route_updates_or_deletes_audit_events(
     assert not [s for s in statements if WRITES_TO_AUDIT.search(s)]
     after = all_event_rows(app)
     assert after[: len(before)] == before
+    # The routes did write (the settings page its own event): appended only.
+    assert "shipping.create" in {event.action for event in after[len(before) :]}
 
 
 def test_postgresql_refuses_to_change_or_delete_an_event(app, engine_name, make_item):
@@ -534,3 +564,57 @@ def test_actors_with_events_cannot_be_deleted(app, make_user, make_item):
     ):
         conn.execute(sa.delete(User).where(User.id == actor))
     assert count(app, User) == 1
+
+
+# --- the actions there are ------------------------------------------------------------------
+
+ACTIONS = {
+    "item.create",
+    "item.update",
+    "item.archive",
+    "item.restore",
+    "item.import",
+    "user.grant_admin",
+    "user.revoke_admin",
+    "user.disable",
+    "user.enable",
+    "shipping.create",
+    "shipping.update",
+    "settings.update",
+}
+RECORDED = re.compile(r"""\brecord(?:_many)?\(\s*["']([a-z_]+\.[a-z_]+)["']""")
+
+
+def test_the_list_of_actions(app):
+    """Every action the app records has a label, and names a subject type the
+    database accepts; the shop's settings and shipping methods are among them."""
+    assert set(audit.ACTIONS) == ACTIONS
+    assert all(audit.ACTIONS[action] for action in ACTIONS)
+    recorded = {
+        action
+        for path in (ROOT / "app").rglob("*.py")
+        for action in RECORDED.findall(path.read_text(encoding="utf-8"))
+    }
+    assert {"settings.update", "shipping.create", "shipping.update"} <= recorded
+    assert recorded <= ACTIONS
+    assert {action.partition(".")[0] for action in ACTIONS} == set(audit.SUBJECT_TYPES)
+
+
+def test_the_database_accepts_only_the_known_subject_types(app):
+    for kind in audit.SUBJECT_TYPES:
+        with app.app_context():
+            db.session.add(
+                AuditEvent(action=f"{kind}.x", subject_type=kind, subject_id=1)
+            )
+            db.session.commit()
+    with (
+        pytest.raises(sa.exc.IntegrityError),
+        app.app_context(),
+        db.engine.begin() as conn,
+    ):
+        conn.execute(
+            sa.insert(AuditEvent).values(
+                action="order.update", subject_type="order", subject_id=1, changes="{}"
+            )
+        )
+    assert count(app, AuditEvent) == len(audit.SUBJECT_TYPES)

@@ -109,6 +109,32 @@ def test_adding_beyond_stock_counts_what_is_already_in_the_cart(client, widget):
     assert session_cart(client) == {str(widget): 10}
 
 
+def test_a_cart_line_never_grows_past_1000_units(app, client, make_item):
+    """Repeated adds count what the line holds already: 1,000 units of an item
+    at most, however much is in stock."""
+    plenty = make_item(name="Bulk Screws", price_cents=5, stock=5_000)
+    assert add_to_cart(client, plenty, 600).status_code == 302
+    before = db_state(app)
+
+    response = add_to_cart(client, plenty, 401)
+
+    assert response.status_code == 422
+    assert (
+        "A cart line holds at most 1,000 of an item, and 600 are in your cart already."
+        in html_of(response)
+    )
+    assert session_cart(client) == {str(plenty): 600}
+    assert add_to_cart(client, plenty, 400).status_code == 302
+    assert session_cart(client) == {str(plenty): 1_000}
+    for more in (1, 999):
+        response = add_to_cart(client, plenty, more)
+        assert response.status_code == 422
+        assert "1,000 are in your cart already." in html_of(response)
+    assert session_cart(client) == {str(plenty): 1_000}
+    assert cart_count(cart_html(client)) == 1_000
+    assert db_state(app) == before
+
+
 def test_out_of_stock_item_cannot_be_added(client, make_item):
     gone = make_item(name="Gone", stock=0)
     response = add_to_cart(client, gone, 1)

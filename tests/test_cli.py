@@ -1,17 +1,27 @@
-"""Operator commands: `flask create-admin` and `flask seed`."""
+"""Operator commands: `flask create-admin`, `flask seed` and `flask orders expire`."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Item, Order, User, UserItem
+from app.models import Item, Order, OrderEvent, User, UserItem
+from app.orders.statuses import NOT_COUNTED, STATUSES
 from tests.helpers import (
+    assert_totals_match_rows,
+    client_for,
     count,
+    order_events_of,
     order_row,
+    order_status,
+    place_order,
     post_form,
     row_of,
+    set_order,
+    stock_of,
     the_only,
 )
 
@@ -191,7 +201,9 @@ def test_seeded_lines_are_priced_at_the_items_price(seeded, app_context):
 
 
 def test_seeded_orders_total_their_lines(seeded, app_context):
-    totals = dict(
+    """Each order's subtotal is its lines at the price paid; shipping and tax
+    come on top, and the total adds them up."""
+    subtotals = dict(
         db.session.execute(
             sa.select(
                 UserItem.order_id,
@@ -199,9 +211,21 @@ def test_seeded_orders_total_their_lines(seeded, app_context):
             ).group_by(UserItem.order_id)
         ).all()
     )
-    orders = dict(db.session.execute(sa.select(Order.id, Order.total_cents)).all())
-    assert None not in totals
-    assert totals == orders
+    orders = db.session.execute(
+        sa.select(
+            Order.id,
+            Order.subtotal_cents,
+            Order.shipping_cents,
+            Order.tax_cents,
+            Order.total_cents,
+        )
+    ).all()
+    assert None not in subtotals
+    assert subtotals == {order.id: order.subtotal_cents for order in orders}
+    for order in orders:
+        assert order.total_cents == (
+            order.subtotal_cents + order.shipping_cents + order.tax_cents
+        ), order
     mismatched = db.session.scalar(
         sa.select(sa.func.count())
         .select_from(UserItem)
@@ -216,6 +240,36 @@ def test_seeded_purchases_are_spread_over_users_and_items(seeded, app_context):
     bought = db.session.scalar(sa.select(sa.func.count(UserItem.item_id.distinct())))
     assert buyers >= 5
     assert bought >= 15
+
+
+def test_seeded_orders_have_a_life_and_the_totals_count_only_live_lines(app, seeded):
+    """Each demo order has a status, a number and the one event that placed it;
+    a cancelled one is refunded and its lines no longer count as purchases."""
+    with app.app_context():
+        orders = db.session.execute(
+            sa.select(
+                Order.id,
+                Order.number,
+                Order.status,
+                Order.refunded_cents,
+                Order.total_cents,
+            )
+        ).all()
+        events = dict(
+            db.session.execute(
+                sa.select(OrderEvent.order_id, sa.func.count()).group_by(
+                    OrderEvent.order_id
+                )
+            ).all()
+        )
+    assert events == {order.id: 1 for order in orders}
+    assert len({order.number for order in orders}) == len(orders)
+    assert {order.status for order in orders} <= set(STATUSES)
+    for order in orders:
+        refunded = order.total_cents if order.status in NOT_COUNTED else 0
+        assert order.refunded_cents == refunded, order
+    # Lines of cancelled orders are not counted, and the totals agree.
+    assert_totals_match_rows(app)
 
 
 def test_seeded_rows_keep_the_models_rules(seeded, app_context):
@@ -306,3 +360,77 @@ def test_s25_there_is_no_default_admin(fresh_store):
     with fresh_app.app_context():
         admins = db.session.scalars(sa.select(User.email).where(User.is_admin)).all()
     assert admins == ["ada@example.com"]
+
+
+# --- flask orders expire ----------------------------------------------------------
+
+
+def test_expire_cancels_only_unpaid_orders_past_their_window(
+    app, runner, make_user, make_item
+):
+    """An unpaid bank-transfer order older than PAYMENT_WINDOWS is cancelled by
+    the system (no actor) with its stock back; a younger unpaid one and an old
+    paid one are left as they are."""
+    sam = make_user("Sam Shopper", "sam@example.com")
+    admin = make_user("Alex Admin", "admin@example.com", is_admin=True)
+    lamp = make_item(name="Lamp", price_cents=1999, stock=10)
+    shopper = client_for(app, "sam@example.com")
+    old = place_order(shopper, {lamp: 2})
+    young = place_order(shopper, {lamp: 3})
+    paid = place_order(shopper, {lamp: 1})
+    assert stock_of(app, lamp) == 4
+    window = app.config["PAYMENT_WINDOWS"]["bank_transfer"]
+    with app.app_context():
+        placed = db.session.scalar(
+            sa.select(Order.created_at).where(Order.number == old)
+        )
+    set_order(app, old, created_at=placed - window - timedelta(minutes=1))
+    set_order(app, young, created_at=placed - window + timedelta(minutes=5))
+    set_order(app, paid, created_at=placed - window - timedelta(days=3))
+    moved = post_form(
+        client_for(app, "admin@example.com"),
+        f"/purchases/orders/{paid}/status",
+        {"status": "paid"},
+        page=f"/purchases/orders/{paid}",
+    )
+    assert moved.status_code == 302
+
+    result = runner.invoke(args=["orders", "expire"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"Cancelled 1 unpaid order: {old}."
+    assert order_status(app, old)[0] == "cancelled"
+    assert order_status(app, old)[1] == 0  # nothing was paid, nothing refunded
+    assert order_events_of(app, old)[1:] == [
+        (
+            "pending_payment",
+            "cancelled",
+            None,
+            f"Stock returned. Not paid within {window.days} days.",
+        )
+    ]
+    assert stock_of(app, lamp) == 6  # the two units back, once
+    assert order_status(app, young)[0] == "pending_payment"
+    assert len(order_events_of(app, young)) == 1
+    assert order_status(app, paid)[0] == "paid"
+    assert [e[:3] for e in order_events_of(app, paid)] == [
+        (None, "pending_payment", sam),
+        ("pending_payment", "paid", admin),
+    ]
+    assert_totals_match_rows(app)
+
+    again = runner.invoke(args=["orders", "expire"])
+    assert again.exit_code == 0, again.output
+    assert "No unpaid orders past their payment window." in again.output
+    assert stock_of(app, lamp) == 6
+    assert len(order_events_of(app, old)) == 2
+
+
+def test_expire_with_nothing_due_writes_nothing(app, runner, make_user, make_item):
+    make_user("Sam Shopper", "sam@example.com")
+    lamp = make_item(name="Lamp", stock=3)
+    number = place_order(client_for(app, "sam@example.com"), {lamp: 1})
+    result = runner.invoke(args=["orders", "expire"])
+    assert result.exit_code == 0, result.output
+    assert "No unpaid orders past their payment window." in result.output
+    assert order_status(app, number)[0] == "pending_payment"
+    assert stock_of(app, lamp) == 2

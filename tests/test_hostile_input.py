@@ -26,11 +26,13 @@ from hypothesis import strategies as st
 from app import create_app
 from app.extensions import db
 from app.models import User
+from app.orders.statuses import STATUSES
 from config import TestingConfig
 from tests.helpers import (
     TEST_PASSWORD,
-    db_state,
+    number_of,
     set_item,
+    store_state,
 )
 
 ROLES = ("anonymous", "shopper", "admin")
@@ -59,6 +61,23 @@ FIELDS = (
     "next",
     "current_password",
     "confirm",
+    # an order's move and refund, the shop's settings and shipping methods
+    "status",
+    "tracking_number",
+    "note",
+    "amount",
+    "form",
+    "shop-tax_rate",
+    "shop-bank_transfer_details",
+    "new-code",
+    "new-name",
+    "new-price",
+    "new-free_over",
+    "new-position",
+    "new-is_active",
+    "method-1-code",
+    "method-1-name",
+    "method-1-price",
 )
 # The fields each form really has: sent more often, so requests get past the
 # first missing field and reach the deeper checks.
@@ -82,6 +101,22 @@ FORM_FIELDS = {
     "purchases.cart_add": ("item_id", "quantity"),
     "purchases.cart_update": ("quantity",),
     "purchases.checkout": ("token",),
+    "purchases.change_status": ("status", "tracking_number", "note"),
+    "purchases.refund": ("amount", "note"),
+    "purchases.settings": (
+        "form",
+        "shop-tax_rate",
+        "shop-bank_transfer_details",
+        "new-code",
+        "new-name",
+        "new-price",
+        "new-free_over",
+        "new-position",
+        "new-is_active",
+        "method-1-code",
+        "method-1-name",
+        "method-1-price",
+    ),
 }
 QUERY_PARAMS = (
     "q",
@@ -165,6 +200,20 @@ def field_value(name: str, world: dict, in_form: bool) -> st.SearchStrategy:
         "name": ["Lamp", "A new thing"],
         "current_password": [TEST_PASSWORD],
         "confirm": ["y"],
+        "status": [*STATUSES, "lost"],
+        "tracking_number": ["1Z999AA10123456784"],
+        "amount": ["1.00", "0.01", "19.99", "20.00", "99999.99"],
+        "form": ["shop", "new", "method-1", "method-2", "method-999"],
+        "shop-tax_rate": ["8.25", "0", "100", "100.01"],
+        "new-code": ["pickup", "standard"],
+        "new-name": ["Pick up"],
+        "new-price": ["0", "4.95"],
+        "new-free_over": ["", "50.00"],
+        "new-position": ["", "3"],
+        "new-is_active": ["y"],
+        "method-1-code": ["standard", "express"],
+        "method-1-name": ["Standard"],
+        "method-1-price": ["4.95", "0"],
     }.get(name, [])
     options = [text_values()]
     if plausible:
@@ -222,20 +271,31 @@ def url_for_rule(draw, rule, world: dict) -> str:
                     .map(lambda s: quote(s, safe="")),
                 )
             )
-        elif name in ("token", "number"):  # an emailed link's token, an order number
+        elif name == "token":  # an emailed link's token
             value = draw(
                 st.one_of(
-                    st.sampled_from([world["olive_number"], "eyJ1IjoxfQ.aaaa.bbbb"]),
+                    st.sampled_from(["eyJ1IjoxfQ.aaaa.bbbb", world["number"]]),
                     text_values()
                     .filter(lambda s: s.strip("/"))
                     .map(lambda s: quote(s, safe="")),
+                )
+            )
+        elif name == "number":  # an order's number, any case, or none
+            value = draw(
+                st.one_of(
+                    st.sampled_from(
+                        [world["number"], world["number"].lower(), "ZZZZZZZZZZ"]
+                    ),
+                    st.sampled_from([world["number"], str(world["order"])]),
+                    text_values()
+                    .filter(lambda s: s.strip("/"))
+                    .map(lambda s: quote(s[:60], safe="")),
                 )
             )
         else:
             ids = [world[key] for key in ("lamp", "retired", "sam", "olive", "admin")]
             value = draw(
                 st.one_of(
-                    st.sampled_from([*ids, world["order"]]),
                     st.sampled_from([*ids, world["order"]]),
                     st.sampled_from([0, 1, 2**31 - 1, 2**31, 2**63, 10**30]),
                     st.integers(min_value=0, max_value=2**31),
@@ -252,7 +312,8 @@ def url_for_rule(draw, rule, world: dict) -> str:
 def world(app, store) -> dict[str, int]:
     """The `store` with its mug sold out: the rows drawn URLs and fields name."""
     set_item(app, store["mug"], stock=0)
-    return {**store, "order": store["olive_order"]}
+    number = number_of(app, store["olive_order"])
+    return {**store, "order": store["olive_order"], "number": number}
 
 
 def reset_roles(app: Flask, world: dict) -> None:
@@ -353,9 +414,9 @@ def test_hostile_input_never_fails_and_invalid_requests_write_nothing(
                 form["csrf_token"] = "forged-" + token[::-1]
         note(f"{role} {method} {url}?{query!r} {form!r}")
 
-        before = db_state(app)
+        before = store_state(app)
         response = client.open(url, method=method, query_string=query, data=form)
-        after = db_state(app)
+        after = store_state(app)
 
         status = response.status_code
         body = response.get_data(as_text=True)

@@ -7,6 +7,7 @@ or a new PostgreSQL database (dropped afterwards) when TEST_DATABASE_URL is set.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -35,6 +36,8 @@ STORE_TABLES = {
     "addresses",
     "outbox",
 }
+# The tables migration 0007 adds.
+ORDER_TABLES = {"order_events", "shipping_methods", "shop_settings", "addresses"}
 # The flask command of the environment running the tests (.venv/bin/flask).
 FLASK = Path(sys.executable).with_name("flask")
 
@@ -86,7 +89,16 @@ def test_upgrade_downgrade_upgrade_round_trips(fresh_app, fresh_database_url):
 
     flask_db(fresh_app, "upgrade")
     assert table_names(fresh_database_url) == STORE_TABLES | {"alembic_version"}
-    assert current_revision(fresh_database_url) == head_revision()
+    assert current_revision(fresh_database_url) == head_revision() == "0007"
+
+    # One step down and up again: 0007 (the order lifecycle) undoes itself.
+    flask_db(fresh_app, "downgrade", "0006")
+    assert table_names(fresh_database_url) == STORE_TABLES - ORDER_TABLES | {
+        "alembic_version"
+    }
+    assert current_revision(fresh_database_url) == "0006"
+    flask_db(fresh_app, "upgrade")
+    assert table_names(fresh_database_url) == STORE_TABLES | {"alembic_version"}
 
     flask_db(fresh_app, "downgrade", "base")
     assert table_names(fresh_database_url) == {"alembic_version"}
@@ -184,7 +196,27 @@ def test_named_check_constraints_exist(schema):
         "ck_user_items_quantity_positive",
         "ck_user_items_unit_price_cents_not_negative",
     } <= checks["user_items"]
-    assert "ck_orders_total_cents_not_negative" in checks["orders"]
+    assert {
+        "ck_orders_total_cents_not_negative",
+        "ck_orders_status",
+        "ck_orders_subtotal_cents_not_negative",
+        "ck_orders_shipping_cents_not_negative",
+        "ck_orders_tax_cents_not_negative",
+        "ck_orders_total_adds_up",
+        "ck_orders_refund_within_total",
+        "ck_orders_number_length",
+    } <= checks["orders"]
+    assert "ck_order_events_to_status" in checks["order_events"]
+    assert {
+        "ck_shipping_methods_price_cents_not_negative",
+        "ck_shipping_methods_free_over_cents_not_negative",
+        "ck_shipping_methods_code_not_empty",
+    } <= checks["shipping_methods"]
+    assert {
+        "ck_shop_settings_one_row",
+        "ck_shop_settings_tax_rate_bp_range",
+    } <= checks["shop_settings"]
+    assert "ck_audit_events_subject_type" in checks["audit_events"]
 
 
 def test_foreign_keys_are_named_and_restrict_deletes(schema):
@@ -200,6 +232,15 @@ def test_foreign_keys_are_named_and_restrict_deletes(schema):
         assert fk["options"].get("ondelete") == "RESTRICT", fk["name"]
     (orders_fk,) = schema.get_foreign_keys("orders")
     assert orders_fk["name"] == "fk_orders_user_id_users"
+    events = {fk["name"]: fk for fk in schema.get_foreign_keys("order_events")}
+    assert set(events) == {
+        "fk_order_events_order_id_orders",
+        "fk_order_events_actor_id_users",
+    }
+    (address_fk,) = schema.get_foreign_keys("addresses")
+    assert address_fk["name"] == "fk_addresses_user_id_users"
+    for fk in (orders_fk, address_fk, *events.values()):
+        assert fk["options"].get("ondelete") == "RESTRICT", fk["name"]
 
 
 def test_primary_unique_keys_and_indexes_are_named(schema):
@@ -207,15 +248,18 @@ def test_primary_unique_keys_and_indexes_are_named(schema):
         assert schema.get_pk_constraint(table)["name"] == f"pk_{table}"
     uniques = {
         (table, u["name"])
-        for table in ("users", "orders", "outbox")
+        for table in ("users", "orders", "shipping_methods", "outbox")
         for u in schema.get_unique_constraints(table)
     }
     assert {
         ("users", "uq_users_email"),
         ("orders", "uq_orders_token"),
+        ("shipping_methods", "uq_shipping_methods_code"),
         ("outbox", "uq_outbox_dedupe_key"),
     } <= uniques
-    indexes = {i["name"] for table in STORE_TABLES for i in schema.get_indexes(table)}
+    indexes = {
+        i["name"]: i for table in STORE_TABLES for i in schema.get_indexes(table)
+    }
     assert {
         "ix_items_name",
         "ix_items_live_name",
@@ -223,12 +267,21 @@ def test_primary_unique_keys_and_indexes_are_named(schema):
         "ix_items_live_newest",
         "ix_items_live_stock",
         "ix_orders_user_id_created_at",
+        "ix_orders_created_at",
+        "ix_orders_status_created_at",
+        "uq_orders_number",
+        "ix_order_events_order_id",
+        "ix_addresses_user_id",
         "ix_user_items_order_id",
         "ix_outbox_due",
         "ix_outbox_status_created_at",
         "ix_user_items_user_id_created_at",
         "ix_user_items_item_id_created_at",
-    } <= indexes
+    } <= set(indexes)
+    # 0007 replaced the orders' user_id index with one that also sorts by time.
+    assert "ix_orders_user_id" not in indexes
+    assert indexes["uq_orders_number"]["unique"]
+    assert indexes["uq_orders_number"]["column_names"] == ["number"]
 
 
 def test_required_columns_are_not_null(schema):
@@ -238,8 +291,8 @@ def test_required_columns_are_not_null(schema):
         for c in schema.get_columns(table)
     }
     # store_totals is one row of counters kept by triggers: it has no timestamps;
-    # order_events are append-only: never updated, so no updated_at.
-    for table in STORE_TABLES - {"store_totals"}:
+    # an order's events are written once, with the time of the move.
+    for table in STORE_TABLES - {"store_totals", "order_events"}:
         for column in ("id", "created_at", "updated_at"):
             if (table, column) != ("order_events", "updated_at"):
                 assert nullable[(table, column)] is False, (table, column)
@@ -259,6 +312,35 @@ def test_required_columns_are_not_null(schema):
         ("user_items", "item_id"),
         ("user_items", "quantity"),
         ("user_items", "unit_price_cents"),
+        ("user_items", "item_name"),
+        ("user_items", "counted"),
+        *(
+            ("orders", name)
+            for name in (
+                "number",
+                "email",
+                "status",
+                "subtotal_cents",
+                "shipping_cents",
+                "tax_cents",
+                "total_cents",
+                "refunded_cents",
+                "payment_method",
+                "shipping_method",
+                "ship_name",
+                "ship_line1",
+                "ship_line2",
+                "ship_city",
+                "ship_postcode",
+                "ship_country",
+            )
+        ),
+        ("order_events", "order_id"),
+        ("order_events", "to_status"),
+        ("order_events", "created_at"),
+        ("shipping_methods", "code"),
+        ("shipping_methods", "price_cents"),
+        ("shop_settings", "tax_rate_bp"),
         ("outbox", "recipient"),
         ("outbox", "dedupe_key"),
         ("outbox", "status"),
@@ -267,6 +349,14 @@ def test_required_columns_are_not_null(schema):
         assert nullable[column] is False, column
     assert nullable[("items", "archived_at")] is True
     assert nullable[("users", "deleted_at")] is True
+    for column in (
+        ("user_items", "order_id"),
+        ("orders", "tracking_number"),
+        ("order_events", "from_status"),
+        ("order_events", "actor_id"),
+        ("shipping_methods", "free_over_cents"),
+    ):
+        assert nullable[column] is True, column
 
 
 # --- 0006: running totals worked out for a store with rows ----------------------------------------------------------
@@ -318,4 +408,180 @@ def test_the_migration_works_out_the_totals_of_a_store_with_rows(
     columns = {c["name"] for c in sa.inspect(engine).get_columns("items")}
     assert "sales_lines" not in columns
     assert "store_totals" not in sa.inspect(engine).get_table_names()
+    engine.dispose()
+
+
+# --- 0007: the orders already there, and the running totals of counted lines ------------
+
+TOTALS = "SELECT id, sales_lines, units_sold, revenue_cents, customers FROM items ORDER BY id"
+LINES = "SELECT id, purchase_lines FROM users ORDER BY id"
+
+
+def test_0007_makes_old_orders_paid_orders_and_counts_only_live_lines(
+    fresh_app, fresh_database_url
+):
+    """A store upgraded from 0006 keeps its orders as paid ones (a number, the
+    buyer's email, the old total as the subtotal, one event each) and their
+    lines with the item's name; from then on a cancelled order's lines leave
+    the running totals. A downgrade counts every line again."""
+    flask_db(fresh_app, "upgrade", "0006")
+    engine = sa.create_engine(fresh_database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO users (id, name, email, password_hash, session_token) "
+                "VALUES (1, 'Ann', 'ann@example.com', 'x', 't1'), "
+                "(2, 'Bob', 'bob@example.com', 'x', 't2')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO items (id, name, price_cents, stock) VALUES "
+                "(1, 'Lamp', 1000, 5), (2, 'Rug', 500, 5)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO orders (id, user_id, token, total_cents) VALUES "
+                "(1, 1, 'a', 2900), (2, 2, 'b', 1500)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO user_items "
+                "(id, user_id, item_id, order_id, quantity, unit_price_cents) VALUES "
+                "(1, 1, 1, 1, 2, 1000), (2, 1, 1, 1, 1, 900), "
+                "(3, 2, 1, 2, 1, 1000), (4, 2, 2, 2, 1, 500), (5, 1, 2, NULL, 1, 500)"
+            )
+        )
+    every_line = [(1, 3, 4, 3900, 2), (2, 2, 2, 1000, 2)]
+    flask_db(fresh_app, "upgrade")
+    with engine.connect() as conn:
+        orders = conn.execute(
+            sa.text(
+                "SELECT id, number, email, status, subtotal_cents, shipping_cents, "
+                "tax_cents, total_cents, refunded_cents, ship_name FROM orders "
+                "ORDER BY id"
+            )
+        ).all()
+        events = conn.execute(
+            sa.text(
+                "SELECT order_id, from_status, to_status, actor_id FROM order_events "
+                "ORDER BY id"
+            )
+        ).all()
+        lines = conn.execute(
+            sa.text("SELECT id, item_name, counted FROM user_items ORDER BY id")
+        ).all()
+        assert conn.execute(sa.text(TOTALS)).all() == every_line
+        assert conn.execute(sa.text(LINES)).all() == [(1, 3), (2, 2)]
+    assert [order[2:] for order in orders] == [
+        ("ann@example.com", "paid", 2900, 0, 0, 2900, 0, "Ann"),
+        ("bob@example.com", "paid", 1500, 0, 0, 1500, 0, "Bob"),
+    ]
+    numbers = [order.number for order in orders]
+    assert len(set(numbers)) == 2
+    assert all(re.fullmatch(r"[A-HJ-NP-Z2-9]{10}", number) for number in numbers)
+    assert events == [(1, None, "paid", None), (2, None, "paid", None)]
+    assert [(line.item_name, bool(line.counted)) for line in lines] == [
+        ("Lamp", True),
+        ("Lamp", True),
+        ("Lamp", True),
+        ("Rug", True),
+        ("Rug", True),
+    ]
+
+    # Bob's order cancelled: its lines stay, no longer counted, out of the totals.
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE orders SET status = 'cancelled' WHERE id = 2"))
+    with engine.connect() as conn:
+        assert conn.execute(
+            sa.text("SELECT id FROM user_items WHERE NOT counted ORDER BY id")
+        ).all() == [(3,), (4,)]
+        assert conn.execute(sa.text(TOTALS)).all() == [
+            (1, 2, 3, 2900, 1),
+            (2, 1, 1, 500, 1),
+        ]
+        assert conn.execute(sa.text(LINES)).all() == [(1, 3), (2, 0)]
+    # A line written to a cancelled order does not count either.
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO user_items (id, user_id, item_id, order_id, quantity, "
+                "unit_price_cents, item_name, counted) "
+                "VALUES (6, 2, 2, 2, 1, 500, 'Rug', false)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO audit_events (action, subject_type, subject_id, changes) "
+                "VALUES ('shipping.update', 'shipping', 1, '{}'), "
+                "('item.update', 'item', 1, '{}')"
+            )
+        )
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(TOTALS)).all()[1] == (2, 1, 1, 500, 1)
+
+    flask_db(fresh_app, "downgrade", "0006")
+    with engine.connect() as conn:
+        # 0006 counts every line, cancelled or not.
+        assert conn.execute(sa.text(TOTALS)).all() == [
+            (1, 3, 4, 3900, 2),
+            (2, 3, 3, 1500, 2),
+        ]
+        assert conn.execute(sa.text(LINES)).all() == [(1, 3), (2, 3)]
+        # The settings' audit events went with the settings; the item's stayed.
+        assert conn.execute(
+            sa.text("SELECT action FROM audit_events")
+        ).scalars().all() == ["item.update"]
+    inspector = sa.inspect(engine)
+    assert "status" not in {c["name"] for c in inspector.get_columns("orders")}
+    assert "counted" not in {c["name"] for c in inspector.get_columns("user_items")}
+    flask_db(fresh_app, "upgrade")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM order_events")).scalar() == 2
+        assert conn.execute(sa.text(TOTALS)).all() == [
+            (1, 3, 4, 3900, 2),
+            (2, 3, 3, 1500, 2),
+        ]
+    engine.dispose()
+
+
+def test_0007_order_events_are_append_only_on_postgresql(fresh_app, fresh_database_url):
+    if sa.engine.make_url(fresh_database_url).get_backend_name() != "postgresql":
+        pytest.skip("the append-only trigger is PostgreSQL's (migration 0007)")
+    flask_db(fresh_app, "upgrade")
+    engine = sa.create_engine(fresh_database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO users (id, name, email, password_hash, session_token) "
+                "VALUES (1, 'Ann', 'ann@example.com', 'x', 't1')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO orders (id, number, user_id, email, status, token, "
+                "subtotal_cents, total_cents, payment_method, shipping_method, "
+                "ship_name, ship_line1, ship_city, ship_postcode, ship_country) "
+                "VALUES (1, 'ABCDEFGH23', 1, 'ann@example.com', 'paid', 't', 100, "
+                "100, 'bank_transfer', 'standard', 'Ann', '1 Road', 'Town', '1', 'US')"
+            )
+        )
+        conn.execute(
+            sa.text("INSERT INTO order_events (order_id, to_status) VALUES (1, 'paid')")
+        )
+    for statement in (
+        "UPDATE order_events SET to_status = 'refunded'",
+        "DELETE FROM order_events",
+    ):
+        with (
+            pytest.raises(sa.exc.DBAPIError, match="append-only"),
+            engine.begin() as conn,
+        ):
+            conn.execute(sa.text(statement))
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT to_status FROM order_events")).all() == [
+            ("paid",)
+        ]
     engine.dispose()

@@ -10,8 +10,8 @@ import io
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Item, Order, User, UserItem
-from tests.helpers import add_to_cart, checkout, sign_in
+from app.models import Item, Order, ShopSettings, User, UserItem
+from tests.helpers import add_to_cart, checkout, order_number, sign_in
 
 PRICE_CENTS = 2_200_000  # $22,000.00
 UNITS = 1_000  # the most one cart line holds
@@ -67,6 +67,37 @@ def test_a_22_million_dollar_line_shows_on_every_page(
     assert export.status_code == 200
     (row,) = list(csv.DictReader(io.StringIO(export.get_data(as_text=True))))
     assert (row["unit_price"], row["total"]) == ("22000.00", "22000000.00")
+
+
+def test_an_orders_tax_and_total_past_32_bits(app, client, make_user, make_item):
+    """The order's money columns are 64-bit too: 8.25% tax on $22,000,000.00
+    is $1,815,000.00, and the total, $23,815,000.00, is past 2**31 - 1 cents."""
+    item_id = make_item(name="Gold Yacht", price_cents=PRICE_CENTS, stock=UNITS)
+    make_user(name="Rich Buyer", email="rich@example.com")
+    with app.app_context():
+        db.session.execute(sa.update(ShopSettings).values(tax_rate_bp=825))
+        db.session.commit()
+    sign_in(client, "rich@example.com")
+    assert add_to_cart(client, item_id, UNITS).status_code == 302
+
+    placed = checkout(client, shipping="express")
+
+    with app.app_context():
+        order = db.session.scalars(
+            sa.select(Order).where(Order.number == order_number(placed))
+        ).one()
+        money = (
+            order.subtotal_cents,
+            order.shipping_cents,
+            order.tax_cents,
+            order.total_cents,
+        )
+    assert money == (2_200_000_000, 1295, 181_500_000, 2_381_501_295)
+    html = client.get(placed.headers["Location"]).get_data(as_text=True)
+    assert "$1,815,000.00" in html
+    assert "$23,815,012.95" in html
+    history = client.get("/purchases/").get_data(as_text=True)
+    assert "$23,815,012.95" in history
 
 
 def test_total_cents_is_one_64_bit_expression(app):

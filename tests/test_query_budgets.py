@@ -31,13 +31,25 @@ ITEM_PAGE_ANONYMOUS = 2  # the item, what its buyers also bought
 ITEM_PAGE_SIGNED_IN = 3  # + the user
 CART_ANONYMOUS = 1  # every line's item in one query
 CART_SIGNED_IN = 2  # + the user
-HISTORY = 2  # user (with their running count of lines), the page of lines
+# The shopper's orders: the user, the page of orders, every line of those
+# orders (one IN query), and the count of their orders for the page links.
+HISTORY = 4
 PROFILE = 5  # user, items bought with totals, their count, the summary, recent lines
-ORDER = 3  # user, the order, its lines with their items
-# Checkout: the user, "was this order placed already?", stock taken for every
-# line in one UPDATE, the order, its lines (one INSERT); PostgreSQL first locks
+# An order's page: the user, the order, its lines with their items (one query),
+# its events with who made them (one query), and the shop's settings (the bank
+# details shown while a bank transfer is awaited).
+ORDER = 5
+# The checkout page: the user, every cart line's item (one query), the delivery
+# methods, the shop's settings (the tax rate), the shopper's saved addresses.
+CHECKOUT_PAGE = 5
+# Placing the order: the user, "was this order placed already?", the delivery
+# methods, the shop's settings and the saved addresses (the form's choices,
+# and the page to draw again if something changed), stock taken and every
+# price checked in one UPDATE (the cart's items are not read before it), the
+# delivery method and the tax rate read again inside the write transaction,
+# the order, its lines (one INSERT), its first event. PostgreSQL first locks
 # the cart's rows in id order (one SELECT ... FOR UPDATE).
-CHECKOUT = {"sqlite": 5, "postgresql": 6}
+CHECKOUT = {"sqlite": 11, "postgresql": 12}
 
 
 def test_catalogue_query_count_is_fixed_for_anonymous_visitors(
@@ -88,7 +100,7 @@ def test_signed_in_cart_query_count_does_not_grow_with_lines(
     assert one == ten == CART_SIGNED_IN
 
 
-def test_history_query_count_does_not_grow_with_lines(
+def test_history_query_count_does_not_grow_with_orders_or_lines(
     client, shopper, make_purchase, make_items
 ):
     item_ids = make_items(20, prefix="Bulk")
@@ -96,8 +108,11 @@ def test_history_query_count_does_not_grow_with_lines(
     one = queries(client, "/purchases/")
     for item_id in item_ids[1:]:
         make_purchase(shopper, item_id)
-    twenty = queries(client, "/purchases/")
-    assert one == twenty == HISTORY
+    twenty = queries(client, "/purchases/")  # a full page of orders
+    put_in_cart(client, item_ids[:10])
+    assert checkout(client).status_code == 302  # one order of ten lines more
+    with_ten_lines = queries(client, "/purchases/")
+    assert one == twenty == with_ten_lines == HISTORY
 
 
 def test_profile_query_count_does_not_grow_with_items(
@@ -122,6 +137,16 @@ def test_order_page_query_count_does_not_grow_with_lines(client, shopper, make_i
     assert queries(client, one_line) == queries(client, ten_lines) == ORDER
 
 
+def test_checkout_page_query_count_does_not_grow_with_lines(
+    client, shopper, make_items
+):
+    put_in_cart(client, make_items(1, prefix="One"))
+    one = queries(client, "/purchases/checkout")
+    put_in_cart(client, make_items(50, prefix="Bulk"))  # a full cart (MAX_CART_LINES)
+    fifty = queries(client, "/purchases/checkout")
+    assert one == fifty == CHECKOUT_PAGE
+
+
 def checkout_queries(client, item_ids: list[int]) -> int:
     """SQL statements run by the checkout POST of a cart holding `item_ids`."""
     put_in_cart(client, item_ids)
@@ -137,7 +162,6 @@ def test_checkout_query_count_does_not_grow_with_lines(
     client, shopper, engine_name, make_items
 ):
     one = checkout_queries(client, make_items(1, prefix="Bulk"))
-    fifty = checkout_queries(
-        client, make_items(50, prefix="Bulk")
-    )  # a full cart (cart.MAX_LINES)
+    # A full cart (MAX_CART_LINES).
+    fifty = checkout_queries(client, make_items(50, prefix="Bulk"))
     assert one == fifty == CHECKOUT[engine_name]

@@ -9,9 +9,11 @@ import re
 
 import pytest
 
-from app.extensions import cache
+from app.extensions import cache, db
 from app.items import recommendations
 from app.items.recommendations import also_bought, popular
+from app.models import UserItem
+from app.orders import lifecycle
 from tests.helpers import (
     count_queries,
     get_html,
@@ -185,6 +187,28 @@ def test_popular_items_fill_up_after_co_purchases_without_repeats(
     buy(u2, top, co, second, at=30)
     buy(u3, top, at=20)
     assert ids(also_bought(item)) == [co, top, second]
+
+
+@pytest.mark.parametrize("to_status", ["cancelled", "refunded"])
+def test_cancelled_and_refunded_orders_recommend_nothing(
+    app_context, make_item, make_users, make_purchase, to_status
+):
+    """A co-purchase or a buyer of a cancelled (or fully refunded) order no
+    longer counts: `pair` drops out of the item's block and of popular."""
+    item, pair, kept = (make_item() for _ in range(3))
+    (u1, _), (u2, _) = make_users(2)
+    make_purchase(u1, item, when=minutes_ago(30))
+    make_purchase(u2, item, when=minutes_ago(25))
+    make_purchase(u2, kept, when=minutes_ago(20))
+    lines = [make_purchase(u, pair, when=minutes_ago(10)) for u in (u1, u2)]
+    db.session.rollback()  # a fresh snapshot: the lines were written elsewhere
+    undone = [db.session.get(UserItem, line).order_id for line in lines]
+    assert ids(also_bought(item)) == [pair, kept]
+    assert ids(popular()) == [pair, item, kept]
+    for order_id in undone:
+        assert lifecycle.move(order_id, "paid", to_status, actor_id=None).applied
+    assert ids(also_bought(item)) == [kept]
+    assert ids(popular()) == [item, kept]
 
 
 def test_item_page_without_any_purchases_has_no_block(client, make_item):

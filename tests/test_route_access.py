@@ -16,15 +16,21 @@ from tests.helpers import (
     add_to_cart,
     assert_local,
     client_for,
-    db_state,
     html_of,
     is_signed_in,
+    number_of,
+    order_status,
     rules_of,
-    url_for_rule,
+    stock_of,
+    store_state,
+    url_for_route,
     valid_csrf,
 )
 
-RULES = ("anyone", "link_holder", "signed_in", "owner_or_admin", "admin")
+# link_holder: whoever holds an emailed link (reset, email change);
+# owner: the row's owner only, admins included in "everyone else" (a 404);
+# owner_or_admin: the owner and admins (others get a 404 or 403).
+RULES = ("anyone", "link_holder", "signed_in", "owner", "owner_or_admin", "admin")
 
 ACCESS = {
     # the shop front
@@ -50,8 +56,8 @@ ACCESS = {
     "purchases.checkout": "signed_in",
     "purchases.index": "signed_in",  # admins are sent to purchases.admin_index
     "users.detail": "owner_or_admin",
-    "purchases.order": "owner_or_admin",
-    "purchases.cancel": "signed_in",  # the order's owner only: anyone else gets 404
+    "purchases.order": "owner_or_admin",  # by its number, never its id
+    "purchases.cancel": "owner",  # admins move orders through change_status
     # the admin's store
     "items.create": "admin",
     "items.edit": "admin",
@@ -89,6 +95,16 @@ PAYLOAD = {
     "user_id": "1",
     "item_id": "1",
     "quantity": "1",
+    # an order's move or refund, the shop's settings, a new shipping method
+    "status": "cancelled",
+    "tracking_number": "1Z999",
+    "amount": "19.99",
+    "form": "shop",
+    "shop-tax_rate": "50",
+    "shop-bank_transfer_details": "Send it to me",
+    "new-code": "free",
+    "new-name": "Free",
+    "new-price": "0",
 }
 
 
@@ -131,9 +147,9 @@ def test_admin_endpoint_refuses_others_and_writes_nothing(app, store, endpoint):
         pytest.skip(f"{endpoint} is not built yet")
     anonymous = app.test_client()
     shopper = client_for(app, "sam@example.com")
-    before = db_state(app)
+    before = store_state(app)
     for rule in rules:
-        url = url_for_rule(rule, store, store["olive"])
+        url = url_for_route(app, rule, store, store["olive"])
         for method in methods_of(rule):
             for client, expected in ((anonymous, 302), (shopper, 403)):
                 data = None
@@ -147,7 +163,7 @@ def test_admin_endpoint_refuses_others_and_writes_nothing(app, store, endpoint):
                     assert "You do not have permission" in response.get_data(
                         as_text=True
                     )
-    assert db_state(app) == before
+    assert store_state(app) == before
 
 
 @pytest.mark.parametrize("endpoint", ADMIN_ENDPOINTS)
@@ -158,23 +174,32 @@ def test_admin_endpoint_serves_an_admin(app, store, endpoint):
     admin = client_for(app, "admin@example.com")
     for rule in rules:
         if "GET" in rule.methods:
-            response = admin.get(url_for_rule(rule, store, store["olive"]))
+            response = admin.get(url_for_route(app, rule, store, store["olive"]))
             assert response.status_code == 200, endpoint
 
 
 @pytest.mark.parametrize(
     "endpoint",
     sorted(
-        name for name, rule in ACCESS.items() if rule in ("signed_in", "owner_or_admin")
+        name
+        for name, rule in ACCESS.items()
+        if rule in ("signed_in", "owner", "owner_or_admin")
     ),
 )
 def test_signed_in_pages_send_visitors_to_login(app, store, endpoint):
     anonymous = app.test_client()
+    before = store_state(app)
     for rule in rules_for(app, endpoint):
-        if "GET" in rule.methods:
-            response = anonymous.get(url_for_rule(rule, store, store["olive"]))
-            assert response.status_code == 302
-            assert response.headers["Location"].startswith("/users/login?next=")
+        url = url_for_route(app, rule, store, store["olive"])
+        for method in methods_of(rule):
+            data = None
+            if method == "POST":
+                data = {"csrf_token": valid_csrf(anonymous), **PAYLOAD}
+            response = anonymous.open(url, method=method, data=data)
+            assert response.status_code == 302, (method, url)
+            if method == "GET" or ACCESS[endpoint] != "signed_in":
+                assert response.headers["Location"].startswith("/users/login?next=")
+    assert store_state(app) == before
 
 
 @pytest.mark.parametrize(
@@ -185,11 +210,37 @@ def test_owner_pages_hide_other_customers_from_a_shopper(app, store, endpoint):
     shopper = client_for(app, "sam@example.com")
     admin = client_for(app, "admin@example.com")
     for rule in rules_for(app, endpoint):
-        url = url_for_rule(rule, store, store["olive"])
+        url = url_for_route(app, rule, store, store["olive"])
         response = shopper.get(url)
         assert response.status_code in (403, 404)
         assert "olive@example.com" not in response.get_data(as_text=True)
         assert admin.get(url).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "endpoint", sorted(name for name, rule in ACCESS.items() if rule == "owner")
+)
+def test_owner_actions_are_404_for_everyone_else_admins_included(app, store, endpoint):
+    """Olive's own order: Sam the shopper and the admin both get a 404 (the
+    admin moves it through its status form) and nothing changes; Olive may."""
+    before = store_state(app)
+    for email in ("sam@example.com", "admin@example.com"):
+        other = client_for(app, email)
+        for rule in rules_for(app, endpoint):
+            url = url_for_route(app, rule, store, store["olive"])
+            data = {"csrf_token": valid_csrf(other), **PAYLOAD}
+            response = other.open(url, method=methods_of(rule)[0], data=data)
+            assert response.status_code == 404, (email, url)
+            assert "olive@example.com" not in html_of(response)
+    assert store_state(app) == before
+    olive = client_for(app, "olive@example.com")
+    for rule in rules_for(app, endpoint):
+        url = url_for_route(app, rule, store, store["olive"])
+        response = olive.open(
+            url, method=methods_of(rule)[0], data={"csrf_token": valid_csrf(olive)}
+        )
+        assert response.status_code == 302, url
+    assert store_state(app) != before
 
 
 @pytest.mark.parametrize(
@@ -199,7 +250,7 @@ def test_public_pages_answer_visitors(app, store, endpoint):
     anonymous = app.test_client()
     for rule in rules_for(app, endpoint):
         if "GET" in rule.methods:
-            response = anonymous.get(url_for_rule(rule, store, store["olive"]))
+            response = anonymous.get(url_for_route(app, rule, store, store["olive"]))
             assert response.status_code in (200, 302), endpoint
             if response.status_code == 302:
                 assert not response.headers["Location"].startswith("/users/login")
@@ -212,13 +263,13 @@ def test_emailed_link_pages_need_the_link_and_nothing_else(app, store, endpoint)
     """Without a good token: a clear 400 page for anyone, signed in or not,
     and nothing written (the pages with a good token: test_password_reset.py,
     test_account_settings.py)."""
-    before = db_state(app)
+    before = store_state(app)
     for client in (app.test_client(), client_for(app, "sam@example.com")):
         for rule in rules_for(app, endpoint):
-            response = client.get(url_for_rule(rule, store, store["olive"]))
+            response = client.get(url_for_route(app, rule, store, store["olive"]))
             assert response.status_code == 400, endpoint
             assert "This link does not work" in html_of(response)
-    assert db_state(app) == before
+    assert store_state(app) == before
 
 
 # --- every route, every method: CSRF, POST only, sign-in, owners (SECURITY 16, 17, 29, 30) ---
@@ -245,44 +296,44 @@ def test_s16_every_post_without_a_valid_csrf_token_is_400(app, store, who):
         "password": TEST_PASSWORD,
         "password_confirm": TEST_PASSWORD,
     }
-    before = db_state(app)
+    before = store_state(app)
     for rule in post_rules(app):
-        url = url_for_rule(rule, store)
+        url = url_for_route(app, rule, store)
         for token in (None, "", "forged-token", valid_csrf(app.test_client())):
             data = dict(payload) if token is None else {**payload, "csrf_token": token}
             response = client.post(url, data=data)
             assert response.status_code == 400, (url, token)
             assert "Bad request" in html_of(response)
-    assert db_state(app) == before
+    assert store_state(app) == before
     assert client.get("/purchases/cart").status_code == 200
 
 
 def test_s17_state_changes_only_by_post(app, store):
     admin = client_for(app, "admin@example.com")
-    before = db_state(app)
+    before = store_state(app)
     for url in ("/users/logout", f"/items/{store['lamp']}/archive"):
         assert admin.get(url).status_code == 405
     get_paths = {rule.rule for rule in rules_of(app) if "GET" in rule.methods}
     for rule in post_rules(app):
         if rule.rule in get_paths:
             continue  # a form page (or the cart): GET draws it, writing nothing
-        url = url_for_rule(rule, store)
+        url = url_for_route(app, rule, store)
         response = admin.get(url)
         assert response.status_code == 405, url
         assert "POST" in response.headers["Allow"]
-    assert db_state(app) == before
+    assert store_state(app) == before
     assert is_signed_in(admin)
 
 
 def test_s29_visitors_sign_in_first_and_shoppers_get_403_on_admin_pages(app, store):
     anonymous = app.test_client()
     shopper = client_for(app, "sam@example.com")
-    before = db_state(app)
+    before = store_state(app)
     for rule in rules_of(app):
         rule_for = ACCESS[rule.endpoint]
         if rule_for in ("anyone", "link_holder"):
             continue
-        url = url_for_rule(rule, store)
+        url = url_for_route(app, rule, store)
         for method in methods_of(rule):
             data = None
             if method == "POST":
@@ -301,22 +352,39 @@ def test_s29_visitors_sign_in_first_and_shoppers_get_403_on_admin_pages(app, sto
                 refused = shopper.open(url, method=method, data=data)
                 assert refused.status_code == 403, (method, url)
                 assert "You do not have permission" in html_of(refused)
-    assert db_state(app) == before
+    assert store_state(app) == before
 
 
 def test_s30_shoppers_never_see_another_customers_data(app, store):
     sam = client_for(app, "sam@example.com")
+    number = number_of(app, store["olive_order"])
     for url in (
         f"/users/{store['olive']}",
-        f"/purchases/orders/{store['olive_order']}",
+        f"/purchases/orders/{number}",
+        f"/purchases/orders/{number.lower()}",
+        f"/purchases/orders/{store['olive_order']}",  # an id is not a number
     ):
         response = sam.get(url)
         assert response.status_code in (403, 404), url
         html = html_of(response)
         assert "olive@example.com" not in html and "Olive" not in html, url
+        assert number not in html, url
+    for url in (
+        f"/purchases/orders/{number}/cancel",
+        f"/purchases/orders/{number}/status",
+        f"/purchases/orders/{number}/refund",
+    ):
+        data = {"csrf_token": valid_csrf(sam), "status": "cancelled", "amount": "1"}
+        assert sam.post(url, data=data).status_code in (403, 404), url
+    assert order_status(app, number)[:2] == ("paid", 0)
+    assert stock_of(app, store["lamp"]) == 4
+    orders = html_of(sam.get("/purchases/"))
+    assert number not in orders and "Olive" not in orders
     for query in (f"user_id={store['olive']}", f"item_id={store['lamp']}"):
         html = html_of(sam.get(f"/purchases/?{query}"))
         assert "Olive" not in html and "olive@example.com" not in html
         assert "Lamp" not in html  # Sam bought nothing; Olive's lamp is hers
     assert sam.get("/purchases/export.csv").status_code == 403
+    assert sam.get("/purchases/orders/export.csv").status_code == 403
+    assert sam.get("/purchases/orders/").status_code == 403
     assert sam.get("/users/").status_code == 403

@@ -23,10 +23,13 @@ from tests.helpers import (
     add_to_cart,
     assert_totals_match_rows,
     checkout,
+    checkout_form,
+    checkout_problems,
     minutes_ago,
     post_form,
     set_item,
     sign_in,
+    stock_of,
 )
 
 TOTAL_RE = re.compile(r'<p class="muted">(\d+) items?')
@@ -144,9 +147,15 @@ def test_a_checkout_that_fails_changes_no_total(app, make_item, make_user):
     sign_in(client, "ann@example.com")
     add_to_cart(client, lamp, 1)
     add_to_cart(client, short, 1)
-    set_item(app, short, stock=0)  # sold out while in the cart
+    form = checkout_form(client)
+    set_item(app, short, stock=0)  # sold out while the checkout page was open
 
-    assert checkout(client).headers["Location"] == "/purchases/cart"
+    response = client.post("/purchases/checkout", data=form)
+    assert response.status_code == 409
+    assert checkout_problems(response.get_data(as_text=True)) == [
+        "Short sold out: remove it from your cart."
+    ]
+    assert stock_of(app, lamp) == 5  # the lamp's unit, taken, was put back
     assert sales(app, lamp) == sales(app, short) == (0, 0, 0, 0)
     assert lines_of(app, user_id) == 0
     assert_totals_match_rows(app)

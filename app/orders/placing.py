@@ -189,7 +189,7 @@ def _why_not(wanted: dict[int, int], quote: Quote, missing: set[int]) -> list[st
     problems = []
     for item_id, name, price, stock, archived_at in rows:
         if archived_at is not None:
-            problems.append(f"{name} is no longer sold: remove it from your cart.")
+            problems.append(f"{name} is no longer sold: it has left your cart.")
         elif price != quote.prices.get(item_id):
             was = quote.prices.get(item_id)
             problems.append(

@@ -126,13 +126,12 @@ def export():
             UserItem.user_id,
             User.email,
             UserItem.item_id,
-            Item.name,
+            UserItem.item_name,
             UserItem.quantity,
             UserItem.unit_price_cents,
             UserItem.total_cents,
         )
         .join(User, UserItem.user_id == User.id)
-        .join(Item, UserItem.item_id == Item.id)
         .where(*filters.conditions)
         .order_by(UserItem.created_at.desc(), UserItem.id.desc())
         .execution_options(yield_per=1_000)

@@ -19,7 +19,7 @@ from app.orders import payments
 from app.orders.placing import place
 from app.orders.pricing import format_rate, shipping_methods, shop_settings, totals
 from app.purchases import bp, cart
-from app.purchases.forms import CheckoutForm, quote_fields
+from app.purchases.forms import TOKEN_RE, CheckoutForm, quote_fields
 
 
 @bp.route("/checkout", methods=["GET", "POST"])
@@ -28,25 +28,28 @@ def checkout():
     if not current_user.is_authenticated:
         flash("Please sign in to check out. Your cart is kept.", "info")
         return redirect(url_for("users.login", next=url_for("purchases.checkout")))
-    lines = cart.lines()
-    if not lines:
+    form = CheckoutForm()
+    posted = request.method == "POST" and "seen_prices" in request.form
+    token = form.token.data if posted else None
+    # Before anything reads the cart: a second press of Place order lands on
+    # the order it placed, and the token is compared before cart.lines() can
+    # drop an archived line (which gives the cart a new token).
+    if token and (placed := _order_for_token(token)):
+        cart.clear()
+        flash("This order was already placed.", "info")
+        return redirect(url_for("purchases.order", number=placed))
+    token_matches = bool(token) and token == cart.checkout_token()
+    if not cart.quantities():
         flash("Your cart is empty.", "info")
         return redirect(url_for("purchases.cart"))
-    form = CheckoutForm()
-    page = _Page(form, lines)
-    if request.method == "GET" or "seen_prices" not in request.form:
+    page = _Page(form)
+    if not posted:
         # A GET, or a POST without the page's own fields (the cart's old
         # one-button form): the page to check, nothing bought.
         return page.render()
     if not form.validate():
         return page.render(422)
-
-    token = form.token.data
-    if placed := _order_for_token(token):
-        cart.clear()
-        flash("This order was already placed.", "info")
-        return redirect(url_for("purchases.order", number=placed))
-    if token != cart.checkout_token():
+    if not token_matches:
         flash(
             "Your cart changed since you opened this page: check it again.", "warning"
         )
@@ -93,8 +96,8 @@ def checkout():
 class _Page:
     """The checkout page for this cart, drawn with the shop's current prices."""
 
-    def __init__(self, form: CheckoutForm, lines) -> None:
-        self.form, self.lines, self.problems = form, lines, []
+    def __init__(self, form: CheckoutForm) -> None:
+        self.form, self.problems = form, []
         self.methods = shipping_methods()
         self.settings = shop_settings()
         self.addresses = db.session.scalars(
@@ -107,7 +110,7 @@ class _Page:
     def render(self, status: int = 200, fresh: bool = False):
         """The page; `fresh` redraws what it shows (prices, the cart's token)
         so the next POST is checked against today's figures."""
-        form, lines = self.form, cart.lines() if fresh else self.lines
+        form, lines = self.form, cart.lines()
         if fresh or not form.is_submitted() or "seen_prices" not in request.form:
             form.token.data = cart.checkout_token()
             for name, value in quote_fields(
@@ -121,7 +124,7 @@ class _Page:
         if form.shipping.data is None and self.methods:
             form.shipping.data = self.methods[0].code
         if form.payment.data is None and form.payment.choices:
-            form.payment.data = form.payment.choices[0][0]
+            form.payment.data = form.payment.choices[0].value
         subtotal = sum(line.total_cents for line in lines)
         rate = self.settings.tax_rate_bp
         return render_template(
@@ -137,6 +140,8 @@ class _Page:
 
 
 def _order_for_token(token: str) -> str | None:
+    if not TOKEN_RE.fullmatch(token):  # no cart's token looks like this
+        return None
     return db.session.scalar(
         sa.select(Order.number).where(
             Order.token == token, Order.user_id == current_user.id

@@ -14,6 +14,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user, login_required
 
 from app.auth import admin_required
+from app.caching import forget, remembered
 from app.csv_files import csv_lines, csv_response
 from app.extensions import db
 from app.models import Order, OrderEvent, User, UserItem
@@ -123,13 +124,20 @@ def orders_index():
         abort(400)
     q = search_text()
     search = _order_search(q)
-    counts = dict(
-        db.session.execute(
-            sa.select(Order.status, sa.func.count())
-            .where(search)
-            .group_by(Order.status)
-        ).all()
-    )
+
+    def count() -> dict[str, int]:
+        return dict(
+            db.session.execute(
+                sa.select(Order.status, sa.func.count())
+                .where(search)
+                .group_by(Order.status)
+            ).all()
+        )
+
+    # The unsearched tabs are the same for every admin: remembered a few
+    # seconds (a search counts its own, fewer, rows).
+    seconds = current_app.config["ORDER_COUNTS_CACHE_SECONDS"]
+    counts = remembered(ORDER_COUNTS_KEY, seconds, count) if not q else count()
     select = (
         sa.select(Order)
         .where(search)
@@ -153,6 +161,14 @@ def orders_index():
         q=q,
         labels=LABELS,
     )
+
+
+ORDER_COUNTS_KEY = "order-counts"
+
+
+def forget_order_counts() -> None:
+    """The admin who moves an order sees the tabs' new counts at once."""
+    forget(ORDER_COUNTS_KEY)
 
 
 def _order_search(q: str) -> sa.ColumnElement[bool]:
@@ -180,14 +196,16 @@ def change_status(number: str):
     if not form.validate():
         flash(" ".join(e for errors in form.errors.values() for e in errors), "error")
         return back
+    seen = form.from_status.data
     outcome = lifecycle.move(
         placed.id,
-        placed.status,
+        seen if seen in STATUSES else placed.status,
         form.status.data,
         actor_id=current_user.id,
         note=form.note.data or "",
         tracking_number=form.tracking_number.data or None,
     )
+    forget_order_counts()
     flash(outcome.message, outcome.category)
     return back
 
@@ -207,6 +225,7 @@ def refund(number: str):
             actor_id=current_user.id,
             note=form.note.data or "",
         )
+        forget_order_counts()
         flash(outcome.message, outcome.category)
     return redirect(url_for("purchases.order", number=placed.number))
 

@@ -59,8 +59,12 @@ def settings():
             else:
                 return _add_method(new_form)
         for method in methods:
-            if which == f"method-{method.id}" and edit_forms[method.id].validate():
-                return _save_method(method.id, edit_forms[method.id], methods)
+            form = edit_forms[method.id]
+            if which == f"method-{method.id}" and form.validate():
+                if any(m.code == form.code.data and m.id != method.id for m in methods):
+                    form.code.errors.append("Another method has this code.")
+                else:
+                    return _save_method(method.id, form)
         status = 422
     return render_template(
         "purchases/settings.html",
@@ -117,10 +121,7 @@ def _add_method(form: ShippingMethodForm):
     return redirect(url_for("purchases.settings"))
 
 
-def _save_method(method_id: int, form: ShippingMethodForm, methods):
-    if any(m.code == form.code.data and m.id != method_id for m in methods):
-        flash("Another shipping method has this code; nothing was saved.", "error")
-        return redirect(url_for("purchases.settings"))
+def _save_method(method_id: int, form: ShippingMethodForm):
     begin_write()
     method = db.session.get(ShippingMethod, method_id, with_for_update=True)
     before = _values(method)

@@ -1,6 +1,7 @@
 """An admin, on a desktop and on a phone: add an item (after one wrong price),
 edit it, archive and restore it, see who bought what, filter every purchase
-and download them as CSV."""
+and download them as CSV; and fulfil an order a shopper placed: find it in
+the order list, mark it paid, ship it with a tracking number."""
 
 from __future__ import annotations
 
@@ -11,16 +12,20 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from app.models import Item
+from app.extensions import db
+from app.models import Item, Order, OrderEvent, User
 from tests.e2e.helpers import (
     ADMIN,
     ARTIFACTS,
+    BUYER,
     DESKTOP,
     PHONE,
     nav_link,
     sign_in,
     sign_out,
 )
+from tests.helpers import client_for, place_order
+from tests.helpers import sign_in as sign_in_over_http
 
 pytestmark = pytest.mark.browser
 
@@ -121,8 +126,11 @@ def test_admin_manages_an_item_and_sees_its_buyers(
     expect(page.get_by_role("link", name="Bea Buyer", exact=True)).to_be_visible()
     look("admin-customers")
 
-    # Every purchase, filtered to the walnut board, then to Bea.
-    nav_link(page, "All purchases").click()
+    # Every purchase line (from the orders page), filtered to the walnut
+    # board, then to Bea.
+    nav_link(page, "Orders").click()
+    expect(page.get_by_role("heading", name="Orders", level=1)).to_be_visible()
+    page.get_by_role("link", name="Every purchase line").click()
     expect(page.get_by_role("heading", name="All purchases")).to_be_visible()
     look("admin-purchases")
     walnut_id = store.item_id("Walnut Cutting Board")
@@ -150,4 +158,83 @@ def test_admin_manages_an_item_and_sees_its_buyers(
     ]
     assert rows[0]["unit_price"] == "38.00"
 
+    sign_out(page)
+
+
+@pytest.mark.parametrize(
+    ("viewport", "item", "tracking"),
+    [
+        (DESKTOP, "Oak Coaster Set", "1Z999AA10123456784"),
+        (PHONE, "Slate Cheese Board", "JD014600006281234567"),
+    ],
+    ids=["desktop", "phone"],
+)
+def test_admin_fulfils_an_order_a_shopper_placed(
+    store, open_page, make_look, viewport, item, tracking
+):
+    # Bea places an order on the checkout page (over HTTP, as her browser would).
+    item_id = store.add_item(item, 1500, 6)
+    shopper = client_for(store.app)
+    sign_in_over_http(shopper, BUYER["email"], BUYER["password"])
+    number = place_order(shopper, {item_id: 2})
+
+    page = open_page(viewport)
+    look = make_look(page)
+    page.goto("/")
+    sign_in(page, ADMIN)
+
+    # The order list: the unpaid tab, then the order itself.
+    nav_link(page, "Orders").click()
+    expect(page.get_by_role("heading", name="Orders", level=1)).to_be_visible()
+    page.get_by_role("navigation", name="Orders by status").get_by_role(
+        "link", name=re.compile("^Awaiting payment")
+    ).click()
+    row = page.get_by_role("row", name=re.compile(number))
+    expect(row).to_contain_text("Bea Buyer")
+    expect(row).to_contain_text("Awaiting payment")
+    look("admin-orders")
+    row.get_by_role("link", name=number).click()
+    expect(page.get_by_role("heading", name=f"Order {number}")).to_be_visible()
+    status = page.locator("hgroup .status")
+    expect(status).to_have_text("Awaiting payment")
+    expect(page.get_by_role("cell", name=item)).to_be_visible()
+    look("admin-order-unpaid")
+
+    # The money arrived: mark it paid.
+    page.get_by_role("button", name="Mark paid").click()
+    expect(page.get_by_role("status")).to_have_text(f"Order {number} is now paid.")
+    expect(status).to_have_text("Paid")
+    expect(page.get_by_role("button", name="Mark paid")).to_have_count(0)
+
+    # Shipped, with its tracking number.
+    page.get_by_label("Tracking number").fill(tracking)
+    page.get_by_role("button", name="Mark shipped").click()
+    expect(page.get_by_role("status")).to_have_text(f"Order {number} is now shipped.")
+    expect(status).to_have_text("Shipped")
+    expect(page.locator("#tracking")).to_have_text(tracking)
+    timeline = page.get_by_role("region", name="Timeline")
+    expect(timeline).to_contain_text(f"Tracking number {tracking}.")
+    expect(timeline).to_contain_text(f"by {ADMIN['name']}")
+    expect(page.get_by_role("button", name="Mark delivered")).to_be_visible()
+    look("admin-order-shipped")
+
+    with store.app.app_context():
+        order = db.session.scalars(sa.select(Order).where(Order.number == number)).one()
+        assert (order.status, order.tracking_number) == ("shipped", tracking)
+        moves = db.session.execute(
+            sa.select(OrderEvent.from_status, OrderEvent.to_status, User.email)
+            .join(User, User.id == OrderEvent.actor_id)
+            .where(OrderEvent.order_id == order.id)
+            .order_by(OrderEvent.id)
+        ).all()
+    assert moves == [
+        (None, "pending_payment", BUYER["email"]),
+        ("pending_payment", "paid", ADMIN["email"]),
+        ("paid", "shipped", ADMIN["email"]),
+    ]
+
+    # Bea sees it shipped, with the tracking number, and no admin buttons.
+    html = shopper.get(f"/purchases/orders/{number}").get_data(as_text=True)
+    assert '<span class="status status-shipped">Shipped</span>' in html
+    assert tracking in html and "Mark delivered" not in html
     sign_out(page)

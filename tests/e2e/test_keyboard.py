@@ -1,5 +1,6 @@
-"""Keyboard only: sign in, find an item, fill the cart and check out with Tab,
-typing and Enter, and see where the focus is at every step."""
+"""Keyboard only: sign in, find an item, fill the cart, fill in the checkout
+page and place the order with Tab, typing and Enter, and see where the focus
+is at every step."""
 
 from __future__ import annotations
 
@@ -80,10 +81,35 @@ def test_keyboard_only_checkout(page: Page):
     tab_to(page, page.get_by_role("button", name="Check out · $24.00"))
     page.keyboard.press("Enter")
 
+    # The checkout page: the address typed, the country picked by typing its
+    # name, delivery and payment left as they are, Enter on "Place order".
+    expect(page.get_by_role("heading", name="Checkout", level=1)).to_be_visible()
+    expect(page.get_by_label("Full name")).to_have_value(kim["name"])
+    tab_to(page, page.get_by_label("Address", exact=True))
+    page.keyboard.type("5 Key Street")
+    tab_to(page, page.get_by_label("Town or city"))
+    page.keyboard.type("Keyport")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Postcode")).to_be_focused()
+    page.keyboard.type("07735")
+    tab_to(page, page.get_by_label("Country"))
+    page.keyboard.type("United States")
+    expect(page.get_by_label("Country")).to_have_value("US")
     expect(
-        page.get_by_role("heading", name=re.compile(r"^Order #\d+$"))
-    ).to_be_visible()
-    expect(page.get_by_role("status")).to_have_text("Thank you! Your order is placed.")
+        page.get_by_role("radio", name=re.compile("^Standard delivery"))
+    ).to_be_checked()
+    expect(page.locator('[data-shipping="standard"]')).to_have_text("$28.95")
+    tab_to(page, page.get_by_role("button", name="Place order"))
+    page.keyboard.press("Enter")
+
+    heading = page.get_by_role("heading", name=re.compile(r"^Order [A-Z0-9]{8,}$"))
+    expect(heading).to_be_visible()
+    number = heading.inner_text().removeprefix("Order ")
+    expect(page.get_by_role("status")).to_have_text(
+        f"Thank you! Your order {number} is placed."
+    )
+    expect(page.locator("#order-total")).to_have_text("$28.95")
+    expect(page.get_by_text("Awaiting payment").first).to_be_visible()
 
     tab_to(page, page.get_by_role("button", name="Sign out"))
     page.keyboard.press("Enter")

@@ -1,5 +1,6 @@
 """A new shopper, on a phone and on a desktop: browse, search, fill the cart,
-sign up at checkout, buy, find the purchase in the history and on the profile."""
+sign up at checkout, fill in the checkout page's address (one mistake first),
+place the order, find it in the history of orders and on the profile."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from app.models import Item, User, UserItem
+from app.models import Address, Item, Order, User, UserItem
 from tests.e2e.helpers import DESKTOP, PHONE, nav_link, sign_out
 
 pytestmark = pytest.mark.browser
@@ -75,7 +76,7 @@ def test_new_shopper_buys_and_finds_the_purchase(
     # Checking out asks a stranger to sign in; they sign up instead.
     page.get_by_role("button", name="Sign in to check out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    expect(page.get_by_role("status")).to_contain_text("Please sign in to check out")
+    expect(page).to_have_url(re.compile(r"/users/login\?next=/purchases/checkout$"))
     look("login")
     page.get_by_role("link", name="Create an account").click()
     expect(page.get_by_role("heading", name="Create an account")).to_be_visible()
@@ -96,32 +97,83 @@ def test_new_shopper_buys_and_finds_the_purchase(
     confirm.fill("a-long-new-secret")
     page.get_by_role("button", name="Create account").click()
 
-    # Back at the cart, signed in, the cart kept.
-    expect(page.get_by_role("heading", name="Your cart")).to_be_visible()
+    # At the checkout page, signed in, the cart kept.
+    expect(page.get_by_role("heading", name="Checkout", level=1)).to_be_visible()
     expect(page.get_by_role("status")).to_contain_text(f"Welcome, {shopper['name']}!")
-    expect(page.get_by_label("Quantity of Brass Desk Lamp")).to_have_value("3")
-    page.get_by_role("button", name="Check out · $73.50").click()
-
-    # The order confirmation.
+    summary = page.get_by_role("article", name="Your order")
     expect(
-        page.get_by_role("heading", name=re.compile(r"^Order #\d+$"))
-    ).to_be_visible()
-    expect(page.get_by_role("status")).to_have_text("Thank you! Your order is placed.")
+        summary.get_by_role("row", name=re.compile("Brass Desk Lamp")).get_by_role(
+            "cell"
+        )
+    ).to_have_text(["Brass Desk Lamp", "3", "$73.50"])
+    expect(summary.locator("#subtotal")).to_have_text("$73.50")
+    # $73.50 is over standard delivery's $50.00: it is free.
+    standard = page.get_by_role("radio", name=re.compile("^Standard delivery"))
+    express = page.get_by_role("radio", name=re.compile("^Express delivery"))
+    expect(standard).to_be_checked()
+    expect(page.get_by_text(re.compile(r"Standard delivery .* · Free"))).to_be_visible()
+    expect(page.get_by_role("radio", name="Bank transfer")).to_be_checked()
+
+    # The address, typed like a person: a ZIP code that is not one first.
+    expect(page.get_by_label("Full name")).to_have_value(shopper["name"])
+    page.get_by_label("Address", exact=True).fill("12 Harbour Road")
+    page.get_by_label("Town or city").fill("Portsmouth")
+    page.get_by_label("Postcode").fill("NH1")
+    page.get_by_label("Country").select_option(label="United States")
+    page.get_by_label("Save this address for next time").check()
+    look("checkout")
+    page.get_by_role("button", name="Place order").click()
+    postcode = page.get_by_label("Postcode")
+    expect(postcode).to_have_attribute("aria-invalid", "true")
+    expect(postcode).to_have_accessible_description(
+        "Enter a ZIP code like 12345 or 12345-6789."
+    )
+    expect(page.get_by_label("Address", exact=True)).to_have_value("12 Harbour Road")
+    look("checkout-error")
+    assert (
+        store.scalar(
+            sa.select(sa.func.count(Order.id))
+            .join(User)
+            .where(User.email == shopper["email"])
+        )
+        == 0
+    )
+    postcode.fill("03801")
+    express.check()  # and faster delivery, after all
+    expect(page.locator('[data-shipping="express"]')).to_have_text("$86.45")
+    page.get_by_role("button", name="Place order").click()
+
+    # The order's page: its number, awaiting the transfer.
+    heading = page.get_by_role("heading", name=re.compile(r"^Order [A-Z0-9]{8,}$"))
+    expect(heading).to_be_visible()
+    number = heading.inner_text().removeprefix("Order ")
+    expect(page.get_by_role("status")).to_have_text(
+        f"Thank you! Your order {number} is placed."
+    )
+    expect(page.get_by_text("Awaiting payment").first).to_be_visible()
     row = page.get_by_role("row", name=re.compile("Brass Desk Lamp"))
     expect(row.get_by_role("cell")).to_have_text(
         ["Brass Desk Lamp", "3", "$24.50", "$73.50"]
     )
+    expect(page.locator("#order-total")).to_have_text("$86.45")
+    expect(page.get_by_role("heading", name="Pay by bank transfer")).to_be_visible()
+    expect(page.locator("address")).to_contain_text("12 Harbour Road")
     expect(nav_link(page, "Cart, 0 items")).to_be_visible()
     look("order")
 
-    # The purchase history.
-    nav_link(page, "Purchases").click()
-    expect(page.get_by_role("heading", name="Your purchases")).to_be_visible()
-    row = page.get_by_role("row", name=re.compile("Brass Desk Lamp"))
+    # The history of orders.
+    nav_link(page, "Your orders").click()
+    expect(page.get_by_role("heading", name="Your orders")).to_be_visible()
+    row = page.get_by_role("row", name=re.compile(number))
     expect(row).to_have_count(1)
-    expect(row.get_by_role("cell").nth(2)).to_have_text("3")
-    expect(row.get_by_role("cell").nth(4)).to_have_text("$73.50")
+    cells = row.get_by_role("cell")
+    expect(cells.nth(0)).to_have_text(number)
+    expect(cells.nth(2)).to_have_text("3 × Brass Desk Lamp")
+    expect(cells.nth(3)).to_have_text("Awaiting payment")
+    expect(cells.nth(4)).to_have_text("$86.45")
     look("history")
+    row.get_by_role("link", name=number).click()
+    expect(heading).to_be_visible()
 
     # The profile lists the item bought.
     nav_link(page, shopper["name"]).click()
@@ -134,8 +186,23 @@ def test_new_shopper_buys_and_finds_the_purchase(
     sign_out(page)
     look("signed-out")
 
-    # What the database holds: one line at the price paid, the stock taken.
+    # What the database holds: the order as placed, one line at the price
+    # paid, the stock taken, the address saved once.
     user_id = store.scalar(sa.select(User.id).where(User.email == shopper["email"]))
+    [order] = store.scalars(sa.select(Order).where(Order.user_id == user_id))
+    assert order.number == number
+    assert (order.status, order.shipping_method) == ("pending_payment", "express")
+    assert (order.subtotal_cents, order.shipping_cents, order.total_cents) == (
+        7350,
+        1295,
+        8645,
+    )
+    assert (order.ship_name, order.ship_line1, order.ship_city) == (
+        shopper["name"],
+        "12 Harbour Road",
+        "Portsmouth",
+    )
+    assert (order.ship_postcode, order.ship_country) == ("03801", "US")
     bought = store.scalars(
         sa.select(UserItem.quantity).where(
             UserItem.user_id == user_id, UserItem.item_id == lamp_id
@@ -145,3 +212,5 @@ def test_new_shopper_buys_and_finds_the_purchase(
     assert store.scalar(sa.select(Item.stock).where(Item.id == lamp_id)) == (
         stock_before - 3
     )
+    saved = store.scalars(sa.select(Address.line1).where(Address.user_id == user_id))
+    assert saved == ["12 Harbour Road"]

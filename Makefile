@@ -43,8 +43,11 @@ run: seed
 	@echo "  Admin:    $(DEMO_ADMIN_EMAIL) / $(DEMO_ADMIN_PASSWORD)"
 	@echo "  Shopper:  $(DEMO_SHOPPER_EMAIL) / $(DEMO_SHOPPER_PASSWORD)"
 	@echo "  Another port: PORT=8000 make run"
+	@echo "  Email:    $${MAIL_SERVER:+SMTP server $$MAIL_SERVER}$${MAIL_SERVER:-written to instance/mail/ as .eml files}"
 	@echo ""
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	@# The web server and the outbox worker side by side (Procfile); Ctrl-C stops both.
+	PATH="$(CURDIR)/$(BIN):$$PATH" HOST=$(HOST) STORE_URL="$${STORE_URL:-http://$(HOST):$(PORT)}" \
+		$(BIN)/honcho start --port $(PORT)
 
 lint: venv
 	$(BIN)/ruff check .

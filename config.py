@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,6 +13,25 @@ ROOT = Path(__file__).resolve().parent
 load_dotenv(ROOT / ".env")
 
 DEV_SECRET_KEY = "dev-only-not-secret"
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    """A true/false setting: `true`, `1` (or `yes`, `on`) and `false`, `0`
+    (`no`, `off`), any case; unset or empty is the default. Anything else
+    stops the store from starting rather than silently meaning one or the other."""
+    text = (os.environ.get(name) or "").strip().lower()
+    if not text:
+        return default
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be true or false (1 or 0), not {text!r}")
+
+
+def env_int(name: str, default: int) -> int:
+    text = (os.environ.get(name) or "").strip()
+    return int(text) if text else default
 
 
 def database_url(url: str | None) -> str:
@@ -67,7 +87,51 @@ class Config:
     # Redis unreachable: count in each process's memory until it is back,
     # rather than answer every sign-in with a 500.
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    # One budget per client address for signing in, signing up and asking for
+    # a password reset together (so sign-up cannot test emails faster than
+    # sign-in), and one per account (the email typed, or the signed-in user)
+    # whatever the address, against guesses spread over many addresses.
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    ACCOUNT_RATE_LIMIT = os.environ.get("ACCOUNT_RATE_LIMIT", "20 per hour")
+
+    # Email (app/mail/). With MAIL_SERVER set, over SMTP; without it, each
+    # email is written to MAIL_FILE_PATH as an .eml file and logged, so a
+    # development store needs no mail server.
+    MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
+    MAIL_PORT = env_int("MAIL_PORT", 25)
+    MAIL_USE_TLS = env_flag("MAIL_USE_TLS")  # STARTTLS, usually on port 587
+    MAIL_USE_SSL = env_flag("MAIL_USE_SSL")  # TLS from the start, usually 465
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
+    MAIL_DEFAULT_SENDER = (
+        os.environ.get("MAIL_DEFAULT_SENDER") or "Corner Store <store@localhost>"
+    )
+    # Seconds a connection to the SMTP server, and each reply, may take.
+    MAIL_TIMEOUT = env_int("MAIL_TIMEOUT", 10)
+    MAIL_FILE_PATH = os.environ.get("MAIL_FILE_PATH") or str(ROOT / "instance" / "mail")
+    # The store's own address, for the links in emails (never the Host header
+    # of the request that caused them). Unset: https:// and the first of
+    # TRUSTED_HOSTS in production, else http://127.0.0.1:5000.
+    STORE_URL = os.environ.get("STORE_URL") or None
+
+    # The outbox worker (`flask outbox run`).
+    OUTBOX_BATCH_SIZE = env_int("OUTBOX_BATCH_SIZE", 20)
+    OUTBOX_POLL_SECONDS = env_int("OUTBOX_POLL_SECONDS", 2)
+    # A failed send waits OUTBOX_RETRY_SECONDS, then twice that, four times...
+    # (at most OUTBOX_RETRY_MAX_SECONDS); after OUTBOX_MAX_ATTEMPTS tries the
+    # email is `failed` and waits for an admin's retry.
+    OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 8)
+    OUTBOX_RETRY_SECONDS = env_int("OUTBOX_RETRY_SECONDS", 30)
+    OUTBOX_RETRY_MAX_SECONDS = env_int("OUTBOX_RETRY_MAX_SECONDS", 3600)
+    # How long a worker holds an email it claimed; renewed before each send.
+    # A worker that dies leaves its emails to the others once this passes.
+    OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 120)
+    # The worker also cancels unpaid orders past their window this often.
+    ORDERS_EXPIRE_EVERY_SECONDS = env_int("ORDERS_EXPIRE_EVERY_SECONDS", 300)
+
+    # How long the links in account emails work.
+    PASSWORD_RESET_MINUTES = env_int("PASSWORD_RESET_MINUTES", 60)
+    EMAIL_CHANGE_MINUTES = env_int("EMAIL_CHANGE_MINUTES", 24 * 60)
 
     # Flask answers 400 to a Host header outside this list (None: any host).
     TRUSTED_HOSTS = [
@@ -113,6 +177,12 @@ class TestingConfig(Config):
         os.environ.get("TEST_DATABASE_URL") or "sqlite://"
     )
     LOGIN_RATE_LIMIT = "1000 per minute"
+    ACCOUNT_RATE_LIMIT = "1000 per minute"
+    # Tests that send email start their own SMTP server and set MAIL_SERVER.
+    MAIL_SERVER = None
+    MAIL_FILE_PATH = str(Path(tempfile.gettempdir()) / "store-test-mail")
+    MAIL_TIMEOUT = 5
+    STORE_URL = "http://store.test"
     POPULAR_CACHE_SECONDS = 0  # every test sees the data it just wrote
     ALSO_BOUGHT_CACHE_SECONDS = 0
     SEARCH_COUNT_CACHE_SECONDS = 0

@@ -32,6 +32,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     # Engine settings (SQLite pragmas, PostgreSQL UTC) hook into SQLAlchemy on import.
     from app import auth, database, errors, security, templating  # noqa: F401
     from app.extensions import cache, csrf, db, limiter, login_manager, migrate
+    from app.mail import delivery
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
@@ -39,6 +40,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     limiter.init_app(app)
     cache.init_app(app)
     login_manager.init_app(app)
+    delivery.init_app(app)
     auth.init_app(app)
     security.init_app(app)
     templating.init_app(app)
@@ -62,17 +64,20 @@ def _register_blueprints(app: Flask) -> None:
     from app.items import bp as items_bp
     from app.items import routes as items_routes  # noqa: F401
     from app.items import transfer as items_transfer  # noqa: F401
+    from app.mail import bp as mail_bp
+    from app.mail import routes as mail_routes  # noqa: F401
     from app.purchases import admin as purchases_admin  # noqa: F401
     from app.purchases import bp as purchases_bp
     from app.purchases import checkout as purchases_checkout  # noqa: F401
     from app.purchases import orders as purchases_orders  # noqa: F401
     from app.purchases import routes as purchases_routes  # noqa: F401
     from app.purchases import settings as purchases_settings  # noqa: F401
+    from app.users import account as users_account  # noqa: F401
     from app.users import admin as users_admin  # noqa: F401
     from app.users import bp as users_bp
     from app.users import routes as users_routes  # noqa: F401
 
-    for bp in (items_bp, users_bp, purchases_bp, audit_bp, main.bp):
+    for bp in (items_bp, users_bp, purchases_bp, audit_bp, mail_bp, main.bp):
         app.register_blueprint(bp)
 
 

@@ -1,7 +1,9 @@
-"""Operator commands: `flask create-admin`, `flask seed`, `flask import-items`."""
+"""Operator commands: `flask create-admin`, `flask seed`, `flask import-items`,
+`flask orders expire`, `flask outbox run`, `flask users set-password`."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -14,6 +16,8 @@ from app.database import begin_write
 from app.demo import DEMO_PASSWORD, seed_store
 from app.extensions import db
 from app.items import csv_io
+from app.mail import messages
+from app.mail.outbox import Worker
 from app.models import Item, User, utcnow
 from app.orders import lifecycle
 from app.passwords import password_problem
@@ -24,6 +28,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(seed)
     app.cli.add_command(import_items)
     app.cli.add_command(orders)
+    app.cli.add_command(outbox)
+    app.cli.add_command(users)
 
 
 @click.group("orders")
@@ -41,6 +47,85 @@ def expire_orders() -> None:
         click.echo(f"Cancelled {len(cancelled)} unpaid {noun}: {', '.join(cancelled)}.")
     else:
         click.echo("No unpaid orders past their payment window.")
+
+
+@click.group("outbox")
+def outbox() -> None:
+    """Email: send what the outbox holds."""
+
+
+@outbox.command("run")
+@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+def outbox_run(once: bool) -> None:
+    """Send the outbox's emails: claim those due, send them, mark them sent;
+    failures wait and are tried again (doubling waits) until OUTBOX_MAX_ATTEMPTS.
+
+    Without --once this is the long-running worker: it looks again every
+    OUTBOX_POLL_SECONDS, cancels unpaid orders past their payment window
+    every ORDERS_EXPIRE_EVERY_SECONDS, and stops on SIGTERM or Ctrl-C after
+    the email it is sending. Any number of workers may run at once. Exits 0
+    even when a send failed: the email waits for its retry.
+    """
+    config = current_app.config
+    where = config.get("MAIL_SERVER") or config["MAIL_FILE_PATH"]
+    _log_to_stderr("app.mail")
+    worker = Worker(
+        expire_orders=lambda: lifecycle.expire(utcnow(), config["PAYMENT_WINDOWS"])
+    )
+    if not once:
+        click.echo(f"Outbox worker {worker.name} sending to {where}; Ctrl-C stops it.")
+    total = worker.run(once=once, echo=click.echo)
+    if once:
+        click.echo(
+            f"{total.sent} sent, {total.retrying} to retry later, {total.failed} failed."
+        )
+
+
+def _log_to_stderr(name: str) -> None:
+    """The worker's log (each email sent, written or refused) on stderr, once."""
+    logger = logging.getLogger(name)
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+@click.group("users")
+def users() -> None:
+    """Accounts: an operator's password reset."""
+
+
+@users.command("set-password")
+@click.argument("email")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Prompted for (without echo) when not given.",
+)
+def set_password(email: str, password: str) -> None:
+    """Give an account a new password and end its sessions. Grants nothing:
+    an admin stays an admin, a shopper a shopper, a disabled account disabled.
+    The account's owner gets an email saying the password changed."""
+    if problem := password_problem(password):
+        raise click.BadParameter(problem, param_hint="--password")
+    begin_write()
+    user = db.session.scalar(
+        sa.select(User).where(User.email == User.normalize_email(email))
+    )
+    if user is None or user.is_deleted:
+        db.session.rollback()
+        raise click.ClickException(f"No account uses {email}.")
+    user.set_password(password)
+    user.end_sessions()
+    messages.password_changed(user, utcnow().strftime("%Y%m%d%H%M%S"))
+    db.session.commit()
+    state = "" if user.is_enabled else " (the account stays disabled)"
+    click.echo(
+        f"New password set for {user.name} <{user.email}>{state}; signed out everywhere."
+    )
 
 
 @click.command("create-admin")

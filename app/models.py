@@ -26,6 +26,8 @@ from app.limits import (
     TRACKING_NUMBER_MAX,
     USER_NAME_MAX,
 )
+from app.mail.kinds import KINDS, PENDING
+from app.mail.kinds import STATUSES as OUTBOX_STATUSES
 from app.orders.numbers import new_number
 from app.orders.statuses import STATUSES, sql_list
 
@@ -89,6 +91,9 @@ class User(UserMixin, TimestampMixin, db.Model):
     )
     # Kept by the database (triggers of migration 0006) as lines are written.
     purchase_lines: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    # Set when the shopper deleted the account: the name and email are gone,
+    # sign-in is impossible, the orders stay for the shop's books.
+    deleted_at: so.Mapped[datetime | None]
 
     user_items: so.Mapped[list[UserItem]] = so.relationship(
         back_populates="user", passive_deletes="all", order_by="UserItem.id"
@@ -127,6 +132,10 @@ class User(UserMixin, TimestampMixin, db.Model):
     def end_sessions(self) -> None:
         """Make every cookie issued for this user useless (logout, disabling)."""
         self.session_token = secrets.token_hex(16)
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
 
 
 class Item(TimestampMixin, db.Model):
@@ -514,3 +523,54 @@ class ItemImport(TimestampMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<ItemImport {self.id} by {self.actor_id} {self.filename!r}>"
+
+
+class OutboxMessage(TimestampMixin, db.Model):
+    """One email to send (app/mail/outbox.py), written in the same transaction
+    as what caused it and sent by `flask outbox run`.
+
+    `dedupe_key` is unique: the same event cannot queue its email twice. A
+    worker claims a row by writing its name and a lease (`claimed_by`,
+    `claimed_until`) in one conditional UPDATE; a row whose lease ran out
+    (its worker died) can be claimed again. The status stays `pending` until
+    the send succeeds (`sent`) or the tries run out (`failed`).
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        sa.CheckConstraint(f"kind IN ({sql_list(KINDS)})", name="kind"),
+        sa.CheckConstraint(f"status IN ({sql_list(OUTBOX_STATUSES)})", name="status"),
+        sa.CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        # The worker's claim: pending rows in the order they fall due.
+        sa.Index(
+            "ix_outbox_due",
+            "next_attempt_at",
+            "id",
+            sqlite_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text("status = 'pending'"),
+        ),
+        # The admin's list: one status, newest first.
+        sa.Index("ix_outbox_status_created_at", "status", "created_at", "id"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    kind: so.Mapped[str] = so.mapped_column(sa.String(40))
+    recipient: so.Mapped[str] = so.mapped_column(sa.String(EMAIL_MAX))
+    subject: so.Mapped[str] = so.mapped_column(sa.String(200))
+    body_text: so.Mapped[str] = so.mapped_column(sa.Text)
+    body_html: so.Mapped[str] = so.mapped_column(sa.Text, default="", server_default="")
+    dedupe_key: so.Mapped[str] = so.mapped_column(sa.String(200), unique=True)
+    status: so.Mapped[str] = so.mapped_column(
+        sa.String(10), default=PENDING, server_default=PENDING
+    )
+    attempts: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    last_error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    next_attempt_at: so.Mapped[datetime] = so.mapped_column(
+        default=utcnow, server_default=sa.func.now()
+    )
+    claimed_by: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    claimed_until: so.Mapped[datetime | None]
+    sent_at: so.Mapped[datetime | None]
+
+    def __repr__(self) -> str:
+        return f"<OutboxMessage {self.id} {self.kind} {self.status}>"

@@ -23,6 +23,7 @@ from app.extensions import db, limiter
 from app.models import Item, User, UserItem, utcnow
 from tests.helpers import (
     TEST_PASSWORD,
+    SmtpServer,
     build_app,
     dispose,
     empty_tables,
@@ -117,6 +118,20 @@ def fresh_store(fresh_database_url: str):
     yield factory
     for fresh in made:
         dispose(fresh)
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on a free loopback port for this test."""
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mailer(make_app, smtp: SmtpServer) -> Flask:
+    """The worker's app: the run's database, sending to the test's SMTP server."""
+    return make_app(**smtp.settings())
 
 
 # --- factories: insert a row, return its id ---------------------------------------
@@ -283,5 +298,6 @@ def store(app: Flask, make_user, make_item, make_purchase) -> dict[str, int]:
     }
     line = make_purchase(ids["olive"], ids["lamp"], 1, 1999)
     with app.app_context():
-        ids["olive_order"] = db.session.get(UserItem, line).order_id
+        order = db.session.get(UserItem, line).order
+        ids["olive_order"], ids["olive_number"] = order.id, order.number
     return ids

@@ -11,17 +11,23 @@ what the database holds now, never a snapshot from earlier in the test.
 
 from __future__ import annotations
 
+import asyncio
+import email
+import email.policy
 import functools
 import html as html_module
 import io
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -29,6 +35,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from jinja2.bccache import Bucket, BytecodeCache
@@ -36,6 +43,7 @@ from werkzeug.security import generate_password_hash
 
 from app import create_app
 from app.extensions import db
+from app.mail import outbox
 from app.models import (
     Address,
     AuditEvent,
@@ -43,6 +51,7 @@ from app.models import (
     ItemImport,
     Order,
     OrderEvent,
+    OutboxMessage,
     StoreTotals,
     User,
     UserItem,
@@ -112,6 +121,7 @@ NEVER_SERVED = [
     "/templates/base.html",
 ]
 TABLES = (
+    "outbox",
     "audit_events",
     "item_imports",
     "order_events",
@@ -634,6 +644,9 @@ def url_for_rule(rule, store: dict[str, int], user_id: int | None = None) -> str
         else store["lamp"],
         "user_id": store["sam"] if user_id is None else user_id,
         "order_id": store["olive_order"],
+        "number": store["olive_number"],
+        "message_id": 1,
+        "token": "not-a-real-token",
         "filename": "css/store.css",
     }
     return rule.build({name: values[name] for name in rule.arguments})[1]
@@ -826,6 +839,197 @@ def queries(client: FlaskClient, url: str) -> int:
         response = client.get(url)
     assert response.status_code == 200, url
     return len(ours(statements))
+
+
+# --- email: a real SMTP server on a loopback port, and the outbox -----------------
+
+LINK_RE = re.compile(r"https?://[^\s<>\"]+")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Received:
+    """One email as the SMTP server took it."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    message: email.message.EmailMessage
+    raw: bytes
+
+    @property
+    def subject(self) -> str:
+        return str(self.message["Subject"])
+
+    @property
+    def to(self) -> str:
+        return str(self.message["To"])
+
+    def part(self, subtype: str) -> str:
+        found = self.message.get_body(preferencelist=(subtype,))
+        assert found is not None, f"no text/{subtype} part"
+        return found.get_content()
+
+    @property
+    def text(self) -> str:
+        return self.part("plain")
+
+    @property
+    def html(self) -> str:
+        return self.part("html")
+
+    def links(self) -> list[str]:
+        return LINK_RE.findall(self.text)
+
+
+@dataclass
+class SmtpServer:
+    """aiosmtpd on 127.0.0.1: keeps what it accepts, and can be told to
+    refuse the next sends (`refuse(n, "451 ...")`), refuse a recipient, or
+    stall before answering (`stall_after = n`: the n+1th message hangs)."""
+
+    port: int = 0
+    received: list[Received] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    refused_recipients: dict[str, str] = field(default_factory=dict)
+    stall_after: int | None = None
+    stall_seconds: float = 60.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    controller: Controller | None = None
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refused_recipients:
+            return self.refused_recipients[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            if self.refusals:
+                return self.refusals.pop(0)
+            stall = (
+                self.stall_after is not None and len(self.received) >= self.stall_after
+            )
+        if stall:
+            await asyncio.sleep(self.stall_seconds)  # cancelled if the client dies
+        raw = envelope.original_content or envelope.content
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        with self.lock:
+            self.received.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), parsed, raw)
+            )
+        return "250 Message accepted for delivery"
+
+    def refuse(self, times: int, reply: str = "451 4.3.0 Try again later") -> None:
+        with self.lock:
+            self.refusals.extend([reply] * times)
+
+    def start(self) -> SmtpServer:
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+
+    def messages(self) -> list[Received]:
+        with self.lock:
+            return list(self.received)
+
+    def to(self, address: str) -> list[Received]:
+        return [m for m in self.messages() if address in m.rcpt_tos]
+
+    def settings(self) -> dict:
+        """The app settings that send to this server."""
+        return {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": self.port, "MAIL_TIMEOUT": 5}
+
+
+def outbox_rows(app: Flask, kind: str | None = None) -> list[OutboxMessage]:
+    """The outbox as the database holds it now, oldest first (detached)."""
+    with app.app_context():
+        select = sa.select(OutboxMessage).order_by(OutboxMessage.id)
+        if kind:
+            select = select.where(OutboxMessage.kind == kind)
+        return db.session.scalars(select).all()
+
+
+def deliver(app: Flask, now: datetime | None = None, worker: str | None = None):
+    """One pass of the worker (`flask outbox run --once` without the CLI)."""
+    with app.app_context():
+        clock = (lambda: now) if now else outbox.utcnow
+        return outbox.deliver_due(worker, now=clock)
+
+
+def send_all(app: Flask) -> None:
+    """Run the worker until nothing is due."""
+    with app.app_context():
+        while outbox.deliver_due().claimed:
+            pass
+
+
+def the_link(message: Received, path: str) -> str:
+    """The one link in an email whose path starts with `path`, made local."""
+    found = [link for link in message.links() if urlsplit(link).path.startswith(path)]
+    assert len(found) == 1, message.links()
+    parts = urlsplit(found[0])
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+# The flask command of the environment running the tests (.venv/bin/flask).
+FLASK = Path(sys.executable).with_name("flask")
+
+
+def flask_process(database: str, *args: str, **env: str) -> subprocess.Popen:
+    """`flask <args>` as its own process from the project root on `database`
+    (a worker, as an operator starts it), with the settings in `env`."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("FLASK_APP", "STORE_ENV", "TEST_DATABASE_URL")
+        and not k.startswith(("MAIL_", "OUTBOX_"))
+    }
+    return subprocess.Popen(
+        [str(FLASK), *args],
+        cwd=ROOT,
+        env={**clean, "DATABASE_URL": database, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def worker_env(smtp: SmtpServer, **settings) -> dict[str, str]:
+    """The environment of a worker process sending to `smtp`."""
+    return {
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(smtp.port),
+        "MAIL_TIMEOUT": "5",
+        **{key: str(value) for key, value in settings.items()},
+    }
+
+
+def queue_emails(app: Flask, n: int, kind: str = "order_paid", **values) -> list[int]:
+    """`n` emails straight into the outbox, as a status change would; their ids."""
+    with app.app_context():
+        for i in range(n):
+            outbox.queue(
+                kind,
+                values.get("recipient", f"buyer{i}@example.com"),
+                values.get("subject", f"Email {i}"),
+                f"Body {i}",
+                f"<p>Body {i}</p>",
+                dedupe_key=f"test:{kind}:{i}",
+            )
+        db.session.commit()
+        return list(
+            db.session.scalars(sa.select(OutboxMessage.id).order_by(OutboxMessage.id))
+        )
 
 
 # --- orders after checkout: their pages, moves, refunds and what they wrote -------------

@@ -122,8 +122,11 @@ def test_register_with_a_taken_email_in_any_case_is_refused(
     make_user(email="sam@example.com")
     response = post_form(client, "/users/register", {**GOOD_SIGNUP, "email": email})
     assert response.status_code == 422
-    assert "already exists" in html_of(response)
+    html = html_of(response)
+    assert "already has an account: sign in, or reset your password" in html
+    assert 'href="/users/password/forgot"' in html
     assert count(app, User) == 1
+    assert not is_signed_in(client)
 
 
 def test_register_keeps_the_form_values_but_never_the_password(client):
@@ -549,21 +552,64 @@ def test_s23_passwords_are_slow_salted_hashes_never_shown(app, make_user):
 
 def test_s24_repeated_failed_logins_are_throttled_with_retry_after(make_app, store):
     strict = make_app(LOGIN_RATE_LIMIT="3 per minute")
-    for url, data in (
-        ("/users/login", {"email": "sam@example.com", "password": "wrong-pass-1"}),
-        ("/users/register", {**GOOD_SIGNUP, "password_confirm": "nope"}),
-    ):
-        client = strict.test_client()
-        statuses = [post_form(client, url, data).status_code for _ in range(3)]
-        assert statuses == [422, 422, 422], url
-        blocked = post_form(client, url, data)
-        assert blocked.status_code == 429, url
-        assert int(blocked.headers["Retry-After"]) > 0
-        assert "Too many attempts" in html_of(blocked)
+    client = strict.test_client()
+    bad = {"email": "sam@example.com", "password": "wrong-pass-1"}
+    statuses = [post_form(client, "/users/login", bad).status_code for _ in range(3)]
+    assert statuses == [422, 422, 422]
+    blocked = post_form(client, "/users/login", bad)
+    assert blocked.status_code == 429
+    assert int(blocked.headers["Retry-After"]) > 0
+    assert "Too many attempts" in html_of(blocked)
     right = {"email": "sam@example.com", "password": TEST_PASSWORD}
     client = strict.test_client()
     assert post_form(client, "/users/login", right).status_code == 429
     assert not is_signed_in(client)
+
+
+@pytest.mark.parametrize(
+    "first", ["/users/login", "/users/register", "/users/password/forgot"]
+)
+def test_s42_sign_in_sign_up_and_reset_share_one_budget_per_address(
+    make_app, store, first
+):
+    """Sign-up cannot test emails beside sign-in's guesses: spending the
+    budget on any of the three forms leaves none for the others."""
+    strict = make_app(LOGIN_RATE_LIMIT="3 per minute")
+    forms = {
+        "/users/login": {"email": "sam@example.com", "password": "wrong-pass-1"},
+        "/users/register": {**GOOD_SIGNUP, "email": "olive@example.com"},
+        "/users/password/forgot": {"email": "nobody@example.com"},
+    }
+    client = strict.test_client()
+    for _ in range(3):
+        assert post_form(client, first, forms[first]).status_code in (302, 422)
+    for url, data in forms.items():
+        blocked = post_form(strict.test_client(), url, data)
+        assert blocked.status_code == 429, url
+        assert int(blocked.headers["Retry-After"]) > 0
+    # Drawing the forms is free.
+    for url in forms:
+        assert client.get(url).status_code == 200
+
+
+def test_s42_one_account_has_a_budget_of_its_own_across_addresses(make_app, store):
+    """Guesses at one account from many addresses: the account's own limit
+    stops them; another account is not affected."""
+    strict = make_app(ACCOUNT_RATE_LIMIT="3 per minute")
+    bad = {"email": "Sam@Example.com", "password": "wrong-pass-1"}
+    statuses = []
+    for n, url in enumerate(
+        ["/users/login", "/users/password/forgot", "/users/register", "/users/login"]
+    ):
+        client = strict.test_client()
+        client.environ_base["REMOTE_ADDR"] = f"198.51.100.{n + 1}"
+        data = {**GOOD_SIGNUP, **bad} if url == "/users/register" else bad
+        statuses.append(post_form(client, url, data).status_code)
+    assert statuses == [422, 302, 422, 429]
+    other = strict.test_client()
+    other.environ_base["REMOTE_ADDR"] = "198.51.100.9"
+    right = {"email": "olive@example.com", "password": TEST_PASSWORD}
+    assert post_form(other, "/users/login", right).status_code == 302
 
 
 def _failed_logins(app: Flask, times: int, remote: str, forwarded: str | None):

@@ -395,7 +395,8 @@ def test_archive_or_restore_unknown_item_is_404(client, admin, item_id):
 def test_there_is_no_way_to_delete_an_item(app):
     for rule in app.url_map.iter_rules():
         assert "DELETE" not in rule.methods
-        assert "delete" not in rule.rule and "delete" not in rule.endpoint
+        if rule.endpoint.startswith("items."):
+            assert "delete" not in rule.rule and "delete" not in rule.endpoint
 
 
 def test_item_page_shows_admin_actions_to_admins_only(client, admin, make_item, app):

@@ -490,6 +490,8 @@ def test_no_route_updates_or_deletes_audit_events(
         "user_id": olive,
         "order_id": order_id,
         "number": number,
+        "token": "not-a-real-token",
+        "message_id": 1,
     }
     payload = {
         "id": "1",

@@ -59,6 +59,8 @@ FIELDS = (
     "unit_price_cents",
     "total",
     "next",
+    "current_password",
+    "confirm",
     # an order's move and refund, the shop's settings and shipping methods
     "status",
     "tracking_number",
@@ -82,6 +84,17 @@ FIELDS = (
 FORM_FIELDS = {
     "users.register": ("name", "email", "password", "password_confirm"),
     "users.login": ("email", "password", "remember"),
+    "users.forgot_password": ("email",),
+    "users.reset_password": ("password", "password_confirm"),
+    "users.account": (
+        "name",
+        "email",
+        "current_password",
+        "password",
+        "password_confirm",
+    ),
+    "users.delete_account": ("current_password", "confirm"),
+    "users.confirm_email": (),
     "items.create": ("name", "description", "price", "stock"),
     "items.edit": ("name", "description", "price", "stock", "stock_seen"),
     "items.import_items": ("file",),
@@ -185,6 +198,8 @@ def field_value(name: str, world: dict, in_form: bool) -> st.SearchStrategy:
         "item_id": [str(world["lamp"]), str(world["retired"]), "999999"],
         "user_id": [str(world["olive"])],
         "name": ["Lamp", "A new thing"],
+        "current_password": [TEST_PASSWORD],
+        "confirm": ["y"],
         "status": [*STATUSES, "lost"],
         "tracking_number": ["1Z999AA10123456784"],
         "amount": ["1.00", "0.01", "19.99", "20.00", "99999.99"],
@@ -256,6 +271,15 @@ def url_for_rule(draw, rule, world: dict) -> str:
                     .map(lambda s: quote(s, safe="")),
                 )
             )
+        elif name == "token":  # an emailed link's token
+            value = draw(
+                st.one_of(
+                    st.sampled_from(["eyJ1IjoxfQ.aaaa.bbbb", world["number"]]),
+                    text_values()
+                    .filter(lambda s: s.strip("/"))
+                    .map(lambda s: quote(s, safe="")),
+                )
+            )
         elif name == "number":  # an order's number, any case, or none
             value = draw(
                 st.one_of(
@@ -272,7 +296,6 @@ def url_for_rule(draw, rule, world: dict) -> str:
             ids = [world[key] for key in ("lamp", "retired", "sam", "olive", "admin")]
             value = draw(
                 st.one_of(
-                    st.sampled_from([*ids, world["order"]]),
                     st.sampled_from([*ids, world["order"]]),
                     st.sampled_from([0, 1, 2**31 - 1, 2**31, 2**63, 10**30]),
                     st.integers(min_value=0, max_value=2**31),
@@ -299,7 +322,9 @@ def reset_roles(app: Flask, world: dict) -> None:
         db.session.execute(
             sa.update(User)
             .where(User.id.in_([world["sam"], world["admin"]]))
-            .values(is_enabled=True, is_admin=User.id == world["admin"])
+            .values(
+                is_enabled=True, is_admin=User.id == world["admin"], deleted_at=None
+            )
         )
         db.session.commit()
 

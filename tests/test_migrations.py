@@ -34,6 +34,7 @@ STORE_TABLES = {
     "shipping_methods",
     "shop_settings",
     "addresses",
+    "outbox",
 }
 # The tables migration 0007 adds.
 ORDER_TABLES = {"order_events", "shipping_methods", "shop_settings", "addresses"}
@@ -88,13 +89,21 @@ def test_upgrade_downgrade_upgrade_round_trips(fresh_app, fresh_database_url):
 
     flask_db(fresh_app, "upgrade")
     assert table_names(fresh_database_url) == STORE_TABLES | {"alembic_version"}
-    assert current_revision(fresh_database_url) == head_revision() == "0007"
+    assert current_revision(fresh_database_url) == head_revision() == "0008"
 
-    # One step down and up again: 0007 (the order lifecycle) undoes itself.
-    flask_db(fresh_app, "downgrade", "0006")
-    assert table_names(fresh_database_url) == STORE_TABLES - ORDER_TABLES | {
+    # One step down and up again: 0008 (the outbox, deleted accounts) undoes itself.
+    flask_db(fresh_app, "downgrade", "0007")
+    assert table_names(fresh_database_url) == STORE_TABLES - {"outbox"} | {
         "alembic_version"
     }
+    assert current_revision(fresh_database_url) == "0007"
+    flask_db(fresh_app, "upgrade")
+
+    # And 0007 (the order lifecycle) too.
+    flask_db(fresh_app, "downgrade", "0006")
+    assert table_names(fresh_database_url) == STORE_TABLES - ORDER_TABLES - {
+        "outbox"
+    } | {"alembic_version"}
     assert current_revision(fresh_database_url) == "0006"
     flask_db(fresh_app, "upgrade")
     assert table_names(fresh_database_url) == STORE_TABLES | {"alembic_version"}
@@ -247,13 +256,14 @@ def test_primary_unique_keys_and_indexes_are_named(schema):
         assert schema.get_pk_constraint(table)["name"] == f"pk_{table}"
     uniques = {
         (table, u["name"])
-        for table in ("users", "orders", "shipping_methods")
+        for table in ("users", "orders", "shipping_methods", "outbox")
         for u in schema.get_unique_constraints(table)
     }
     assert {
         ("users", "uq_users_email"),
         ("orders", "uq_orders_token"),
         ("shipping_methods", "uq_shipping_methods_code"),
+        ("outbox", "uq_outbox_dedupe_key"),
     } <= uniques
     indexes = {
         i["name"]: i for table in STORE_TABLES for i in schema.get_indexes(table)
@@ -271,6 +281,8 @@ def test_primary_unique_keys_and_indexes_are_named(schema):
         "ix_order_events_order_id",
         "ix_addresses_user_id",
         "ix_user_items_order_id",
+        "ix_outbox_due",
+        "ix_outbox_status_created_at",
         "ix_user_items_user_id_created_at",
         "ix_user_items_item_id_created_at",
     } <= set(indexes)
@@ -290,7 +302,8 @@ def test_required_columns_are_not_null(schema):
     # an order's events are written once, with the time of the move.
     for table in STORE_TABLES - {"store_totals", "order_events"}:
         for column in ("id", "created_at", "updated_at"):
-            assert nullable[(table, column)] is False, (table, column)
+            if (table, column) != ("order_events", "updated_at"):
+                assert nullable[(table, column)] is False, (table, column)
     for column in (
         ("store_totals", "live_items"),
         ("items", "sales_lines"),
@@ -336,9 +349,14 @@ def test_required_columns_are_not_null(schema):
         ("shipping_methods", "code"),
         ("shipping_methods", "price_cents"),
         ("shop_settings", "tax_rate_bp"),
+        ("outbox", "recipient"),
+        ("outbox", "dedupe_key"),
+        ("outbox", "status"),
+        ("outbox", "next_attempt_at"),
     ):
         assert nullable[column] is False, column
     assert nullable[("items", "archived_at")] is True
+    assert nullable[("users", "deleted_at")] is True
     for column in (
         ("user_items", "order_id"),
         ("orders", "tracking_number"),

@@ -448,7 +448,8 @@ def _redis_or_skip(url: str):
 def test_s24_the_login_limit_holds_across_gunicorn_workers_with_redis(
     app, database_uri, make_user, tmp_path
 ):
-    """3 sync workers share one Redis counter: 5 attempts a minute in total."""
+    """3 sync workers share one Redis counter: 5 attempts a minute in total,
+    and sign-up and password reset draw on the same budget (SECURITY 42)."""
     redis_url = "redis://127.0.0.1:6379"
     connection = _redis_or_skip(redis_url)
     sam = make_user(email="sam@example.com")
@@ -510,6 +511,16 @@ def test_s24_the_login_limit_holds_across_gunicorn_workers_with_redis(
                     "password": TEST_PASSWORD,
                 },
             )
+            others = []
+            for url, data in (
+                ("/users/register", {"name": "New", "email": "new@example.com",
+                                     "password": "a-long-new-pass",
+                                     "password_confirm": "a-long-new-pass"}),
+                ("/users/password/forgot", {"email": "sam@example.com"}),
+            ):  # fmt: skip
+                browser = server.browser()
+                token = CSRF_RE.search(browser.get(url).text).group(1)
+                others.append(browser.post(url, {"csrf_token": token, **data}))
         log = server.log_text()
     finally:
         for key in connection.scan_iter(f"{prefix}*"):
@@ -524,6 +535,7 @@ def test_s24_the_login_limit_holds_across_gunicorn_workers_with_redis(
             assert int(reply.header("Retry-After")) > 0
             assert "Too many attempts" in reply.text
     assert right.status == 429  # the right password waits out the limit too
+    assert [reply.status for reply in others] == [429, 429]
     workers = set(re.findall(r'^<(\d+)> "POST /users/login', log, re.MULTILINE))
     assert len(workers) >= 2, (
         f"only worker(s) {workers} answered: not a multi-process test"

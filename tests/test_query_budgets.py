@@ -47,9 +47,10 @@ CHECKOUT_PAGE = 5
 # and the page to draw again if something changed), stock taken and every
 # price checked in one UPDATE (the cart's items are not read before it), the
 # delivery method and the tax rate read again inside the write transaction,
-# the order, its lines (one INSERT), its first event. PostgreSQL first locks
-# the cart's rows in id order (one SELECT ... FOR UPDATE).
-CHECKOUT = {"sqlite": 11, "postgresql": 12}
+# the order, its lines (one INSERT), its first event, and its email in the
+# outbox: the order and its lines read back to write it, one INSERT.
+# PostgreSQL first locks the cart's rows in id order (one SELECT ... FOR UPDATE).
+CHECKOUT = {"sqlite": 14, "postgresql": 15}
 
 
 def test_catalogue_query_count_is_fixed_for_anonymous_visitors(

@@ -27,9 +27,10 @@ from tests.helpers import (
     valid_csrf,
 )
 
+# link_holder: whoever holds an emailed link (reset, email change);
 # owner: the row's owner only, admins included in "everyone else" (a 404);
 # owner_or_admin: the owner and admins (others get a 404 or 403).
-RULES = ("anyone", "signed_in", "owner", "owner_or_admin", "admin")
+RULES = ("anyone", "link_holder", "signed_in", "owner", "owner_or_admin", "admin")
 
 ACCESS = {
     # the shop front
@@ -40,12 +41,18 @@ ACCESS = {
     "items.detail": "anyone",  # archived items: admins only (404 for others)
     "users.register": "anyone",
     "users.login": "anyone",
+    "users.forgot_password": "anyone",
+    # the emailed links: whoever holds one (a bad token gets a clear 400 page)
+    "users.reset_password": "link_holder",
+    "users.confirm_email": "link_holder",
     "purchases.cart": "anyone",
     "purchases.cart_add": "anyone",
     "purchases.cart_update": "anyone",
     "purchases.cart_remove": "anyone",
     # accounts
     "users.logout": "signed_in",
+    "users.account": "signed_in",
+    "users.delete_account": "signed_in",
     "purchases.checkout": "signed_in",
     "purchases.index": "signed_in",  # admins are sent to purchases.admin_index
     "users.detail": "owner_or_admin",
@@ -73,6 +80,8 @@ ACCESS = {
     "purchases.orders_export": "admin",
     "purchases.settings": "admin",
     "audit.index": "admin",
+    "mail.index": "admin",
+    "mail.retry": "admin",
 }
 # Listed ahead of their routes; any other name in ACCESS must be a real endpoint.
 PLANNED: set[str] = set()
@@ -247,6 +256,22 @@ def test_public_pages_answer_visitors(app, store, endpoint):
                 assert not response.headers["Location"].startswith("/users/login")
 
 
+@pytest.mark.parametrize(
+    "endpoint", sorted(name for name, rule in ACCESS.items() if rule == "link_holder")
+)
+def test_emailed_link_pages_need_the_link_and_nothing_else(app, store, endpoint):
+    """Without a good token: a clear 400 page for anyone, signed in or not,
+    and nothing written (the pages with a good token: test_password_reset.py,
+    test_account_settings.py)."""
+    before = store_state(app)
+    for client in (app.test_client(), client_for(app, "sam@example.com")):
+        for rule in rules_for(app, endpoint):
+            response = client.get(url_for_route(app, rule, store, store["olive"]))
+            assert response.status_code == 400, endpoint
+            assert "This link does not work" in html_of(response)
+    assert store_state(app) == before
+
+
 # --- every route, every method: CSRF, POST only, sign-in, owners (SECURITY 16, 17, 29, 30) ---
 
 
@@ -306,7 +331,7 @@ def test_s29_visitors_sign_in_first_and_shoppers_get_403_on_admin_pages(app, sto
     before = store_state(app)
     for rule in rules_of(app):
         rule_for = ACCESS[rule.endpoint]
-        if rule_for == "anyone":
+        if rule_for in ("anyone", "link_holder"):
             continue
         url = url_for_route(app, rule, store)
         for method in methods_of(rule):

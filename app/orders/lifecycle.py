@@ -1,8 +1,8 @@
 """An order's life after it is placed: status moves, refunds and expiry.
 
 Every change is one conditional statement on the order's current state,
-and its side effects (stock coming back, the event, later the emails) are
-written in the same transaction:
+and its side effects (stock coming back, the event, the shopper's email in
+the outbox) are written in the same transaction:
 
 - a move is `UPDATE orders SET status = :to WHERE id = :id AND status = :from`:
   of two racing moves only one changes the row, so stock comes back once
@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from app.database import begin_write
 from app.extensions import db
+from app.mail import messages
 from app.models import Item, Order, OrderEvent, UserItem
 from app.money import money
 from app.orders.statuses import (
@@ -101,6 +102,12 @@ def move(
             0, f"Refunded {money(before.total_cents - before.refunded_cents)}."
         )
     _event(order_id, from_status, to_status, actor_id, " ".join(notes))
+    # The shopper's email, in this transaction: sent once if the move holds.
+    messages.order_moved(
+        order_id,
+        to_status,
+        before.total_cents - before.refunded_cents if refunds_rest else 0,
+    )
     db.session.commit()
     return Outcome(True, f"Order {before.number} is now {LABELS[to_status].lower()}.")
 
@@ -142,6 +149,7 @@ def refund(
             .execution_options(synchronize_session=False)
         )
         _event(order_id, status, REFUNDED, actor_id, "Refunded in full.")
+    messages.order_refunded(order_id, amount_cents)
     db.session.commit()
     if refunded == total:
         return Outcome(

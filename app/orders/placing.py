@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from app.database import begin_write
 from app.extensions import db
 from app.limits import SAVED_ADDRESSES_MAX
+from app.mail import messages
 from app.models import Address, Item, Order, OrderEvent, ShippingMethod, UserItem
 from app.money import money
 from app.orders.numbers import new_number
@@ -153,6 +154,9 @@ def place(
     )
     if save_address:
         _save_address(user_id, address)
+    # The receipt (with the transfer details) joins the outbox in this
+    # transaction: no order without its email, no email without its order.
+    messages.order_placed(order_id)
     db.session.commit()
     return Result(number=number, totals=money_)
 

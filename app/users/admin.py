@@ -99,6 +99,10 @@ def _change_user(
         db.session.rollback()
         flash(refuse_self, "error")
         return _back_to_list()
+    if user.is_deleted:
+        db.session.rollback()
+        flash("That account was deleted by its owner: it cannot be changed.", "error")
+        return _back_to_list()
     before = {field: getattr(user, field) for field in audit.USER_FIELDS}
     message = change(user)
     after = {field: getattr(user, field) for field in audit.USER_FIELDS}

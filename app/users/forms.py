@@ -1,8 +1,7 @@
-"""Sign-up and sign-in forms."""
+"""Sign-up, sign-in, password reset and account settings forms."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -11,24 +10,23 @@ from wtforms import (
     StringField,
     ValidationError,
 )
-from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    Optional,
+)
 
-from app.extensions import db
 from app.forms import strip, without_control_characters
 from app.limits import EMAIL_MAX, PASSWORD_MAX, USER_NAME_MAX
-from app.models import User
 from app.passwords import password_problem
 
 
-class RegisterForm(FlaskForm):
-    name = StringField(
-        "Name",
-        filters=[without_control_characters],
-        # DataRequired: a name of only spaces is empty once stripped.
-        validators=[DataRequired("Enter your name."), Length(max=USER_NAME_MAX)],
-    )
-    email = EmailField(
-        "Email",
+def email_field(label: str = "Email") -> EmailField:
+    return EmailField(
+        label,
         filters=[strip],
         validators=[
             InputRequired("Enter your email address."),
@@ -36,6 +34,39 @@ class RegisterForm(FlaskForm):
             Email("Enter a valid email address.", check_deliverability=False),
         ],
     )
+
+
+def name_field() -> StringField:
+    return StringField(
+        "Name",
+        filters=[without_control_characters],
+        # DataRequired: a name of only spaces is empty once stripped.
+        validators=[DataRequired("Enter your name."), Length(max=USER_NAME_MAX)],
+    )
+
+
+def new_password_fields(label: str, required: bool = True):
+    """A new password (the store's policy) and its confirmation."""
+    first = [Length(max=PASSWORD_MAX)]
+    second = [EqualTo("password", "The passwords do not match.")]
+    if required:
+        first.insert(0, InputRequired("Choose a password."))
+        second.insert(0, InputRequired("Type the password again."))
+    else:
+        first.insert(0, Optional())
+    return PasswordField(label, validators=first), PasswordField(
+        "Confirm password", validators=second
+    )
+
+
+def _check_policy(form: FlaskForm, field: PasswordField) -> None:
+    if field.data and (problem := password_problem(field.data)):
+        raise ValidationError(problem)
+
+
+class RegisterForm(FlaskForm):
+    name = name_field()
+    email = email_field()
     password = PasswordField(
         "Password",
         validators=[InputRequired("Choose a password."), Length(max=PASSWORD_MAX)],
@@ -48,14 +79,8 @@ class RegisterForm(FlaskForm):
         ],
     )
 
-    def validate_email(self, field: EmailField) -> None:
-        if field.errors:  # not an address (may hold NUL): nothing to look up
-            return
-        email = User.normalize_email(field.data)
-        if db.session.scalar(sa.select(User.id).where(User.email == email)):
-            raise ValidationError(
-                "An account with this email already exists. Sign in instead?"
-            )
+    # A taken email is not the form's business: the view answers it (and
+    # tells the address's owner) within the sign-in budget.
 
     def validate_password(self, field: PasswordField) -> None:
         if problem := password_problem(field.data or ""):
@@ -73,3 +98,45 @@ class LoginForm(FlaskForm):
         validators=[InputRequired("Enter your password."), Length(max=PASSWORD_MAX)],
     )
     remember = BooleanField("Remember me")
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = email_field()
+
+
+class ResetPasswordForm(FlaskForm):
+    password, password_confirm = new_password_fields("New password")
+    validate_password = _check_policy
+
+
+class AccountForm(FlaskForm):
+    """Name, email and password in one form; the current password is asked
+    for only when the email or the password changes (the view checks it)."""
+
+    name = name_field()
+    email = email_field()
+    current_password = PasswordField(
+        "Current password", validators=[Length(max=PASSWORD_MAX)]
+    )
+    password, password_confirm = new_password_fields("New password", required=False)
+    validate_password = _check_policy
+
+
+class DeleteAccountForm(FlaskForm):
+    # Its own id: the account form on the same page has a current_password too.
+    current_password = PasswordField(
+        "Current password",
+        id="delete_current_password",
+        validators=[
+            InputRequired("Enter your password to delete your account."),
+            Length(max=PASSWORD_MAX),
+        ],
+    )
+    confirm = BooleanField(
+        "I understand my account is deleted for good",
+        validators=[DataRequired("Tick the box to delete your account.")],
+    )
+
+
+class ConfirmForm(FlaskForm):
+    """One button (confirming a new email) with its CSRF token."""

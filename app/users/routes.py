@@ -1,4 +1,7 @@
-"""Accounts (/users/...): sign up, sign in, sign out, profile."""
+"""Accounts (/users/...): sign up, sign in, sign out, profile.
+
+Password resets and the account's settings are in app/users/account.py.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import (
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -22,10 +24,11 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.auth import may_see_user
-from app.extensions import db, limiter
-from app.models import Item, User, UserItem
+from app.extensions import db
+from app.mail import messages
+from app.models import Item, User, UserItem, utcnow
 from app.pagination import page_arg, paginate_rows
-from app.users import bp
+from app.users import bp, throttle
 from app.users.forms import LoginForm, RegisterForm
 
 PROFILE_ITEMS_PER_PAGE = 24
@@ -55,7 +58,7 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def _start_session(user: User, remember: bool) -> None:
+def start_session(user: User, remember: bool) -> None:
     """Sign in with a fresh session, carrying over only the cart."""
     kept = {key: session[key] for key in ("cart", "checkout_token") if key in session}
     session.clear()
@@ -63,38 +66,54 @@ def _start_session(user: User, remember: bool) -> None:
     session.update(kept)
 
 
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
+TAKEN_EMAIL = (
+    "This email already has an account: sign in, or reset your password "
+    "if you have forgotten it."
+)
 
 
 @bp.route("/register", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@throttle.per_address
+@throttle.per_account
 def register():
-    """Sign up, then land signed in."""
+    """Sign up, then land signed in. A taken email is told only to sign in or
+    reset its password, and its owner gets an email saying so."""
     if current_user.is_authenticated:
         return redirect(url_for("items.index"))
     form = RegisterForm()
     if form.validate_on_submit():
-        user = User(name=form.name.data, email=User.normalize_email(form.email.data))
-        user.set_password(form.password.data)
-        db.session.add(user)
-        try:
+        email = User.normalize_email(form.email.data)
+        if (owner := _account_for(email)) is None:
+            user = User(name=form.name.data, email=email)
+            user.set_password(form.password.data)
+            db.session.add(user)
+            try:
+                db.session.commit()
+            except sa.exc.IntegrityError:  # taken a moment ago
+                db.session.rollback()
+                owner = _account_for(email)
+            else:
+                start_session(user, remember=False)
+                flash(f"Welcome, {user.name}! Your account is ready.", "success")
+                return redirect(
+                    safe_next(request.args.get("next")) or url_for("items.index")
+                )
+        if owner is not None:
+            # At most one such email an hour for an address, however often.
+            messages.account_exists(owner, utcnow().strftime("%Y%m%d%H"), "signup")
             db.session.commit()
-        except sa.exc.IntegrityError:
-            db.session.rollback()
-            form.email.errors.append("An account with this email already exists.")
-        else:
-            _start_session(user, remember=False)
-            flash(f"Welcome, {user.name}! Your account is ready.", "success")
-            return redirect(
-                safe_next(request.args.get("next")) or url_for("items.index")
-            )
+        form.email.errors.append(TAKEN_EMAIL)
     status = 422 if form.is_submitted() else 200
     return render_template("users/register.html", form=form), status
 
 
+def _account_for(email: str) -> User | None:
+    return db.session.scalar(sa.select(User).where(User.email == email))
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@throttle.per_address
+@throttle.per_account
 def login():
     """Sign in; the same answer for a wrong password and an unknown email."""
     if current_user.is_authenticated:
@@ -107,7 +126,7 @@ def login():
         if user is None:
             check_password_hash(_dummy_hash(), form.password.data)
         elif user.check_password(form.password.data) and user.is_active:
-            _start_session(user, remember=form.remember.data)
+            start_session(user, remember=form.remember.data)
             flash(f"Signed in as {user.name}.", "success")
             return redirect(
                 safe_next(request.args.get("next")) or url_for("items.index")

@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from app.extensions import db
+from app.mail import outbox
 from config import TestingConfig
 from tests.e2e.helpers import (
     ARTIFACTS,
@@ -33,6 +34,7 @@ from tests.e2e.helpers import (
     Store,
     seed,
 )
+from tests.helpers import SmtpServer
 
 # --- the browser -----------------------------------------------------------
 
@@ -117,16 +119,47 @@ def store() -> Iterator[Store]:
         seed()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    app.config["STORE_URL"] = url  # the links in its emails
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield Store(url=f"http://127.0.0.1:{server.server_port}", app=app)
+        yield Store(url=url, app=app)
     finally:
         server.shutdown()
         thread.join(timeout=10)
         with app.app_context():
             db.engine.dispose()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on a loopback port for this test."""
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def worker(store: Store, smtp: SmtpServer):
+    """One pass of the outbox worker over the store's database, sending to
+    `smtp`: call it to deliver what the store queued."""
+
+    class WorkerConfig(TestingConfig):
+        SQLALCHEMY_DATABASE_URI = store.app.config["SQLALCHEMY_DATABASE_URI"]
+        MAIL_SERVER = "127.0.0.1"
+        MAIL_PORT = smtp.port
+
+    worker_app = create_app(WorkerConfig)
+
+    def run() -> int:
+        with worker_app.app_context():
+            return outbox.deliver_due().sent
+
+    yield run
+    with worker_app.app_context():
+        db.engine.dispose()
 
 
 # --- looking at pages: axe, layout, screenshots ----------------------------

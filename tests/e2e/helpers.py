@@ -79,6 +79,14 @@ class Store:
     def item_id(self, name: str) -> int:
         return self.scalar(sa.select(Item.id).where(Item.name == name))
 
+    def add_user(self, person: dict) -> int:
+        with self.app.app_context():
+            user = User(name=person["name"], email=person["email"])
+            user.set_password(person["password"])
+            db.session.add(user)
+            db.session.commit()
+            return user.id
+
     def add_item(self, name: str, price_cents: int, stock: int, **kw) -> int:
         with self.app.app_context():
             item = Item(name=name, price_cents=price_cents, stock=stock, **kw)

@@ -328,7 +328,9 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     stay sent, the rest wait out the lease and go with the next worker."""
     queue_emails(app, 6)
     smtp.stall_after = 2
-    env = worker_env(smtp, OUTBOX_LEASE_SECONDS=3, OUTBOX_BATCH_SIZE=10)
+    # A lease long enough that the next worker starts well inside it, even on
+    # a loaded machine (a worker process takes a second or two to start).
+    env = worker_env(smtp, OUTBOX_LEASE_SECONDS=10, OUTBOX_BATCH_SIZE=10)
     victim = flask_process(database_uri, "outbox", "run", **env)
     try:
         deadline = time.monotonic() + 30
@@ -346,7 +348,13 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     # Its lease still runs: another worker leaves those rows alone.
     hasty = flask_process(database_uri, "outbox", "run", "--once", **env)
     assert "0 sent" in hasty.communicate(timeout=60)[0]
-    time.sleep(3.5)
+    with app.app_context():
+        lease_ends = db.session.scalar(
+            sa.select(sa.func.max(OutboxMessage.claimed_until))
+        )
+    assert lease_ends > utcnow()  # the hasty worker really ran inside the lease
+    while utcnow() <= lease_ends:
+        time.sleep(0.2)
     heir = flask_process(database_uri, "outbox", "run", "--once", **env)
     output = heir.communicate(timeout=60)[0]
     assert heir.returncode == 0, output

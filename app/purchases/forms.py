@@ -18,7 +18,7 @@ from wtforms import (
 )
 from wtforms.fields import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, Regexp
-from wtforms.widgets import Select, html_params
+from wtforms.widgets import Select
 
 from app.forms import (
     AmountField,
@@ -80,8 +80,11 @@ class CountrySelect(Select):
                 Markup('<option value="{}" selected>').format(field.data),
                 1,
             )
-        # html_params escapes every value it writes.
-        attributes = Markup(html_params(name=field.name, **kwargs))  # noqa: S704
+        attributes = Markup(" ").join(
+            Markup('{}="{}"').format(key.rstrip("_").replace("_", "-"), value)
+            for key, value in sorted({"name": field.name, **kwargs}.items())
+            if value is not False and value is not None
+        )
         return Markup("<select {}>{}</select>").format(attributes, options)
 
 

@@ -42,6 +42,9 @@ ORDER = 5
 # The checkout page: the user, every cart line's item (one query), the delivery
 # methods, the shop's settings (the tax rate), the shopper's saved addresses.
 CHECKOUT_PAGE = 5
+# The admin's order list: the user, the tabs' counts by status (one grouped
+# count), the page of 50 orders with their customers joined in.
+ADMIN_ORDERS = 3
 # Placing the order: the user, "was this order placed already?", the delivery
 # methods, the shop's settings and the saved addresses (the form's choices,
 # and the page to draw again if something changed), stock taken and every
@@ -126,6 +129,21 @@ def test_profile_query_count_does_not_grow_with_items(
         make_purchase(shopper, item_id, quantity=2)
     twenty = queries(client, f"/users/{shopper}")
     assert one == twenty == PROFILE
+
+
+def test_admin_order_list_query_count_does_not_grow_with_orders(
+    client, admin, make_user, make_purchase, make_items
+):
+    item_ids = make_items(3, prefix="Bulk")
+    buyers = [make_user(email=f"buyer{n}@example.com") for n in range(6)]
+    make_purchase(buyers[0], item_ids[0])
+    one = queries(client, "/purchases/orders/")
+    for n in range(59):  # past a page of 50, from several customers
+        make_purchase(buyers[n % 6], item_ids[n % 3])
+    sixty = queries(client, "/purchases/orders/")
+    second_page = queries(client, "/purchases/orders/?page=2")
+    a_tab = queries(client, "/purchases/orders/?status=paid")
+    assert one == sixty == second_page == a_tab == ADMIN_ORDERS
 
 
 def test_order_page_query_count_does_not_grow_with_lines(client, shopper, make_items):

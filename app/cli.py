@@ -22,6 +22,15 @@ from app.models import Item, User, utcnow
 from app.orders import lifecycle
 from app.passwords import password_problem
 
+# A new password, prompted for (without echo, twice) when not given.
+password_option = click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Prompted for (without echo) when not given.",
+)
+
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(create_admin)
@@ -98,13 +107,7 @@ def users() -> None:
 
 @users.command("set-password")
 @click.argument("email")
-@click.option(
-    "--password",
-    prompt=True,
-    hide_input=True,
-    confirmation_prompt=True,
-    help="Prompted for (without echo) when not given.",
-)
+@password_option
 def set_password(email: str, password: str) -> None:
     """Give an account a new password and end its sessions. Grants nothing:
     an admin stays an admin, a shopper a shopper, a disabled account disabled.
@@ -131,13 +134,7 @@ def set_password(email: str, password: str) -> None:
 @click.command("create-admin")
 @click.option("--name", required=True, help="The admin's display name.")
 @click.option("--email", required=True, help="The admin's sign-in email.")
-@click.option(
-    "--password",
-    prompt=True,
-    hide_input=True,
-    confirmation_prompt=True,
-    help="Prompted for (without echo) when not given.",
-)
+@password_option
 def create_admin(name: str, email: str, password: str) -> None:
     """Create an admin, or make an existing user an admin with this password."""
     email = User.normalize_email(email)

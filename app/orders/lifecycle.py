@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from app.database import begin_write
+from app.database import begin_write, lock_in_key_order
 from app.extensions import db
 from app.mail import messages
 from app.models import Item, Order, OrderEvent, UserItem
@@ -198,13 +198,7 @@ def _restock(order_id: int) -> None:
     cancellation and a checkout of the same items queue instead of deadlocking.
     """
     lines = sa.select(UserItem.item_id).where(UserItem.order_id == order_id)
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(
-            sa.select(Item.id)
-            .where(Item.id.in_(lines))
-            .order_by(Item.id)
-            .with_for_update()
-        )
+    lock_in_key_order(Item.id, lines)
     units = (
         sa.select(sa.func.sum(UserItem.quantity))
         .where(UserItem.order_id == order_id, UserItem.item_id == Item.id)

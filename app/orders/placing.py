@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from app.database import begin_write
+from app.database import begin_write, lock_in_key_order
 from app.extensions import db
 from app.limits import SAVED_ADDRESSES_MAX
 from app.mail import messages
@@ -78,13 +78,7 @@ def place(
     """
     begin_write()
     ids = sorted(wanted)
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(
-            sa.select(Item.id)
-            .where(Item.id.in_(ids))
-            .order_by(Item.id)
-            .with_for_update()
-        )
+    lock_in_key_order(Item.id, ids)
     quantity = sa.case(wanted, value=Item.id)
     seen_price = sa.case({i: quote.prices.get(i, -1) for i in ids}, value=Item.id)
     taken = {

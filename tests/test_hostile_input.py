@@ -39,46 +39,6 @@ ROLES = ("anonymous", "shopper", "admin")
 # HOSTILE_EXAMPLES=200 for a deeper hunt than the suite's bounded one.
 EXAMPLES_PER_ROUTE = int(os.environ.get("HOSTILE_EXAMPLES", "20"))
 
-# Every form field the store reads, and a few it must ignore.
-FIELDS = (
-    "name",
-    "email",
-    "password",
-    "password_confirm",
-    "remember",
-    "description",
-    "price",
-    "stock",
-    "stock_seen",
-    "item_id",
-    "quantity",
-    "token",
-    "file",
-    "is_admin",
-    "user_id",
-    "unit_price_cents",
-    "total",
-    "next",
-    "current_password",
-    "confirm",
-    # an order's move and refund, the shop's settings and shipping methods
-    "status",
-    "tracking_number",
-    "note",
-    "amount",
-    "form",
-    "shop-tax_rate",
-    "shop-bank_transfer_details",
-    "new-code",
-    "new-name",
-    "new-price",
-    "new-free_over",
-    "new-position",
-    "new-is_active",
-    "method-1-code",
-    "method-1-name",
-    "method-1-price",
-)
 # The fields each form really has: sent more often, so requests get past the
 # first missing field and reach the deeper checks.
 FORM_FIELDS = {
@@ -118,6 +78,20 @@ FORM_FIELDS = {
         "method-1-price",
     ),
 }
+# Every form field the store reads (those of each form below), and a few it
+# must ignore (a forged price, total, owner or admin flag, a redirect target).
+FIELDS = tuple(
+    dict.fromkeys(
+        [
+            *(field for fields in FORM_FIELDS.values() for field in fields),
+            "is_admin",
+            "user_id",
+            "unit_price_cents",
+            "total",
+            "next",
+        ]
+    )
+)
 QUERY_PARAMS = (
     "q",
     "sort",

@@ -94,6 +94,13 @@ def token_for(client: FlaskClient, number: str) -> str:
     return CSRF_RE.search(get_html(client, order_url(number))).group(1)
 
 
+def order_form(client: FlaskClient, number: str, action: str, **fields: str) -> Side:
+    """A racer with the order page's form for `action` (status, refund,
+    cancel) open, filled in with `fields`."""
+    data = {"csrf_token": token_for(client, number), **fields}
+    return Side(client, order_url(number, action), data)
+
+
 @dataclass
 class Store:
     app: Flask
@@ -148,14 +155,12 @@ def test_two_admins_marking_one_order_shipped_at_once_ship_it_once(
     for round_ in range(ROUNDS):
         number = store.order()
         sides = [
-            Side(
+            order_form(
                 client,
-                order_url(number, "status"),
-                {
-                    "csrf_token": token_for(client, number),
-                    "status": "shipped",
-                    "tracking_number": f"1Z{round_}{who}",
-                },
+                number,
+                "status",
+                status="shipped",
+                tracking_number=f"1Z{round_}{who}",
             )
             for who, client in enumerate((alex, ada))
         ]
@@ -193,16 +198,8 @@ def test_an_admin_cancelling_while_the_shopper_cancels_returns_stock_once(
         number = store.order(source, units=3)
         before = stock_of(app, store.lamp)
         sides = [
-            Side(
-                admin,
-                order_url(number, "status"),
-                {"csrf_token": token_for(admin, number), "status": "cancelled"},
-            ),
-            Side(
-                shopper,
-                order_url(number, "cancel"),
-                {"csrf_token": token_for(shopper, number)},
-            ),
+            order_form(admin, number, "status", status="cancelled"),
+            order_form(shopper, number, "cancel"),
         ]
         answers = race(sides)
         told = [outcome(side.client, a) for side, a in zip(sides, answers, strict=True)]
@@ -236,16 +233,8 @@ def test_a_refund_in_full_racing_a_shipment_applies_one_of_them(
     for _ in range(ROUNDS):
         number = store.order()
         sides = [
-            Side(
-                alex,
-                order_url(number, "status"),
-                {"csrf_token": token_for(alex, number), "status": "shipped"},
-            ),
-            Side(
-                ada,
-                order_url(number, "status"),
-                {"csrf_token": token_for(ada, number), "status": "refunded"},
-            ),
+            order_form(alex, number, "status", status="shipped"),
+            order_form(ada, number, "status", status="refunded"),
         ]
         race(sides)
         moves = [e[1] for e in order_events_of(app, number)[2:]]
@@ -269,14 +258,7 @@ def test_two_refunds_whose_sum_exceeds_the_total_never_refund_past_it(
         total = order_status(app, number)[2]
         amounts = [total - 100, 200]  # each alone fits; together they do not
         sides = [
-            Side(
-                client,
-                order_url(number, "refund"),
-                {
-                    "csrf_token": token_for(client, number),
-                    "amount": f"{amount / 100:.2f}",
-                },
-            )
+            order_form(client, number, "refund", amount=f"{amount / 100:.2f}")
             for client, amount in zip((alex, ada), amounts, strict=True)
         ]
         answers = race(sides)
@@ -304,11 +286,7 @@ def test_many_refunds_at_once_add_up_to_at_most_the_total(
     total = order_status(app, number)[2]
     part = total * 3 // 10
     sides = [
-        Side(
-            client,
-            order_url(number, "refund"),
-            {"csrf_token": token_for(client, number), "amount": f"{part / 100:.2f}"},
-        )
+        order_form(client, number, "refund", amount=f"{part / 100:.2f}")
         for client in clients
     ]
     answers = race(sides)
@@ -335,16 +313,8 @@ def test_a_partial_refund_racing_a_refund_in_full_stays_within_the_total(
     for _ in range(ROUNDS):
         number = store.order()
         sides = [
-            Side(
-                alex,
-                order_url(number, "status"),
-                {"csrf_token": token_for(alex, number), "status": "refunded"},
-            ),
-            Side(
-                ada,
-                order_url(number, "refund"),
-                {"csrf_token": token_for(ada, number), "amount": "10.00"},
-            ),
+            order_form(alex, number, "status", status="refunded"),
+            order_form(ada, number, "refund", amount="10.00"),
         ]
         race(sides)
         status, refunded, total, _ = order_status(app, number)

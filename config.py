@@ -150,7 +150,26 @@ class Config:
         "bank_transfer": timedelta(
             days=int(os.environ.get("BANK_TRANSFER_WINDOW_DAYS") or 7)
         ),
+        # A card is paid at once or not at all: its stock is held for less.
+        "card": timedelta(minutes=int(os.environ.get("CARD_WINDOW_MINUTES") or 60)),
     }
+
+    # Card payments through Stripe (app/orders/stripe_card.py): offered when
+    # STRIPE_SECRET_KEY is set. STRIPE_API_BASE and STRIPE_JS_URL point the
+    # SDK and the card form's script at another server (the tests' local one);
+    # without STRIPE_WEBHOOK_SECRET the webhook is a 404.
+    STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY") or None
+    STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY") or None
+    STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or None
+    STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE") or "https://api.stripe.com"
+    STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL") or "https://js.stripe.com/v3/"
+    STRIPE_CURRENCY = os.environ.get("STRIPE_CURRENCY") or "usd"
+    # Seconds a call to Stripe may take to connect and to answer, and the
+    # SDK's retries: a hung provider costs the shopper seconds, not minutes.
+    STRIPE_TIMEOUT_SECONDS = env_int("STRIPE_TIMEOUT_SECONDS", 5)
+    STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 1)
+    # How old a webhook's signed timestamp may be.
+    STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
     ORDERS_PER_PAGE = 50
 
 
@@ -187,6 +206,12 @@ class TestingConfig(Config):
     ALSO_BOUGHT_CACHE_SECONDS = 0
     SEARCH_COUNT_CACHE_SECONDS = 0
     ORDER_COUNTS_CACHE_SECONDS = 0
+    # No card payments unless a test starts its local Stripe server.
+    STRIPE_SECRET_KEY = None
+    STRIPE_PUBLISHABLE_KEY = None
+    STRIPE_WEBHOOK_SECRET = None
+    STRIPE_TIMEOUT_SECONDS = 2
+    STRIPE_MAX_NETWORK_RETRIES = 0
 
 
 def config_for_environment() -> type[Config]:

@@ -70,6 +70,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.purchases import bp as purchases_bp
     from app.purchases import checkout as purchases_checkout  # noqa: F401
     from app.purchases import orders as purchases_orders  # noqa: F401
+    from app.purchases import payments as purchases_payments  # noqa: F401
     from app.purchases import routes as purchases_routes  # noqa: F401
     from app.purchases import settings as purchases_settings  # noqa: F401
     from app.users import account as users_account  # noqa: F401

@@ -19,7 +19,7 @@ from app.items import csv_io
 from app.mail import messages
 from app.mail.outbox import Worker
 from app.models import Item, User, utcnow
-from app.orders import lifecycle
+from app.orders import lifecycle, payments
 from app.passwords import password_problem
 
 # A new password, prompted for (without echo, twice) when not given.
@@ -50,7 +50,9 @@ def orders() -> None:
 def expire_orders() -> None:
     """Cancel unpaid orders older than their payment method's window
     (PAYMENT_WINDOWS) and return their stock."""
-    cancelled = lifecycle.expire(utcnow(), current_app.config["PAYMENT_WINDOWS"])
+    cancelled = lifecycle.expire(
+        utcnow(), current_app.config["PAYMENT_WINDOWS"], payments.release
+    )
     if cancelled:
         noun = "order" if len(cancelled) == 1 else "orders"
         click.echo(f"Cancelled {len(cancelled)} unpaid {noun}: {', '.join(cancelled)}.")
@@ -79,7 +81,9 @@ def outbox_run(once: bool) -> None:
     where = config.get("MAIL_SERVER") or config["MAIL_FILE_PATH"]
     _log_to_stderr("app.mail")
     worker = Worker(
-        expire_orders=lambda: lifecycle.expire(utcnow(), config["PAYMENT_WINDOWS"])
+        expire_orders=lambda: lifecycle.expire(
+            utcnow(), config["PAYMENT_WINDOWS"], payments.release
+        )
     )
     if not once:
         click.echo(f"Outbox worker {worker.name} sending to {where}; Ctrl-C stops it.")

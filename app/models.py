@@ -574,3 +574,55 @@ class OutboxMessage(TimestampMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<OutboxMessage {self.id} {self.kind} {self.status}>"
+
+
+class Payment(TimestampMixin, db.Model):
+    """An order's card payment at the provider: one PaymentIntent per order,
+    created once and reused by every retry (app/orders/payments.py).
+
+    `order_id` and `intent_id` are unique: a retry or a racing second tab finds
+    the row instead of creating a second intent. `status` is the intent's
+    status as the store last saw it; `last_error` what the provider (or its
+    silence) said last.
+    """
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        sa.CheckConstraint("amount_cents > 0", name="amount_cents_positive"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    order_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("orders.id", ondelete="RESTRICT"), unique=True
+    )
+    provider: so.Mapped[str] = so.mapped_column(sa.String(20))
+    intent_id: so.Mapped[str | None] = so.mapped_column(sa.String(255), unique=True)
+    amount_cents: so.Mapped[int] = so.mapped_column(sa.BigInteger)
+    currency: so.Mapped[str] = so.mapped_column(sa.String(3))
+    status: so.Mapped[str] = so.mapped_column(sa.String(40))
+    last_error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+
+    order: so.Mapped[Order] = so.relationship()
+
+    def __repr__(self) -> str:
+        return f"<Payment {self.intent_id} {self.status}>"
+
+
+class PaymentEvent(TimestampMixin, db.Model):
+    """One webhook event from the provider, recorded once (`event_id` unique)
+    with what it did: a replayed event hits the key and changes nothing."""
+
+    __tablename__ = "payment_events"
+    __table_args__ = (sa.Index("ix_payment_events_order_id", "order_id", "id"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    event_id: so.Mapped[str] = so.mapped_column(sa.String(255), unique=True)
+    type: so.Mapped[str] = so.mapped_column(sa.String(100))
+    intent_id: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    order_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("orders.id", ondelete="RESTRICT")
+    )
+    outcome: so.Mapped[str] = so.mapped_column(sa.String(200))
+
+    def __repr__(self) -> str:
+        return f"<PaymentEvent {self.event_id} {self.type}>"

@@ -12,6 +12,18 @@ CSP = (
 )
 
 
+def card_step_csp(script_origin: str, api_origin: str) -> str:
+    """The card step's policy: the store's own, plus exactly what Stripe's
+    script needs (loading it, its frames, and its calls to Stripe's API)."""
+    return (
+        f"default-src 'self'; script-src 'self' {script_origin}; style-src 'self'; "
+        f"img-src 'self' data:; font-src 'self'; "
+        f"connect-src 'self' {script_origin} {api_origin}; "
+        f"frame-src {script_origin}; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'self'; object-src 'none'"
+    )
+
+
 def init_app(app: Flask) -> None:
     app.after_request(_set_headers)
     if hops := app.config.get("TRUSTED_PROXIES", 0):

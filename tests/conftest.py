@@ -23,6 +23,7 @@ from app.extensions import db, limiter
 from app.models import Item, User, UserItem, utcnow
 from tests.helpers import (
     TEST_PASSWORD,
+    LocalStripe,
     SmtpServer,
     build_app,
     dispose,
@@ -135,6 +136,27 @@ def mailer(make_app, smtp: SmtpServer) -> Flask:
 
 
 # --- factories: insert a row, return its id ---------------------------------------
+
+
+@pytest.fixture(scope="session")
+def stripe_server() -> Iterator[LocalStripe]:
+    """localstripe on a loopback port for the whole run (started on first use)."""
+    server = LocalStripe().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def local_stripe(stripe_server: LocalStripe) -> LocalStripe:
+    """The local Stripe server, emptied for this test."""
+    stripe_server.reset()
+    return stripe_server
+
+
+@pytest.fixture
+def card_app(make_app, local_stripe: LocalStripe) -> Flask:
+    """The store taking cards through the local Stripe server."""
+    return make_app(**local_stripe.settings())
 
 
 @pytest.fixture

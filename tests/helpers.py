@@ -121,6 +121,8 @@ NEVER_SERVED = [
     "/templates/base.html",
 ]
 TABLES = (
+    "payment_events",
+    "payments",
     "outbox",
     "audit_events",
     "item_imports",
@@ -1201,3 +1203,222 @@ def url_for_route(
     if "number" in rule.arguments:
         return rule.build({"number": number_of(app, store["olive_order"])})[1]
     return url_for_rule(rule, store, user_id)
+
+
+# --- card payments: a real local server that speaks Stripe's API ----------------------
+
+STRIPE_TEST_KEY = "sk_test_store_local"
+STRIPE_TEST_PUBLISHABLE = "pk_test_store_local"
+WEBHOOK_SECRET = "whsec_store_test_secret"
+VISA = "4242424242424242"  # Stripe's test card that pays
+# localstripe declines this one when charging (Stripe's "charge declined"
+# test number 4000000000000002 is, there, refused only when saved to a customer).
+DECLINED = "4000000000000341"
+
+
+@dataclass
+class LocalStripe:
+    """localstripe (an aiohttp server speaking Stripe's API and serving a
+    stand-in for js.stripe.com/v3/) in its own process on a loopback port."""
+
+    port: int = 0
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LocalStripe:
+        self.port = free_port()
+        folder = Path(tempfile.mkdtemp(prefix="localstripe-"))
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter
+            [sys.executable, "-m", "localstripe", "--port", str(self.port)]
+            + ["--from-scratch"],
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+            stderr=(folder / "log.txt").open("wb"),
+        )
+        deadline = datetime.now() + timedelta(seconds=30)
+        while datetime.now() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError("localstripe did not start") from None
+                threading.Event().wait(0.1)
+        raise RuntimeError("localstripe did not answer within 30 seconds")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def reset(self) -> None:
+        """Forget every object and webhook (between tests)."""
+        self._request("DELETE", "/_config/data")
+        self.webhook("store", "http://127.0.0.1:9/nowhere")
+
+    def webhook(self, name: str, url: str, secret: str = WEBHOOK_SECRET) -> None:
+        """Have the server sign and POST its events to `url`."""
+        self._request("POST", f"/_config/webhooks/{name}", {"url": url, "secret": secret})
+
+    def settings(self) -> dict:
+        """The app settings that point the store at this server."""
+        return {
+            "STRIPE_SECRET_KEY": STRIPE_TEST_KEY,
+            "STRIPE_PUBLISHABLE_KEY": STRIPE_TEST_PUBLISHABLE,
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "STRIPE_API_BASE": self.url,
+            "STRIPE_JS_URL": f"{self.url}/js.stripe.com/v3/",
+        }
+
+    def sdk(self):
+        """Stripe's SDK pointed at this server, as the store's is."""
+        import stripe
+
+        return stripe.StripeClient(
+            STRIPE_TEST_KEY, base_addresses={"api": self.url}, max_network_retries=0
+        )
+
+    def card(self, number: str = VISA) -> str:
+        """What Stripe's script gives the store for a card: its id, never its number."""
+        method = self.sdk().v1.payment_methods.create(
+            params={
+                "type": "card",
+                "card": {
+                    "number": number,
+                    "exp_month": 12,
+                    "exp_year": 2034,
+                    "cvc": "123",
+                },
+            }
+        )
+        return method.id
+
+    def intent(self, intent_id: str):
+        return self.sdk().v1.payment_intents.retrieve(intent_id)
+
+    def refunds(self, intent_id: str) -> list:
+        return list(
+            self.sdk().v1.refunds.list(params={"payment_intent": intent_id}).data
+        )
+
+    def _request(self, method: str, path: str, data: dict | None = None) -> None:
+        import urllib.parse
+        import urllib.request
+
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        request = urllib.request.Request(  # noqa: S310 - a loopback URL of ours
+            self.url + path, data=body, method=method
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            answer.read()
+
+
+def signed_event(
+    event: dict, secret: str = WEBHOOK_SECRET, timestamp: int | None = None
+) -> tuple[bytes, str]:
+    """A webhook body and its `Stripe-Signature` header, signed exactly as
+    Stripe signs them: HMAC-SHA256 of "<timestamp>.<body>" with the secret."""
+    import hashlib
+    import hmac
+    import json
+    import time
+
+    body = json.dumps(event).encode()
+    stamp = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256)
+    return body, f"t={stamp},v1={mac.hexdigest()}"
+
+
+def intent_event(intent, kind: str = "payment_intent.succeeded", **changes) -> dict:
+    """An event of `kind` about `intent` (a PaymentIntent as the SDK returns it,
+    or a dict), with some of its fields changed."""
+    obj = intent.to_dict() if hasattr(intent, "to_dict") else dict(intent)
+    obj.update(changes)
+    return {
+        "id": f"evt_{uuid.uuid4().hex[:24]}",
+        "object": "event",
+        "type": kind,
+        "data": {"object": obj},
+    }
+
+
+def post_webhook(client: FlaskClient, event: dict, **sign):
+    body, header = signed_event(event, **sign)
+    return client.post(
+        "/purchases/payments/stripe/webhook",
+        data=body,
+        headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+    )
+
+
+def place_card_order(client: FlaskClient, lines: dict[int, int]) -> str:
+    """A signed-in shopper places an order to pay by card; lands on the card step."""
+    for item_id, quantity in lines.items():
+        added = add_to_cart(client, item_id, quantity)
+        assert added.status_code == 302, html_of(added)
+    response = checkout(client, payment="card")
+    assert response.status_code == 302, html_of(response)
+    location = response.headers["Location"]
+    assert location.startswith("/purchases/payments/"), location
+    return location.split("/")[3]
+
+
+def pay_by_card(client: FlaskClient, number: str, card: str):
+    """Open the card step (its intent made) and post the card's id as the
+    step's script does."""
+    page = client.get(f"/purchases/payments/{number}/card")
+    assert page.status_code == 200, html_of(page)
+    return client.post(
+        f"/purchases/payments/{number}/card",
+        data={"csrf_token": csrf_token_from(html_of(page)), "payment_method": card},
+    )
+
+
+@contextmanager
+def serve(app: Flask) -> Iterator[str]:
+    """`app` under werkzeug's threaded server on a loopback port; yields its URL."""
+    import logging
+
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@contextmanager
+def silent_server() -> Iterator[str]:
+    """A server that accepts connections and never answers: a hung provider."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for connection in held:
+            connection.close()
+        listener.close()

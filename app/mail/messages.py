@@ -20,7 +20,7 @@ from app.mail.links import absolute_url, store_url
 from app.mail.outbox import queue
 from app.models import Order, User
 from app.money import money
-from app.orders.payments import BANK_TRANSFER, NAMES
+from app.orders.methods import BANK_TRANSFER, NAMES
 from app.orders.pricing import shop_settings
 from app.orders.statuses import CANCELLED, LABELS, PAID, REFUNDED, SHIPPED
 

@@ -16,6 +16,7 @@ the outbox) are written in the same transaction:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -67,6 +68,34 @@ def move(
             f"cannot be marked {LABELS.get(to_status, to_status).lower()}.",
         )
     begin_write()
+    outcome = apply_move(
+        order_id,
+        from_status,
+        to_status,
+        actor_id=actor_id,
+        note=note,
+        tracking_number=tracking_number,
+    )
+    if outcome.applied:
+        db.session.commit()
+    return outcome
+
+
+def apply_move(
+    order_id: int,
+    from_status: str,
+    to_status: str,
+    *,
+    actor_id: int | None,
+    note: str = "",
+    tracking_number: str | None = None,
+) -> Outcome:
+    """The move inside the caller's write transaction (begin_write), for a
+    change that must share it (a webhook's event row). A refused move rolls
+    the transaction back; an applied one is left for the caller to commit."""
+    if to_status not in MOVES.get(from_status, ()):
+        db.session.rollback()
+        return _lost(order_id, to_status)
     # The row locked first (PostgreSQL; SQLite's writer holds the database):
     # what was refunded before is then the figure the move refunds from.
     before = db.session.execute(
@@ -108,25 +137,37 @@ def move(
         to_status,
         before.total_cents - before.refunded_cents if refunds_rest else 0,
     )
-    db.session.commit()
     return Outcome(True, f"Order {before.number} is now {LABELS[to_status].lower()}.")
 
 
 def refund(
-    order_id: int, amount_cents: int, *, actor_id: int | None, note: str = ""
+    order_id: int,
+    amount_cents: int,
+    *,
+    actor_id: int | None,
+    note: str = "",
+    seen_refunded_cents: int | None = None,
 ) -> Outcome:
     """Refund `amount_cents` of a paid order; reaching the total moves it to
     `refunded`. One conditional UPDATE decides, so racing refunds cannot add
-    up past the total. Commits."""
+    up past the total. With `seen_refunded_cents` (a refund the provider
+    already made, keyed by that figure) it applies only if nothing was
+    refunded since, so one provider refund is recorded once. Commits."""
     if amount_cents <= 0:
         return Outcome(False, "Enter an amount to refund, like 12.50.")
     begin_write()
+    seen = (
+        Order.refunded_cents == seen_refunded_cents
+        if seen_refunded_cents is not None
+        else sa.true()
+    )
     changed = db.session.execute(
         sa.update(Order)
         .where(
             Order.id == order_id,
             Order.status.in_(REFUNDABLE),
             Order.refunded_cents + amount_cents <= Order.total_cents,
+            seen,
         )
         .values(
             refunded_cents=Order.refunded_cents + amount_cents,
@@ -162,10 +203,16 @@ def refund(
     )
 
 
-def expire(now: datetime, windows: dict[str, timedelta]) -> list[str]:
+def expire(
+    now: datetime,
+    windows: dict[str, timedelta],
+    release: Callable[[int], bool] | None = None,
+) -> list[str]:
     """Cancel every unpaid order older than its payment method's window,
     returning their stock; the numbers of those cancelled. Each order is its
-    own transaction: one paid meanwhile is left alone (its move wins)."""
+    own transaction: one paid meanwhile is left alone (its move wins).
+    `release(order_id)` is asked first (it cancels a card payment at the
+    provider); an order it answers False for waits for the next run."""
     cancelled = []
     for method, window in windows.items():
         due = db.session.execute(
@@ -179,6 +226,8 @@ def expire(now: datetime, windows: dict[str, timedelta]) -> list[str]:
         ).all()
         db.session.rollback()
         for order_id, number in due:
+            if release is not None and not release(order_id):
+                continue
             outcome = move(
                 order_id,
                 PENDING_PAYMENT,

@@ -89,6 +89,9 @@ def checkout():
         page.problems = result.problems
         return page.render(409, fresh=True)
     cart.clear()
+    if payments.has_step(form.payment.data):
+        flash(f"Your order {result.number} is placed: now pay by card.", "success")
+        return redirect(url_for("purchases.card_step", number=result.number))
     flash(f"Thank you! Your order {result.number} is placed.", "success")
     return redirect(url_for("purchases.order", number=result.number))
 

@@ -274,6 +274,22 @@ class RefundForm(FlaskForm):
     note = _text("Note (optional)", ORDER_NOTE_MAX)
 
 
+class CardForm(FlaskForm):
+    """The card step: only the id Stripe's script gave the card (a PaymentMethod
+    `pm_...`, or with the local test server a card `card_...`), never a number."""
+
+    payment_method = StringField(
+        "Card",
+        validators=[
+            InputRequired("Enter your card details, then press Pay."),
+            Regexp(
+                r"^(pm|card)_[A-Za-z0-9_]{1,200}$",
+                message="Enter your card details, then press Pay.",
+            ),
+        ],
+    )
+
+
 class ShopSettingsForm(FlaskForm):
     """The tax rate (a percentage like 8.25, kept in basis points) and the
     bank details shown to shoppers who pay by transfer."""

@@ -19,9 +19,9 @@ from app.csv_files import csv_lines, csv_response
 from app.extensions import db
 from app.models import Order, OrderEvent, User, UserItem
 from app.money import cents_to_decimal_text
-from app.orders import lifecycle
+from app.orders import payments
 from app.orders.numbers import normalize
-from app.orders.payments import BANK_TRANSFER
+from app.orders.methods import BANK_TRANSFER, CARD
 from app.orders.pricing import shop_settings
 from app.orders.statuses import (
     ACTIONS,
@@ -85,6 +85,15 @@ def order(number: str):
         if admin
         else [],
         refund_form=RefundForm() if admin and placed.status in REFUNDABLE else None,
+        pay_by_card=placed.user_id == current_user.id
+        and placed.status == "pending_payment"
+        and payments.has_step(placed.payment_method),
+        payment=payments.payment_of(placed.id)
+        if admin and placed.payment_method == CARD
+        else None,
+        payment_events=payments.events_of(placed.id)
+        if admin and placed.payment_method == CARD
+        else [],
     )
 
 
@@ -103,8 +112,8 @@ def cancel(number: str):
             "error",
         )
         return redirect(url_for("purchases.order", number=placed.number))
-    outcome = lifecycle.move(
-        placed.id,
+    outcome = payments.move(
+        placed,
         placed.status,
         CANCELLED,
         actor_id=current_user.id,
@@ -197,8 +206,8 @@ def change_status(number: str):
         flash(" ".join(e for errors in form.errors.values() for e in errors), "error")
         return back
     seen = form.from_status.data
-    outcome = lifecycle.move(
-        placed.id,
+    outcome = payments.move(
+        placed,
         seen if seen in STATUSES else placed.status,
         form.status.data,
         actor_id=current_user.id,
@@ -219,8 +228,8 @@ def refund(number: str):
     if not form.validate():
         flash(" ".join(e for errors in form.errors.values() for e in errors), "error")
     else:
-        outcome = lifecycle.refund(
-            placed.id,
+        outcome = payments.refund(
+            placed,
             form.amount.data,
             actor_id=current_user.id,
             note=form.note.data or "",

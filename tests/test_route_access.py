@@ -30,7 +30,19 @@ from tests.helpers import (
 # link_holder: whoever holds an emailed link (reset, email change);
 # owner: the row's owner only, admins included in "everyone else" (a 404);
 # owner_or_admin: the owner and admins (others get a 404 or 403).
-RULES = ("anyone", "link_holder", "signed_in", "owner", "owner_or_admin", "admin")
+# payer: the order's owner paying by card, and nobody else (admins included:
+# a 404); provider: the payment provider, proven by the body's signature,
+# not by a session or a CSRF token (tests/test_payments.py).
+RULES = (
+    "anyone",
+    "link_holder",
+    "signed_in",
+    "owner",
+    "owner_or_admin",
+    "payer",
+    "provider",
+    "admin",
+)
 
 ACCESS = {
     # the shop front
@@ -58,6 +70,10 @@ ACCESS = {
     "users.detail": "owner_or_admin",
     "purchases.order": "owner_or_admin",  # by its number, never its id
     "purchases.cancel": "owner",  # admins move orders through change_status
+    "purchases.card_step": "payer",
+    "purchases.card_pay": "payer",
+    "purchases.card_return": "payer",
+    "purchases.stripe_webhook": "provider",  # Stripe-Signature, never a session
     # the admin's store
     "items.create": "admin",
     "items.edit": "admin",
@@ -183,7 +199,7 @@ def test_admin_endpoint_serves_an_admin(app, store, endpoint):
     sorted(
         name
         for name, rule in ACCESS.items()
-        if rule in ("signed_in", "owner", "owner_or_admin")
+        if rule in ("signed_in", "owner", "owner_or_admin", "payer")
     ),
 )
 def test_signed_in_pages_send_visitors_to_login(app, store, endpoint):
@@ -244,6 +260,50 @@ def test_owner_actions_are_404_for_everyone_else_admins_included(app, store, end
 
 
 @pytest.mark.parametrize(
+    "endpoint", sorted(name for name, rule in ACCESS.items() if rule == "payer")
+)
+def test_payer_pages_are_404_for_everyone_else_admins_included(app, store, endpoint):
+    """Olive's order's card step: Sam and the admin get a 404 and nothing is
+    written; Olive (whose order is paid by transfer) is sent to her order."""
+    before = store_state(app)
+    for email in ("sam@example.com", "admin@example.com"):
+        other = client_for(app, email)
+        for rule in rules_for(app, endpoint):
+            url = url_for_route(app, rule, store, store["olive"])
+            data = {"csrf_token": valid_csrf(other), **PAYLOAD}
+            response = other.open(url, method=methods_of(rule)[0], data=data)
+            assert response.status_code == 404, (email, url)
+            assert "olive@example.com" not in html_of(response)
+    olive = client_for(app, "olive@example.com")
+    for rule in rules_for(app, endpoint):
+        url = url_for_route(app, rule, store, store["olive"])
+        data = {"csrf_token": valid_csrf(olive)}
+        response = olive.open(url, method=methods_of(rule)[0], data=data)
+        assert response.status_code == 302, url
+        assert response.headers["Location"].startswith("/purchases/orders/")
+    assert store_state(app) == before
+
+
+@pytest.mark.parametrize(
+    "endpoint", sorted(name for name, rule in ACCESS.items() if rule == "provider")
+)
+def test_provider_endpoints_refuse_every_session(app, make_app, store, endpoint):
+    """Without a webhook secret the endpoint is a 404; with one, a session and a
+    CSRF token count for nothing without the signature (a 400), and nothing
+    is written."""
+    signed = make_app(STRIPE_WEBHOOK_SECRET="whsec_route_table")
+    before = store_state(app)
+    for target, expected in ((app, 404), (signed, 400)):
+        for email in (None, "sam@example.com", "admin@example.com"):
+            client = client_for(target, email)
+            for rule in rules_for(target, endpoint):
+                url = url_for_route(target, rule, store)
+                data = {"csrf_token": valid_csrf(client), **PAYLOAD}
+                assert client.post(url, data=data).status_code == expected, url
+    assert store_state(app) == before
+
+
+@pytest.mark.parametrize(
     "endpoint", sorted(name for name, rule in ACCESS.items() if rule == "anyone")
 )
 def test_public_pages_answer_visitors(app, store, endpoint):
@@ -298,6 +358,8 @@ def test_s16_every_post_without_a_valid_csrf_token_is_400(app, store, who):
     }
     before = store_state(app)
     for rule in post_rules(app):
+        if ACCESS[rule.endpoint] == "provider":
+            continue  # signed by the provider instead (its own test above)
         url = url_for_route(app, rule, store)
         for token in (None, "", "forged-token", valid_csrf(app.test_client())):
             data = dict(payload) if token is None else {**payload, "csrf_token": token}
@@ -331,7 +393,7 @@ def test_s29_visitors_sign_in_first_and_shoppers_get_403_on_admin_pages(app, sto
     before = store_state(app)
     for rule in rules_of(app):
         rule_for = ACCESS[rule.endpoint]
-        if rule_for in ("anyone", "link_holder"):
+        if rule_for in ("anyone", "link_holder", "provider"):
             continue
         url = url_for_route(app, rule, store)
         for method in methods_of(rule):

@@ -63,6 +63,7 @@ FORM_FIELDS = {
     "purchases.checkout": ("token",),
     "purchases.change_status": ("status", "tracking_number", "note"),
     "purchases.refund": ("amount", "note"),
+    "purchases.card_pay": ("payment_method",),
     "purchases.settings": (
         "form",
         "shop-tax_rate",
@@ -188,6 +189,7 @@ def field_value(name: str, world: dict, in_form: bool) -> st.SearchStrategy:
         "method-1-code": ["standard", "express"],
         "method-1-name": ["Standard"],
         "method-1-price": ["4.95", "0"],
+        "payment_method": ["pm_card_visa", "card_123", "pm_" + "x" * 300, "tok_1"],
     }.get(name, [])
     options = [text_values()]
     if plausible:

@@ -572,3 +572,63 @@ def test_expiry_waits_when_the_provider_is_down(make_app, local_stripe, people, 
     assert result.exit_code == 0
     assert order_of(up, number).status == "pending_payment"
     assert "Could not cancel" in payment_row(up, number).last_error
+
+
+# --- hostile webhooks -----------------------------------------------------------------
+
+
+def test_webhook_hostile_bodies_never_fail_and_never_change_an_order(
+    card_app, local_stripe, people, lamp
+):
+    """Random bodies and headers, some signed with the real secret: never a
+    500; unsigned ones write nothing; signed ones at most record their id."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    intent, order = _paid_at_provider(card_app, local_stripe, people, lamp)
+    client = card_app.test_client()
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+        max_leaves=8,
+    )
+    events = st.fixed_dictionaries(
+        {
+            "id": st.one_of(st.text(max_size=30), st.integers(), st.none()),
+            "type": st.sampled_from(
+                ["payment_intent.succeeded", "payment_intent.payment_failed", "x", ""]
+            ),
+            "data": st.one_of(
+                json_values,
+                st.just({"object": {**intent.to_dict(), "amount": "lots"}}),
+                st.just({"object": {"object": "payment_intent", "id": intent.id}}),
+            ),
+        }
+    )
+
+    @settings(max_examples=40, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(
+        event=events,
+        signed=st.booleans(),
+        header=st.text(
+            st.characters(min_codepoint=32, max_codepoint=126), max_size=80
+        ),
+        raw=st.binary(max_size=60),
+    )
+    def one(event, signed, header, raw):
+        before = store_state(card_app)
+        if signed:
+            body, signature = signed_event(event)
+        else:
+            body, signature = raw, header
+        answer = client.post(
+            WEBHOOK, data=body, headers={"Stripe-Signature": signature}
+        )
+        assert answer.status_code in (200, 400), answer.status_code
+        assert order_of(card_app, order.number).status == "pending_payment"
+        if not signed:
+            assert answer.status_code == 400 and store_state(card_app) == before
+
+    one()

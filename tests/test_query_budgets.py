@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from tests.helpers import (
     add_to_cart,
+    client_for,
+    place_card_order,
     checkout,
     checkout_form,
     count_queries,
@@ -54,6 +56,10 @@ ADMIN_ORDERS = 3
 # outbox: the order and its lines read back to write it, one INSERT.
 # PostgreSQL first locks the cart's rows in id order (one SELECT ... FOR UPDATE).
 CHECKOUT = {"sqlite": 14, "postgresql": 15}
+# The card step, once the order has its PaymentIntent: the user, the order,
+# its payment row (the intent itself is read from the provider, not the
+# database).
+CARD_STEP = 3
 
 
 def test_catalogue_query_count_is_fixed_for_anonymous_visitors(
@@ -184,3 +190,20 @@ def test_checkout_query_count_does_not_grow_with_lines(
     # A full cart (MAX_CART_LINES).
     fifty = checkout_queries(client, make_items(50, prefix="Bulk"))
     assert one == fifty == CHECKOUT[engine_name]
+
+
+def test_card_step_query_count_does_not_grow_with_lines(
+    card_app, local_stripe, make_user, make_items
+):
+    make_user(name="Sam Shopper", email="sam@example.com")
+    shopper = client_for(card_app, "sam@example.com")
+    item_ids = make_items(10, prefix="Bulk")
+    one_line = place_card_order(shopper, {item_ids[0]: 1})
+    ten_lines = place_card_order(shopper, dict.fromkeys(item_ids, 1))
+    for number in (one_line, ten_lines):  # the first visit makes the intent
+        assert shopper.get(f"/purchases/payments/{number}/card").status_code == 200
+    assert (
+        queries(shopper, f"/purchases/payments/{one_line}/card")
+        == queries(shopper, f"/purchases/payments/{ten_lines}/card")
+        == CARD_STEP
+    )

@@ -35,7 +35,11 @@ STORE_TABLES = {
     "shop_settings",
     "addresses",
     "outbox",
+    "payments",
+    "payment_events",
 }
+# The tables migration 0009 adds.
+PAYMENT_TABLES = {"payments", "payment_events"}
 # The tables migration 0007 adds.
 ORDER_TABLES = {"order_events", "shipping_methods", "shop_settings", "addresses"}
 # The flask command of the environment running the tests (.venv/bin/flask).
@@ -89,13 +93,21 @@ def test_upgrade_downgrade_upgrade_round_trips(fresh_app, fresh_database_url):
 
     flask_db(fresh_app, "upgrade")
     assert table_names(fresh_database_url) == STORE_TABLES | {"alembic_version"}
-    assert current_revision(fresh_database_url) == head_revision() == "0008"
+    assert current_revision(fresh_database_url) == head_revision() == "0009"
 
-    # One step down and up again: 0008 (the outbox, deleted accounts) undoes itself.
-    flask_db(fresh_app, "downgrade", "0007")
-    assert table_names(fresh_database_url) == STORE_TABLES - {"outbox"} | {
+    # One step down and up again: 0009 (card payments) undoes itself.
+    flask_db(fresh_app, "downgrade", "0008")
+    assert table_names(fresh_database_url) == STORE_TABLES - PAYMENT_TABLES | {
         "alembic_version"
     }
+    assert current_revision(fresh_database_url) == "0008"
+    flask_db(fresh_app, "upgrade")
+
+    # And 0008 (the outbox, deleted accounts).
+    flask_db(fresh_app, "downgrade", "0007")
+    assert table_names(fresh_database_url) == STORE_TABLES - {
+        "outbox"
+    } - PAYMENT_TABLES | {"alembic_version"}
     assert current_revision(fresh_database_url) == "0007"
     flask_db(fresh_app, "upgrade")
 
@@ -103,7 +115,7 @@ def test_upgrade_downgrade_upgrade_round_trips(fresh_app, fresh_database_url):
     flask_db(fresh_app, "downgrade", "0006")
     assert table_names(fresh_database_url) == STORE_TABLES - ORDER_TABLES - {
         "outbox"
-    } | {"alembic_version"}
+    } - PAYMENT_TABLES | {"alembic_version"}
     assert current_revision(fresh_database_url) == "0006"
     flask_db(fresh_app, "upgrade")
     assert table_names(fresh_database_url) == STORE_TABLES | {"alembic_version"}
@@ -256,10 +268,13 @@ def test_primary_unique_keys_and_indexes_are_named(schema):
         assert schema.get_pk_constraint(table)["name"] == f"pk_{table}"
     uniques = {
         (table, u["name"])
-        for table in ("users", "orders", "shipping_methods", "outbox")
+        for table in ("users", "orders", "shipping_methods", "outbox", *PAYMENT_TABLES)
         for u in schema.get_unique_constraints(table)
     }
     assert {
+        ("payments", "uq_payments_order_id"),
+        ("payments", "uq_payments_intent_id"),
+        ("payment_events", "uq_payment_events_event_id"),
         ("users", "uq_users_email"),
         ("orders", "uq_orders_token"),
         ("shipping_methods", "uq_shipping_methods_code"),
@@ -353,6 +368,13 @@ def test_required_columns_are_not_null(schema):
         ("outbox", "dedupe_key"),
         ("outbox", "status"),
         ("outbox", "next_attempt_at"),
+        ("payments", "order_id"),
+        ("payments", "amount_cents"),
+        ("payments", "currency"),
+        ("payments", "status"),
+        ("payment_events", "event_id"),
+        ("payment_events", "type"),
+        ("payment_events", "outcome"),
     ):
         assert nullable[column] is False, column
     assert nullable[("items", "archived_at")] is True
@@ -363,6 +385,8 @@ def test_required_columns_are_not_null(schema):
         ("order_events", "from_status"),
         ("order_events", "actor_id"),
         ("shipping_methods", "free_over_cents"),
+        ("payments", "intent_id"),
+        ("payment_events", "order_id"),
     ):
         assert nullable[column] is True, column
 

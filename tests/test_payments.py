@@ -142,7 +142,9 @@ def test_card_step_reuses_one_intent(card_app, local_stripe, people, lamp):
     assert len(rows) == 1 and rows[0].intent_id.startswith("pi_")
 
 
-def test_card_step_page_policy_allows_only_the_provider(card_app, local_stripe, people, lamp):
+def test_card_step_page_policy_allows_only_the_provider(
+    card_app, local_stripe, people, lamp
+):
     shopper = client_for(card_app, people["shopper"])
     number = place_card_order(shopper, {lamp: 1})
     answer = shopper.get(f"/purchases/payments/{number}/card")
@@ -176,7 +178,9 @@ def test_declined_card_leaves_the_order_waiting_and_can_try_again(
     assert payment_row(card_app, number).intent_id == first
 
 
-def test_someone_elses_card_step_is_404(card_app, local_stripe, people, lamp, make_user):
+def test_someone_elses_card_step_is_404(
+    card_app, local_stripe, people, lamp, make_user
+):
     shopper = client_for(card_app, people["shopper"])
     number = place_card_order(shopper, {lamp: 1})
     make_user(name="Olive", email="olive@example.com")
@@ -187,7 +191,9 @@ def test_someone_elses_card_step_is_404(card_app, local_stripe, people, lamp, ma
     assert admin.get(f"/purchases/payments/{number}/card").status_code == 404
 
 
-def test_paid_or_bank_transfer_order_has_no_card_step(card_app, local_stripe, people, lamp):
+def test_paid_or_bank_transfer_order_has_no_card_step(
+    card_app, local_stripe, people, lamp
+):
     shopper = client_for(card_app, people["shopper"])
     number = place_order(shopper, {lamp: 1})
     answer = shopper.get(f"/purchases/payments/{number}/card")
@@ -236,6 +242,7 @@ def test_webhook_marks_paid_and_a_replay_changes_nothing(
 
 def test_webhook_from_the_local_server_marks_paid(card_app, local_stripe, people, lamp):
     """localstripe signs and POSTs its own payment_intent.succeeded."""
+
     def received(intent_id: str) -> PaymentEvent | None:
         with card_app.app_context():
             return db.session.scalar(
@@ -279,7 +286,9 @@ def test_webhook_and_return_racing_pay_once(card_app, local_stripe, people, lamp
 
     def back():
         start.wait()
-        results["return"] = shopper.get(f"/purchases/payments/{number}/return").status_code
+        results["return"] = shopper.get(
+            f"/purchases/payments/{number}/return"
+        ).status_code
 
     threads = [threading.Thread(target=webhook), threading.Thread(target=back)]
     for thread in threads:
@@ -316,10 +325,16 @@ def test_webhook_for_an_unknown_order_is_recorded_and_changes_nothing(
     card_app, local_stripe, people, lamp
 ):
     intent = local_stripe.sdk().v1.payment_intents.create(
-        params={"amount": 500, "currency": "usd", "metadata": {"order_number": "NOPE1234"}}
+        params={
+            "amount": 500,
+            "currency": "usd",
+            "metadata": {"order_number": "NOPE1234"},
+        }
     )
     before = store_state(card_app)
-    answer = post_webhook(card_app.test_client(), intent_event(intent, status="succeeded"))
+    answer = post_webhook(
+        card_app.test_client(), intent_event(intent, status="succeeded")
+    )
     assert answer.status_code == 200 and "no order" in answer.json["outcome"]
     assert store_state(card_app) == before and count(card_app, PaymentEvent) == 1
 
@@ -333,7 +348,9 @@ def test_webhook_unknown_event_type_is_recorded_only(card_app, local_stripe):
     assert row.event_id == "evt_odd" and row.order_id is None
 
 
-def test_failed_payment_event_leaves_the_order_waiting(card_app, local_stripe, people, lamp):
+def test_failed_payment_event_leaves_the_order_waiting(
+    card_app, local_stripe, people, lamp
+):
     intent, order = _paid_at_provider(card_app, local_stripe, people, lamp)
     failed = intent_event(
         intent,
@@ -349,7 +366,9 @@ def test_failed_payment_event_leaves_the_order_waiting(card_app, local_stripe, p
     assert post_webhook(card_app.test_client(), intent_event(intent)).status_code == 200
     assert order_of(card_app, order.number).status == "paid"
     # And a failure arriving after the success changes nothing.
-    late = intent_event(intent, "payment_intent.payment_failed", status="requires_payment_method")
+    late = intent_event(
+        intent, "payment_intent.payment_failed", status="requires_payment_method"
+    )
     before = store_state(card_app)
     assert post_webhook(card_app.test_client(), late).status_code == 200
     assert store_state(card_app) == before
@@ -385,7 +404,9 @@ def test_webhook_forged_or_stale_signature_is_400_and_writes_nothing(
         ({"Stripe-Signature": "t=abc,v1=zz,v0=1"}, b"\xff\xfe"),
     ],
 )
-def test_webhook_without_a_valid_signature_is_400(card_app, local_stripe, headers, body):
+def test_webhook_without_a_valid_signature_is_400(
+    card_app, local_stripe, headers, body
+):
     answer = card_app.test_client().post(WEBHOOK, data=body, headers=headers)
     assert answer.status_code == 400 and count(card_app, PaymentEvent) == 0
 
@@ -403,14 +424,18 @@ def test_webhook_signed_body_that_is_not_an_event_is_400(card_app, local_stripe)
 
     mac = hmac.new(WEBHOOK_SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256)
     answer = card_app.test_client().post(
-        WEBHOOK, data=body, headers={"Stripe-Signature": f"t={stamp},v1={mac.hexdigest()}"}
+        WEBHOOK,
+        data=body,
+        headers={"Stripe-Signature": f"t={stamp},v1={mac.hexdigest()}"},
     )
     assert answer.status_code == 400 and count(card_app, PaymentEvent) == 0
 
 
 def test_webhook_is_404_without_a_secret(app):
     body, header = signed_event({"id": "evt_1", "type": "x"})
-    answer = app.test_client().post(WEBHOOK, data=body, headers={"Stripe-Signature": header})
+    answer = app.test_client().post(
+        WEBHOOK, data=body, headers={"Stripe-Signature": header}
+    )
     assert answer.status_code == 404 and count(app, PaymentEvent) == 0
 
 
@@ -435,7 +460,10 @@ def test_admin_refund_goes_through_the_provider(card_app, local_stripe, people, 
     assert order_of(card_app, number).refunded_cents == 500
     total = order_of(card_app, number).total_cents
     refund_order(admin, number, f"{(total - 500) / 100:.2f}")
-    assert sorted(r.amount for r in local_stripe.refunds(intent_id)) == [500, total - 500]
+    assert sorted(r.amount for r in local_stripe.refunds(intent_id)) == [
+        500,
+        total - 500,
+    ]
     order = order_of(card_app, number)
     assert order.status == "refunded" and order.refunded_cents == total
 
@@ -494,7 +522,9 @@ def test_admin_refund_in_full_of_a_card_order_goes_through_the_provider(
 # --- a provider that does not answer --------------------------------------------------
 
 
-def test_provider_down_keeps_the_order_and_says_so(make_app, local_stripe, people, lamp):
+def test_provider_down_keeps_the_order_and_says_so(
+    make_app, local_stripe, people, lamp
+):
     with silent_server() as url:
         hung = make_app(**{**local_stripe.settings(), "STRIPE_API_BASE": url})
         shopper = client_for(hung, people["shopper"])
@@ -540,7 +570,10 @@ def test_expiry_cancels_the_intent_and_card_orders_expire_sooner(
                 created_at=sa.func.now() - sa.text("0") if False else Order.created_at
             )
         )
-        for number, age in ((card_number, windows["card"]), (bank_number, windows["card"])):
+        for number, age in (
+            (card_number, windows["card"]),
+            (bank_number, windows["card"]),
+        ):
             order = db.session.scalar(sa.select(Order).where(Order.number == number))
             order.created_at = order.created_at - age - timedelta(minutes=1)
         db.session.commit()
@@ -589,8 +622,10 @@ def test_webhook_hostile_bodies_never_fail_and_never_change_an_order(
     client = card_app.test_client()
     json_values = st.recursive(
         st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-        lambda inner: st.lists(inner, max_size=3)
-        | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+        ),
         max_leaves=8,
     )
     events = st.fixed_dictionaries(
@@ -612,9 +647,7 @@ def test_webhook_hostile_bodies_never_fail_and_never_change_an_order(
     @given(
         event=events,
         signed=st.booleans(),
-        header=st.text(
-            st.characters(min_codepoint=32, max_codepoint=126), max_size=80
-        ),
+        header=st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=80),
         raw=st.binary(max_size=60),
     )
     def one(event, signed, header, raw):

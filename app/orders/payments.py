@@ -210,7 +210,9 @@ def settle(intent: Intent) -> Outcome:
 
 def _apply_intent(intent: Intent) -> tuple[Order | None, Outcome]:
     """In the caller's write transaction: the move a succeeded intent makes."""
-    payment = db.session.scalar(sa.select(Payment).where(Payment.intent_id == intent.id))
+    payment = db.session.scalar(
+        sa.select(Payment).where(Payment.intent_id == intent.id)
+    )
     order = db.session.get(Order, payment.order_id) if payment else None
     if payment is None or order is None:
         return None, Outcome(False, "no order has this payment")

@@ -1231,9 +1231,15 @@ class LocalStripe:
     def start(self) -> LocalStripe:
         self.port = free_port()
         folder = Path(tempfile.mkdtemp(prefix="localstripe-"))
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter
-            [sys.executable, "-m", "localstripe", "--port", str(self.port)]
-            + ["--from-scratch"],
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "localstripe",
+                "--port",
+                str(self.port),
+                "--from-scratch",
+            ],
             cwd=folder,
             stdout=subprocess.DEVNULL,
             stderr=(folder / "log.txt").open("wb"),
@@ -1261,7 +1267,9 @@ class LocalStripe:
 
     def webhook(self, name: str, url: str, secret: str = WEBHOOK_SECRET) -> None:
         """Have the server sign and POST its events to `url`."""
-        self._request("POST", f"/_config/webhooks/{name}", {"url": url, "secret": secret})
+        self._request(
+            "POST", f"/_config/webhooks/{name}", {"url": url, "secret": secret}
+        )
 
     def settings(self) -> dict:
         """The app settings that point the store at this server."""
@@ -1309,10 +1317,8 @@ class LocalStripe:
         import urllib.request
 
         body = urllib.parse.urlencode(data).encode() if data is not None else None
-        request = urllib.request.Request(  # noqa: S310 - a loopback URL of ours
-            self.url + path, data=body, method=method
-        )
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+        request = urllib.request.Request(self.url + path, data=body, method=method)
+        with urllib.request.urlopen(request, timeout=10) as answer:
             answer.read()
 
 

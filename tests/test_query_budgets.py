@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from tests.helpers import (
     add_to_cart,
-    client_for,
-    place_card_order,
     checkout,
     checkout_form,
+    client_for,
     count_queries,
     ours,
+    place_card_order,
     queries,
     sign_in,
 )

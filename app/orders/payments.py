@@ -200,7 +200,7 @@ def settle(intent: Intent) -> Outcome:
     """The shopper's return: mark the order paid if the intent succeeded for
     exactly its amount and currency. Commits; a lost race changes nothing."""
     begin_write()
-    order, outcome = _apply_intent(intent)
+    _, outcome = _apply_intent(intent)
     if outcome.applied:
         db.session.commit()
     else:

@@ -20,8 +20,8 @@ from app.extensions import db
 from app.models import Order, OrderEvent, User, UserItem
 from app.money import cents_to_decimal_text
 from app.orders import payments
-from app.orders.numbers import normalize
 from app.orders.methods import BANK_TRANSFER, CARD
+from app.orders.numbers import normalize
 from app.orders.pricing import shop_settings
 from app.orders.statuses import (
     ACTIONS,

@@ -39,12 +39,15 @@
     event.preventDefault();
     button.disabled = true;
     errors.textContent = "";
-    // Stripe.js registers a PaymentMethod; a script without that call (the
-    // local test server's) registers the card through a token.
+    // Stripe.js registers a PaymentMethod; a script whose call answers
+    // nothing (the local test server's stand-in) registers the card through
+    // a token instead.
     var made = typeof stripe.createPaymentMethod === "function"
       ? stripe.createPaymentMethod({ type: "card", card: card })
-      : stripe.createToken(card);
-    made.then(registered).then(function (id) {
+      : Promise.resolve(undefined);
+    Promise.resolve(made).then(function (result) {
+      return result || stripe.createToken(card);
+    }).then(registered).then(function (id) {
       document.getElementById("payment-method").value = id;
       form.submit();
     }).catch(function (error) {

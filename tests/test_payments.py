@@ -475,10 +475,37 @@ def test_refund_key_repeats_for_a_retry_and_changes_for_the_next(
 
     _, number, _ = _paid_card_order(card_app, local_stripe, people, lamp)
     order = order_of(card_app, number)
-    first = refund_key(order, 500)
-    assert first == refund_key(order_of(card_app, number), 500)  # a retry
+    first = refund_key(order, 500, order.refunded_cents)
+    again = order_of(card_app, number)
+    assert first == refund_key(again, 500, again.refunded_cents)  # a retry
     refund_order(client_for(card_app, people["admin"]), number, "5.00")
-    assert refund_key(order_of(card_app, number), 500) != first  # the next refund
+    later = order_of(card_app, number)
+    assert refund_key(later, 500, later.refunded_cents) != first  # the next refund
+
+
+def test_a_refund_from_an_out_of_date_page_is_refused(
+    card_app, local_stripe, people, lamp
+):
+    from tests.helpers import csrf_token_from, hidden_fields
+
+    _, number, intent_id = _paid_card_order(card_app, local_stripe, people, lamp)
+    admin = client_for(card_app, people["admin"])
+    page = html_of(admin.get(f"/purchases/orders/{number}"))
+    assert hidden_fields(page)["seen_refunded"] == "0"
+    refund_order(admin, number, "5.00")
+    before = store_state(card_app)
+    stale = admin.post(
+        f"/purchases/orders/{number}/refund",
+        data={
+            "csrf_token": csrf_token_from(page),
+            "amount": "5.00",
+            "seen_refunded": "0",
+        },
+    )
+    assert stale.status_code == 302
+    assert "refunded meanwhile" in html_of(admin.get(stale.headers["Location"]))
+    assert store_state(card_app) == before
+    assert [r.amount for r in local_stripe.refunds(intent_id)] == [500]
 
 
 def test_refund_when_the_provider_is_down_records_nothing(
@@ -665,3 +692,83 @@ def test_webhook_hostile_bodies_never_fail_and_never_change_an_order(
             assert answer.status_code == 400 and store_state(card_app) == before
 
     one()
+
+
+def test_a_retried_refund_sends_the_same_key_and_refunds_once(
+    card_app, make_app, local_stripe, people, lamp, monkeypatch
+):
+    """The first try's answer is lost (the provider hangs): nothing is
+    recorded, and the retry sends the provider the very same idempotency key,
+    so Stripe answers it with the first refund rather than making a second.
+    (localstripe ignores the key, so the keys are read as the SDK sends them.)"""
+    from app.orders import stripe_card
+
+    _, number, intent_id = _paid_card_order(card_app, local_stripe, people, lamp)
+    sent: list[str] = []
+    real = stripe_card.refund
+
+    def recording(intent, amount, key):
+        sent.append(key)
+        return real(intent, amount, key)
+
+    monkeypatch.setattr(stripe_card, "refund", recording)
+    with silent_server() as url:
+        hung = make_app(**{**local_stripe.settings(), "STRIPE_API_BASE": url})
+        refund_order(client_for(hung, people["admin"]), number, "5.00")
+    assert order_of(card_app, number).refunded_cents == 0
+    refund_order(client_for(card_app, people["admin"]), number, "5.00")
+    assert len(sent) == 2 and sent[0] == sent[1]
+    assert [r.amount for r in local_stripe.refunds(intent_id)] == [500]
+    assert order_of(card_app, number).refunded_cents == 500
+    # A second, deliberate refund of the same amount is a new key.
+    refund_order(client_for(card_app, people["admin"]), number, "5.00")
+    assert len(sent) == 3 and sent[2] != sent[0]
+    assert order_of(card_app, number).refunded_cents == 1000
+
+
+def test_racing_refunds_record_one_provider_refund_once(
+    card_app, local_stripe, people, lamp
+):
+    """Two admins refund the same $5 from the same page at once: both send
+    the same key (so Stripe refunds once), and the database records it once:
+    one conditional UPDATE on the refunded figure the page showed."""
+    from tests.helpers import csrf_token_from
+
+    _, number, _ = _paid_card_order(card_app, local_stripe, people, lamp)
+    admins = [client_for(card_app, people["admin"]) for _ in range(2)]
+    forms = [
+        {
+            "csrf_token": csrf_token_from(
+                html_of(c.get(f"/purchases/orders/{number}"))
+            ),
+            "amount": "5.00",
+            "seen_refunded": "0",
+        }
+        for c in admins
+    ]
+    start = threading.Barrier(2)
+    answers = []
+
+    def press(client, form):
+        start.wait()
+        url = f"/purchases/orders/{number}/refund"
+        answers.append(client.post(url, data=form).status_code)
+
+    threads = [
+        threading.Thread(target=press, args=pair)
+        for pair in zip(admins, forms, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert answers == [302, 302]
+    order = order_of(card_app, number)
+    assert order.refunded_cents == 500
+    with card_app.app_context():
+        refunds = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(OrderEvent)
+            .where(OrderEvent.order_id == order.id, OrderEvent.note.like("Refunded%"))
+        )
+    assert refunds == 1

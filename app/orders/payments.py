@@ -323,15 +323,17 @@ def handle_event(event: dict) -> str:
 # --- refunds and expiry -------------------------------------------------------------
 
 
-def refund_key(order: Order, amount_cents: int) -> str:
+def refund_key(order: Order, amount_cents: int, seen_refunded_cents: int) -> str:
     """The provider's idempotency key for refunding `amount_cents` of `order`
-    on top of what it has refunded so far: a retry of the same refund (the
-    first answer lost, so nothing recorded) sends the same key, a later
-    refund a new one."""
-    return f"order-{order.number}-refund-{order.refunded_cents}-{amount_cents}"
+    on top of the `seen_refunded_cents` the admin's page showed: a retry of
+    the same refund (the first answer lost, so nothing recorded) sends the
+    same key, a later refund a new one."""
+    return f"order-{order.number}-refund-{seen_refunded_cents}-{amount_cents}"
 
 
-def provider_refund(order: Order, amount_cents: int) -> Outcome | None:
+def provider_refund(
+    order: Order, amount_cents: int, seen_refunded_cents: int
+) -> Outcome | None:
     """For a card order, refund through the provider first; None when the
     provider accepted (or the order was not paid by card), else why not."""
     payment = payment_of(order.id) if order.payment_method == CARD else None
@@ -341,7 +343,9 @@ def provider_refund(order: Order, amount_cents: int) -> Outcome | None:
         return None
     try:
         stripe_card.refund(
-            payment.intent_id, amount_cents, refund_key(order, amount_cents)
+            payment.intent_id,
+            amount_cents,
+            refund_key(order, amount_cents, seen_refunded_cents),
         )
     except ProviderDown:
         return Outcome(
@@ -354,12 +358,30 @@ def provider_refund(order: Order, amount_cents: int) -> Outcome | None:
     return None
 
 
-def refund(order: Order, amount_cents: int, *, actor_id: int, note: str) -> Outcome:
+def refund(
+    order: Order,
+    amount_cents: int,
+    *,
+    actor_id: int,
+    note: str,
+    seen_refunded_cents: int | None = None,
+) -> Outcome:
     """An admin's refund: through the provider for a card order, recorded only
-    once the provider accepted it (and only once, whatever the retries)."""
-    if amount_cents <= 0 or amount_cents > order.refundable_cents:
+    once the provider accepted it (and only once, whatever the retries).
+    `seen_refunded_cents` is what the admin's page showed as refunded."""
+    seen = order.refunded_cents if seen_refunded_cents is None else seen_refunded_cents
+    if order.payment_method != CARD or amount_cents <= 0:
         return lifecycle.refund(order.id, amount_cents, actor_id=actor_id, note=note)
-    refused = provider_refund(order, amount_cents)
+    if seen != order.refunded_cents:
+        return Outcome(
+            False,
+            f"Order {order.number} was refunded meanwhile (now "
+            f"{money(order.refunded_cents)} in all). Nothing more was refunded; "
+            "check it and try again.",
+        )
+    if amount_cents > order.refundable_cents:
+        return lifecycle.refund(order.id, amount_cents, actor_id=actor_id, note=note)
+    refused = provider_refund(order, amount_cents, seen)
     if refused is not None:
         return refused
     return lifecycle.refund(
@@ -367,9 +389,7 @@ def refund(order: Order, amount_cents: int, *, actor_id: int, note: str) -> Outc
         amount_cents,
         actor_id=actor_id,
         note=note,
-        seen_refunded_cents=order.refunded_cents
-        if order.payment_method == CARD
-        else None,
+        seen_refunded_cents=seen,
     )
 
 
@@ -378,7 +398,7 @@ def move(order: Order, from_status: str, to_status: str, **kwargs) -> Outcome:
     refunding the rest) has the provider refund it first."""
     refunds = from_status != PENDING_PAYMENT and to_status in (CANCELLED, "refunded")
     if refunds and from_status == order.status:
-        refused = provider_refund(order, order.refundable_cents)
+        refused = provider_refund(order, order.refundable_cents, order.refunded_cents)
         if refused is not None:
             return refused
     return lifecycle.move(order.id, from_status, to_status, **kwargs)

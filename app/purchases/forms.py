@@ -272,6 +272,13 @@ class RefundForm(FlaskForm):
         too_much="That is more than any order's total.",
     )
     note = _text("Note (optional)", ORDER_NOTE_MAX)
+    # What the page showed as refunded so far: a card refund's idempotency
+    # key is derived from it, and a refund from a page that is out of date
+    # is refused before the provider is asked.
+    seen_refunded = HiddenField()
+
+    def seen_refunded_cents(self) -> int | None:
+        return whole_number_or_none(self.seen_refunded.data or "")
 
 
 class CardForm(FlaskForm):

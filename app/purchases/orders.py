@@ -84,7 +84,9 @@ def order(number: str):
         moves=[(status, ACTIONS[status]) for status in MOVES[placed.status]]
         if admin
         else [],
-        refund_form=RefundForm() if admin and placed.status in REFUNDABLE else None,
+        refund_form=RefundForm(seen_refunded=str(placed.refunded_cents))
+        if admin and placed.status in REFUNDABLE
+        else None,
         pay_by_card=placed.user_id == current_user.id
         and placed.status == "pending_payment"
         and payments.has_step(placed.payment_method),
@@ -231,6 +233,7 @@ def refund(number: str):
         outcome = payments.refund(
             placed,
             form.amount.data,
+            seen_refunded_cents=form.seen_refunded_cents(),
             actor_id=current_user.id,
             note=form.note.data or "",
         )

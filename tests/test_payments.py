@@ -772,3 +772,46 @@ def test_racing_refunds_record_one_provider_refund_once(
             .where(OrderEvent.order_id == order.id, OrderEvent.note.like("Refunded%"))
         )
     assert refunds == 1
+
+
+def test_cancelling_an_unpaid_card_order_cancels_its_intent(
+    card_app, local_stripe, people, lamp
+):
+    shopper = client_for(card_app, people["shopper"])
+    number = place_card_order(shopper, {lamp: 1})
+    assert shopper.get(f"/purchases/payments/{number}/card").status_code == 200
+    intent_id = payment_row(card_app, number).intent_id
+    assert cancel_order(shopper, number).status_code == 302
+    assert order_of(card_app, number).status == "cancelled"
+    assert local_stripe.intent(intent_id).status == "canceled"
+    assert stock_of(card_app, lamp) == 4
+    # The card step is gone with it.
+    answer = shopper.get(f"/purchases/payments/{number}/card")
+    assert answer.status_code == 302
+
+
+def test_bank_transfer_order_shows_the_details_and_an_admin_marks_it_paid(
+    card_app, local_stripe, people, lamp
+):
+    from app.models import ShopSettings
+
+    with card_app.app_context():
+        db.session.get(ShopSettings, 1).bank_transfer_details = "IBAN GB00 TEST 1234"
+        db.session.commit()
+    shopper = client_for(card_app, people["shopper"])
+    number = place_order(shopper, {lamp: 1})
+    page = html_of(shopper.get(f"/purchases/orders/{number}"))
+    assert "IBAN GB00 TEST 1234" in page and number in page
+    assert 'id="pay-by-card"' not in page
+    with card_app.app_context():
+        receipt = db.session.scalar(
+            sa.select(OutboxMessage).where(OutboxMessage.kind == "order_placed")
+        )
+    assert "IBAN GB00 TEST 1234" in receipt.body_text and number in receipt.body_text
+    admin = client_for(card_app, people["admin"])
+    assert (
+        move_order(admin, number, "paid", from_status="pending_payment").status_code
+        == 302
+    )
+    assert order_of(card_app, number).status == "paid"
+    assert count(card_app, Payment) == 0

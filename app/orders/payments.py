@@ -396,6 +396,17 @@ def refund(
 def move(order: Order, from_status: str, to_status: str, **kwargs) -> Outcome:
     """A status move; one that refunds a paid card order (cancelling it,
     refunding the rest) has the provider refund it first."""
+    if (
+        from_status == PENDING_PAYMENT
+        and to_status == CANCELLED
+        and order.payment_method == CARD
+        and not release(order.id)
+    ):
+        return Outcome(
+            False,
+            f"Order {order.number}'s card payment could not be stopped just now "
+            "(it may be going through). Nothing was changed; try again in a minute.",
+        )
     refunds = from_status != PENDING_PAYMENT and to_status in (CANCELLED, "refunded")
     if refunds and from_status == order.status:
         refused = provider_refund(order, order.refundable_cents, order.refunded_cents)

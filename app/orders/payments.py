@@ -177,6 +177,8 @@ def pay(order: Order, payment_method: str) -> Outcome:
     note(payment.id, intent.status, intent.error)
     if intent.status == SUCCEEDED:
         return settle(intent)
+    if intent.status == "requires_action":
+        return Outcome(False, "Your bank asks you to confirm this payment.")
     return Outcome(False, intent.error or "The payment is not complete yet.")
 
 

@@ -111,3 +111,31 @@ def test_shopper_pays_by_card_after_a_declined_one(card_store, page: Page, look)
         )
     )
     assert len(paid_moves) == 1
+
+
+def test_a_card_the_bank_asks_to_confirm_pays_on_return(card_store, page: Page):
+    """Stripe's 3-D Secure test card: the bank's check (localstripe's dialog,
+    drawn by its script), then the return page reads the intent and the
+    order is paid."""
+    if card_store.scalar(sa.select(User.id).where(User.email == CARA["email"])) is None:
+        card_store.add_user(CARA)
+    page.goto("/")
+    sign_in(page, CARA)
+    page.goto(f"/items/{card_store.item_id('Beeswax Candle Pair')}")
+    page.get_by_role("button", name="Add to cart").click()
+    page.goto("/purchases/checkout")
+    page.get_by_label("Address", exact=True).fill("9 Card Street")
+    page.get_by_label("Town or city").fill("Payton")
+    page.get_by_label("Postcode").fill("12345")
+    page.get_by_label("Country").select_option(label="United States")
+    page.get_by_label("Card", exact=True).check()
+    page.get_by_role("button", name="Place order").click()
+    number = page.url.split("/")[-2]
+    type_card(page, "4000002500003155")
+    page.get_by_role("button", name="Pay").click()
+    expect(page.get_by_role("alert").first).to_contain_text("confirm this payment")
+    page.get_by_role("button", name="Complete authentication").click()
+    expect(page.get_by_role("status").first).to_contain_text(f"Order {number} is paid")
+    assert card_store.scalar(sa.select(Order.status).where(Order.number == number)) == (
+        "paid"
+    )

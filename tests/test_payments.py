@@ -815,3 +815,23 @@ def test_bank_transfer_order_shows_the_details_and_an_admin_marks_it_paid(
     )
     assert order_of(card_app, number).status == "paid"
     assert count(card_app, Payment) == 0
+
+
+@pytest.mark.parametrize(
+    "card", ["", "4242424242424242", "pm_unknown_to_stripe", "tok_" + "x" * 300]
+)
+def test_card_step_with_a_bad_card_id_charges_nothing(
+    card_app, local_stripe, people, lamp, card
+):
+    """A card number typed into the form (never accepted), an id Stripe does
+    not know, or junk: the step again with a message, the order waiting."""
+    shopper = client_for(card_app, people["shopper"])
+    number = place_card_order(shopper, {lamp: 1})
+    answer = pay_by_card(shopper, number, card)
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == f"/purchases/payments/{number}/card"
+    page = html_of(shopper.get(answer.headers["Location"]))
+    assert 'role="alert"' in page or "field-error" in page
+    assert order_of(card_app, number).status == "pending_payment"
+    intent_id = payment_row(card_app, number).intent_id
+    assert local_stripe.intent(intent_id).status != "succeeded"

@@ -835,3 +835,33 @@ def test_card_step_with_a_bad_card_id_charges_nothing(
     assert order_of(card_app, number).status == "pending_payment"
     intent_id = payment_row(card_app, number).intent_id
     assert local_stripe.intent(intent_id).status != "succeeded"
+
+
+def test_the_same_event_delivered_twice_at_once_applies_once(
+    card_app, local_stripe, people, lamp
+):
+    """Stripe retrying while the first delivery is still being handled: both
+    answer 200, one records the event and pays the order, the other hits the
+    unique event id and changes nothing."""
+    intent, order = _paid_at_provider(card_app, local_stripe, people, lamp)
+    event = intent_event(intent)
+    start = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def deliver():
+        client = card_app.test_client()
+        start.wait()
+        answer = post_webhook(client, event)
+        assert answer.status_code == 200
+        outcomes.append(answer.json["outcome"])
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["already recorded: nothing changed"] * 3 + [
+        "order paid"
+    ]
+    assert count(card_app, PaymentEvent) == 1
+    assert paid_events(card_app, order.id) == 1 and paid_emails(card_app) == 1

@@ -276,7 +276,11 @@ def handle_event(event: dict) -> str:
         outcome="",
     )
     db.session.add(row)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:
+        db.session.rollback()  # the same event, recorded at this moment elsewhere
+        return "already recorded: nothing changed"
     if intent is None:
         text = "not a payment of ours: recorded"
     elif kind == EVENT_SUCCEEDED:

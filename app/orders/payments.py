@@ -266,8 +266,8 @@ def handle_event(event: dict) -> str:
     if obj.get("object") == "payment_intent" and obj.get("id"):
         try:
             intent = Intent.of(obj)
-        except (KeyError, TypeError, ValueError):
-            intent = None
+        except (AttributeError, KeyError, TypeError, ValueError):
+            intent = None  # signed, but not shaped like a PaymentIntent
     begin_write()
     row = PaymentEvent(
         event_id=event_id,

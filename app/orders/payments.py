@@ -129,6 +129,9 @@ def intent_for(order: Order) -> tuple[Payment, Intent]:
     except ProviderDown as error:
         note(payment.id, None, f"The card service did not answer: {error}")
         raise
+    except Declined as error:  # the provider refused to make or renew the intent
+        note(payment.id, None, f"The card service refused: {error}")
+        raise ProviderDown(str(error)) from error
     return payment, intent
 
 

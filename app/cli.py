@@ -18,6 +18,7 @@ from app.extensions import db
 from app.items import csv_io
 from app.mail import messages
 from app.mail.outbox import Worker
+from app.mail.restocks import notify_restocks
 from app.models import Item, User, utcnow
 from app.orders import lifecycle
 from app.passwords import password_problem
@@ -79,7 +80,8 @@ def outbox_run(once: bool) -> None:
     where = config.get("MAIL_SERVER") or config["MAIL_FILE_PATH"]
     _log_to_stderr("app.mail")
     worker = Worker(
-        expire_orders=lambda: lifecycle.expire(utcnow(), config["PAYMENT_WINDOWS"])
+        expire_orders=lambda: lifecycle.expire(utcnow(), config["PAYMENT_WINDOWS"]),
+        before_batch=notify_restocks,
     )
     if not once:
         click.echo(f"Outbox worker {worker.name} sending to {where}; Ctrl-C stops it.")

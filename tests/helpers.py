@@ -44,6 +44,7 @@ from werkzeug.security import generate_password_hash
 from app import create_app
 from app.extensions import db
 from app.mail import outbox
+from app.mail.restocks import notify_restocks
 from app.models import (
     Address,
     AuditEvent,
@@ -122,6 +123,9 @@ NEVER_SERVED = [
 ]
 TABLES = (
     "outbox",
+    "restocks",
+    "reviews",
+    "wishlist_items",
     "audit_events",
     "item_imports",
     "order_events",
@@ -960,8 +964,10 @@ def outbox_rows(app: Flask, kind: str | None = None) -> list[OutboxMessage]:
 
 
 def deliver(app: Flask, now: datetime | None = None, worker: str | None = None):
-    """One pass of the worker (`flask outbox run --once` without the CLI)."""
+    """One pass of the worker (`flask outbox run --once` without the CLI):
+    restocks into emails, then one batch sent."""
     with app.app_context():
+        notify_restocks()
         clock = (lambda: now) if now else outbox.utcnow
         return outbox.deliver_due(worker, now=clock)
 
@@ -969,6 +975,7 @@ def deliver(app: Flask, now: datetime | None = None, worker: str | None = None):
 def send_all(app: Flask) -> None:
     """Run the worker until nothing is due."""
     with app.app_context():
+        notify_restocks()
         while outbox.deliver_due().claimed:
             pass
 

@@ -703,7 +703,7 @@ class WishlistItem(TimestampMixin, db.Model):
         return f"<WishlistItem {self.id} user={self.user_id} item={self.item_id}>"
 
 
-class Restock(db.Model):
+class Restock(TimestampMixin, db.Model):
     """An item's stock went from 0 to more, by whatever path (the item form, a
     CSV import, a cancellation's restock, a fix in psql): a trigger on items
     (migration 0010) writes this row in that change's own transaction. The
@@ -726,8 +726,6 @@ class Restock(db.Model):
     item_id: so.Mapped[int] = so.mapped_column(
         sa.ForeignKey("items.id", ondelete="CASCADE"), index=True
     )
+    # The stock it came back with.
     stock: so.Mapped[int]
-    created_at: so.Mapped[datetime] = so.mapped_column(
-        default=utcnow, server_default=sa.func.now()
-    )
     notified_at: so.Mapped[datetime | None]

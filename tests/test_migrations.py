@@ -35,7 +35,12 @@ STORE_TABLES = {
     "shop_settings",
     "addresses",
     "outbox",
+    "reviews",
+    "wishlist_items",
+    "restocks",
 }
+# The tables migration 0010 adds.
+REVIEW_TABLES = {"reviews", "wishlist_items", "restocks"}
 # The tables migration 0007 adds.
 ORDER_TABLES = {"order_events", "shipping_methods", "shop_settings", "addresses"}
 # The flask command of the environment running the tests (.venv/bin/flask).
@@ -89,13 +94,21 @@ def test_upgrade_downgrade_upgrade_round_trips(fresh_app, fresh_database_url):
 
     flask_db(fresh_app, "upgrade")
     assert table_names(fresh_database_url) == STORE_TABLES | {"alembic_version"}
-    assert current_revision(fresh_database_url) == head_revision() == "0008"
+    assert current_revision(fresh_database_url) == head_revision() == "0010"
 
-    # One step down and up again: 0008 (the outbox, deleted accounts) undoes itself.
-    flask_db(fresh_app, "downgrade", "0007")
-    assert table_names(fresh_database_url) == STORE_TABLES - {"outbox"} | {
+    # One step down and up again: 0010 (reviews, wishlists) undoes itself.
+    flask_db(fresh_app, "downgrade", "0008")
+    assert table_names(fresh_database_url) == STORE_TABLES - REVIEW_TABLES | {
         "alembic_version"
     }
+    assert current_revision(fresh_database_url) == "0008"
+    flask_db(fresh_app, "upgrade")
+
+    # And 0008 (the outbox, deleted accounts).
+    flask_db(fresh_app, "downgrade", "0007")
+    assert table_names(fresh_database_url) == STORE_TABLES - {"outbox"} - (
+        REVIEW_TABLES
+    ) | {"alembic_version"}
     assert current_revision(fresh_database_url) == "0007"
     flask_db(fresh_app, "upgrade")
 
@@ -103,7 +116,7 @@ def test_upgrade_downgrade_upgrade_round_trips(fresh_app, fresh_database_url):
     flask_db(fresh_app, "downgrade", "0006")
     assert table_names(fresh_database_url) == STORE_TABLES - ORDER_TABLES - {
         "outbox"
-    } | {"alembic_version"}
+    } - REVIEW_TABLES | {"alembic_version"}
     assert current_revision(fresh_database_url) == "0006"
     flask_db(fresh_app, "upgrade")
     assert table_names(fresh_database_url) == STORE_TABLES | {"alembic_version"}

@@ -36,7 +36,7 @@ ALREADY = "You have reviewed this item already: edit your review instead."
 REFUSED = {Written.ALREADY: (ALREADY, 409), Written.NOT_BOUGHT: (NOT_BOUGHT, 403)}
 # Where the wishlist button may send the shopper back to: the store's own
 # catalogue, item and wishlist pages, nothing else.
-BACK_TO = re.compile(r"/(items/[^\s\\]*|users/wishlist)")
+BACK_TO = re.compile(r"/(items/[A-Za-z0-9/?=&%._~+-]*|users/wishlist)")
 
 
 bp.add_app_template_global(reviewer_name)

@@ -80,10 +80,11 @@ def unsubscribe(token: str):
 def unsubscribe_one_click(token: str):
     """RFC 8058's one-click unsubscribe, posted by the mail program from the
     email's List-Unsubscribe header (`List-Unsubscribe=One-Click`): no page and
-    no CSRF token, the signed token in the URL is the authority."""
+    no CSRF token, the signed token in the URL is the authority (anything
+    else is a plain 400)."""
     user_id = user_of_token(token)
     if user_id is None:
-        return _bad_link()
+        abort(400)
     set_back_in_stock_emails(user_id, False)
     return "You will get no more “back in stock” emails.\n", 200, {
         "Content-Type": "text/plain; charset=utf-8"

@@ -77,8 +77,8 @@ SQLITE_TRIGGERS = [
     CREATE TRIGGER items_restocked AFTER UPDATE OF stock ON items
     WHEN OLD.stock = 0 AND NEW.stock > 0
          AND EXISTS (SELECT 1 FROM wishlist_items WHERE item_id = NEW.id) BEGIN
-        INSERT INTO restocks (item_id, stock, created_at)
-        VALUES (NEW.id, NEW.stock, CURRENT_TIMESTAMP);
+        INSERT INTO restocks (item_id, stock, created_at, updated_at)
+        VALUES (NEW.id, NEW.stock, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP);
     END
     """,
 ]
@@ -145,8 +145,8 @@ POSTGRESQL_TRIGGERS = [
     CREATE FUNCTION items_restocked() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF EXISTS (SELECT 1 FROM wishlist_items WHERE item_id = NEW.id) THEN
-            INSERT INTO restocks (item_id, stock, created_at)
-            VALUES (NEW.id, NEW.stock, now());
+            INSERT INTO restocks (item_id, stock, created_at, updated_at)
+            VALUES (NEW.id, NEW.stock, now(), now());
         END IF;
         RETURN NULL;
     END
@@ -244,8 +244,9 @@ def upgrade():
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("item_id", sa.Integer(), nullable=False),
         sa.Column("stock", sa.Integer(), nullable=False),
-        sa.Column("created_at", sa.DateTime(), server_default=NOW, nullable=False),
         sa.Column("notified_at", sa.DateTime(), nullable=True),
+        sa.Column("created_at", sa.DateTime(), server_default=NOW, nullable=False),
+        sa.Column("updated_at", sa.DateTime(), server_default=NOW, nullable=False),
         sa.ForeignKeyConstraint(
             ["item_id"],
             ["items.id"],

@@ -672,7 +672,9 @@ class Review(TimestampMixin, db.Model):
     item: so.Mapped[Item] = so.relationship(back_populates="reviews")
 
     def __repr__(self) -> str:
-        return f"<Review {self.id} user={self.user_id} item={self.item_id} {self.rating}>"
+        return (
+            f"<Review {self.id} user={self.user_id} item={self.item_id} {self.rating}>"
+        )
 
 
 class WishlistItem(TimestampMixin, db.Model):

@@ -55,9 +55,7 @@ def toggle(user_id: int, item_id: int) -> bool | None:
     if added is None:
         # A racing toggle added it first (it stays), or no such live item.
         live = db.session.scalar(
-            sa.select(
-                sa.exists().where(Item.id == item_id, Item.archived_at.is_(None))
-            )
+            sa.select(sa.exists().where(Item.id == item_id, Item.archived_at.is_(None)))
         )
         db.session.rollback()
         return True if live else None

@@ -81,10 +81,15 @@ def test_a_non_buyer_is_refused_and_nothing_is_written(app, store):
     assert store_state(app) == before
     # Visitors are sent to sign in, and told who may review.
     anonymous = app.test_client()
-    assert "Sign in</a> to write yours" in get_html(anonymous, f"/items/{store['lamp']}")
+    assert "Sign in</a> to write yours" in get_html(
+        anonymous, f"/items/{store['lamp']}"
+    )
     response = anonymous.post(
         f"/items/{store['lamp']}/reviews",
-        data={"csrf_token": csrf_token_from(get_html(anonymous, "/items/")), **review_form()},
+        data={
+            "csrf_token": csrf_token_from(get_html(anonymous, "/items/")),
+            **review_form(),
+        },
     )
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/users/login?next=")
@@ -159,7 +164,10 @@ def test_bad_reviews_are_refused_with_a_message_and_write_nothing(app, store):
     for item_id in (store["retired"], 999_999):
         response = olive.post(
             f"/items/{item_id}/reviews",
-            data={"csrf_token": csrf_token_from(get_html(olive, "/items/")), **review_form()},
+            data={
+                "csrf_token": csrf_token_from(get_html(olive, "/items/")),
+                **review_form(),
+            },
         )
         assert response.status_code == 404
     assert store_state(app) == before
@@ -223,10 +231,14 @@ def test_an_admin_hides_a_review_and_the_average_and_the_audit_trail_follow(
     # Hiding twice changes nothing more.
     before = store_state(app)
     again = post_form(admin, url, page=f"/items/{store['lamp']}")
-    assert "hidden already" in " ".join(flashes(get_html(admin, again.headers["Location"])))
+    assert "hidden already" in " ".join(
+        flashes(get_html(admin, again.headers["Location"]))
+    )
     assert store_state(app) == before
     show = post_form(
-        admin, f"/items/{store['lamp']}/reviews/{first}/show", page=f"/items/{store['lamp']}"
+        admin,
+        f"/items/{store['lamp']}/reviews/{first}/show",
+        page=f"/items/{store['lamp']}",
     )
     assert show.status_code == 302
     assert rating_totals(app, store["lamp"]) == (2, 7)
@@ -243,7 +255,10 @@ def test_an_admin_hides_a_review_and_the_average_and_the_audit_trail_follow(
     ]
     # A review of another item, or none: 404, nothing written.
     before = store_state(app)
-    for bad in (f"/items/{store['mug']}/reviews/{first}/hide", f"/items/{store['lamp']}/reviews/999/hide"):
+    for bad in (
+        f"/items/{store['mug']}/reviews/{first}/hide",
+        f"/items/{store['lamp']}/reviews/999/hide",
+    ):
         assert post_form(admin, bad, page="/items/").status_code == 404
     assert store_state(app) == before
 
@@ -259,7 +274,13 @@ def test_a_review_never_touches_the_items_other_columns(app, store, make_users):
     post_form(
         admin,
         f"/items/{store['lamp']}/edit",
-        {**GOOD_ITEM, "name": "Lamp", "price": "25.00", "stock": "4", "stock_seen": "4"},
+        {
+            **GOOD_ITEM,
+            "name": "Lamp",
+            "price": "25.00",
+            "stock": "4",
+            "stock_seen": "4",
+        },
         page=f"/items/{store['lamp']}/edit",
     )
     assert edit_page
@@ -292,7 +313,10 @@ def test_racing_reviews_edits_hides_and_a_price_edit_keep_the_average_exact(
             Side(
                 client,
                 f"/items/{store['lamp']}/reviews",
-                {"csrf_token": csrf_token_from(page), **review_form(rating=str(i % 5 + 1))},
+                {
+                    "csrf_token": csrf_token_from(page),
+                    **review_form(rating=str(i % 5 + 1)),
+                },
             )
         )
     editor = client_for(make_app(), buyers[9][1])

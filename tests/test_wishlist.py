@@ -251,7 +251,9 @@ def test_the_unsubscribe_link_takes_one_button_and_stops_the_emails(
     assert len(smtp.messages()) == 1
     assert wishes(app) == [(store["sam"], store["mug"])]
     # The wishlist page turns them on again.
-    form = post_form(sam, "/users/wishlist/emails", {"wanted": "y"}, page="/users/wishlist")
+    form = post_form(
+        sam, "/users/wishlist/emails", {"wanted": "y"}, page="/users/wishlist"
+    )
     assert form.status_code == 302
     assert wants_emails(app, store["sam"])
 

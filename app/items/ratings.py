@@ -104,9 +104,7 @@ def _insert(model):
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
 
-def edit_review(
-    user_id: int, item_id: int, rating: int, title: str, body: str
-) -> bool:
+def edit_review(user_id: int, item_id: int, rating: int, title: str, body: str) -> bool:
     """Change the user's own review (a hidden one stays hidden); False if
     there is none. Commits."""
     begin_write()

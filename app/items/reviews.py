@@ -21,9 +21,9 @@ from app.items.ratings import (
     add_review,
     delete_review,
     edit_review,
+    reviewer_name,
     set_hidden,
 )
-from app.items.ratings import reviewer_name
 from app.models import Item, Review, rating_average
 from app.wishlist import toggle
 
@@ -71,7 +71,9 @@ def review_create(item_id: int):
         abort(404)
     if written is not Written.ADDED:
         refusal, status = REFUSED[written]
-        return _form_page(_live_item(item_id), form, new=True, refusal=refusal, status=status)
+        return _form_page(
+            _live_item(item_id), form, new=True, refusal=refusal, status=status
+        )
     flash("Thank you: your review is on the page.", "success")
     return _item_page(item_id)
 
@@ -149,9 +151,14 @@ def _set_hidden(item_id: int, review_id: int, hidden: bool):
     if not form.validate_on_submit():
         abort(400)
     begin_write()
-    if db.session.scalar(
-        db.select(Review.id).where(Review.id == review_id, Review.item_id == item_id)
-    ) is None:
+    if (
+        db.session.scalar(
+            db.select(Review.id).where(
+                Review.id == review_id, Review.item_id == item_id
+            )
+        )
+        is None
+    ):
         db.session.rollback()
         abort(404)
     if set_hidden(review_id, item_id, hidden):
@@ -163,7 +170,9 @@ def _set_hidden(item_id: int, review_id: int, hidden: bool):
             {key: hidden},
         )
         db.session.commit()
-        flash("The review is hidden." if hidden else "The review shows again.", "success")
+        flash(
+            "The review is hidden." if hidden else "The review shows again.", "success"
+        )
     else:
         db.session.rollback()
         flash(
@@ -184,11 +193,13 @@ def wishlist_toggle(item_id: int):
     if added is None:
         abort(404)
     if added:
-        flash("Added to your wishlist: we will email you if it sells out and comes back.", "success")
+        flash(
+            "Added to your wishlist: we will email you if it sells out and comes back.",
+            "success",
+        )
     else:
         flash("Taken off your wishlist.", "success")
     back = request.form.get("next", "")
     if BACK_TO.fullmatch(back) and "//" not in back and ".." not in back:
         return redirect(back)
     return _item_page(item_id, anchor=None)
-

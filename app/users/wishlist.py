@@ -86,6 +86,8 @@ def unsubscribe_one_click(token: str):
     if user_id is None:
         abort(400)
     set_back_in_stock_emails(user_id, False)
-    return "You will get no more “back in stock” emails.\n", 200, {
-        "Content-Type": "text/plain; charset=utf-8"
-    }
+    return (
+        "You will get no more “back in stock” emails.\n",
+        200,
+        {"Content-Type": "text/plain; charset=utf-8"},
+    )

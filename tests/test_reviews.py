@@ -202,7 +202,9 @@ def test_a_buyer_edits_and_deletes_their_review_and_the_average_follows(app, sto
     assert edit_review(olive, store["lamp"], rating="7").status_code == 422
     assert store_state(app) == before
     delete = post_form(
-        olive, f"/items/{store['lamp']}/reviews/delete", page=f"/items/{store['lamp']}"
+        olive,
+        f"/items/{store['lamp']}/reviews/withdraw",
+        page=f"/items/{store['lamp']}",
     )
     assert delete.status_code == 302
     assert reviews_of(app, store["lamp"]) == []

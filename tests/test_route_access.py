@@ -65,7 +65,7 @@ ACCESS = {
     # reviews (only a buyer's is written: test_reviews.py) and the wishlist
     "items.review_create": "signed_in",
     "items.review_edit": "signed_in",  # one's own review; none: 404
-    "items.review_delete": "signed_in",
+    "items.review_withdraw": "signed_in",
     "items.wishlist_toggle": "signed_in",
     "users.wishlist": "signed_in",
     "users.wishlist_emails": "signed_in",

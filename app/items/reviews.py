@@ -119,9 +119,9 @@ def _form_page(
     ), status
 
 
-@bp.post("/<int:item_id>/reviews/delete")
+@bp.post("/<int:item_id>/reviews/withdraw")
 @login_required
-def review_delete(item_id: int):
+def review_withdraw(item_id: int):
     """Delete one's own review of the item."""
     form = FlaskForm()
     if not form.validate_on_submit():

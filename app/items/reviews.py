@@ -163,12 +163,10 @@ def _set_hidden(item_id: int, review_id: int, hidden: bool):
         abort(404)
     if set_hidden(review_id, item_id, hidden):
         key = f"review_{review_id}_hidden"
-        audit.record(
-            "item.review_hide" if hidden else "item.review_show",
-            item_id,
-            {key: not hidden},
-            {key: hidden},
-        )
+        if hidden:
+            audit.record("item.review_hide", item_id, {key: False}, {key: True})
+        else:
+            audit.record("item.review_show", item_id, {key: True}, {key: False})
         db.session.commit()
         flash(
             "The review is hidden." if hidden else "The review shows again.", "success"

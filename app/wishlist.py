@@ -28,9 +28,10 @@ def toggle(user_id: int, item_id: int) -> bool | None:
     there: True when added, False when removed, None for an unknown or
     archived item (nothing written). Commits."""
     begin_write()
+    live = sa.exists().where(Item.id == item_id, Item.archived_at.is_(None))
     removed = db.session.execute(
         sa.delete(WishlistItem)
-        .where(WishlistItem.user_id == user_id, WishlistItem.item_id == item_id)
+        .where(WishlistItem.user_id == user_id, WishlistItem.item_id == item_id, live)
         .execution_options(synchronize_session=False)
     ).rowcount
     if removed:
@@ -42,7 +43,7 @@ def toggle(user_id: int, item_id: int) -> bool | None:
         sa.literal(item_id),
         sa.literal(now, sa.DateTime),
         sa.literal(now, sa.DateTime),
-    ).where(sa.exists().where(Item.id == item_id, Item.archived_at.is_(None)))
+    ).where(live)
     dialect = db.session.get_bind().dialect.name
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
         WishlistItem
@@ -54,11 +55,9 @@ def toggle(user_id: int, item_id: int) -> bool | None:
     ).scalar()
     if added is None:
         # A racing toggle added it first (it stays), or no such live item.
-        live = db.session.scalar(
-            sa.select(sa.exists().where(Item.id == item_id, Item.archived_at.is_(None)))
-        )
+        is_live = db.session.scalar(sa.select(live))
         db.session.rollback()
-        return True if live else None
+        return True if is_live else None
     db.session.commit()
     return True
 

@@ -115,7 +115,8 @@ def test_visitors_are_sent_to_sign_in_and_nothing_is_written(app, store):
     before = store_state(app)
     response = wish(anonymous, store["lamp"])
     assert response.status_code == 302
-    assert response.headers["Location"].startswith("/users/login?next=")
+    # Back to the item page once signed in (the button's URL takes only POSTs).
+    assert response.headers["Location"] == f"/users/login?next=/items/{store['lamp']}"
     assert store_state(app) == before
 
 
@@ -127,6 +128,14 @@ def test_a_wish_for_an_archived_or_unknown_item_is_404_and_writes_nothing(app, s
         response = sam.post(f"/items/{item_id}/wishlist", data={"csrf_token": token})
         assert response.status_code == 404
     assert store_state(app) == before
+    # A wish made before the item was archived stays, listed as no longer sold.
+    wish(sam, store["mug"])
+    set_item(app, store["mug"], archived_at=sa.func.now())
+    before = store_state(app)
+    response = sam.post(f"/items/{store['mug']}/wishlist", data={"csrf_token": token})
+    assert response.status_code == 404
+    assert store_state(app) == before
+    assert "(no longer sold)" in get_html(sam, "/users/wishlist")
 
 
 def test_the_button_never_sends_the_shopper_off_the_store(app, store):

@@ -52,15 +52,26 @@ def _live_item(item_id: int) -> Item:
     return item
 
 
+def _sign_in_first(item_id: int):
+    """A visitor's POST: to the sign-in page, coming back to the item page
+    (a POST-only URL as `next` would be a 405 after signing in)."""
+    if current_user.is_authenticated:
+        return None
+    return redirect(
+        url_for("users.login", next=url_for("items.detail", item_id=item_id))
+    )
+
+
 def _item_page(item_id: int, anchor: str | None = "reviews"):
     values = {"_anchor": anchor} if anchor else {}
     return redirect(url_for("items.detail", item_id=item_id, **values))
 
 
 @bp.post("/<int:item_id>/reviews")
-@login_required
 def review_create(item_id: int):
     """Write a review: only a buyer of the item, once."""
+    if visitor := _sign_in_first(item_id):
+        return visitor
     form = ReviewForm()
     if not form.validate_on_submit():
         return _form_page(_live_item(item_id), form, new=True)
@@ -181,9 +192,10 @@ def _set_hidden(item_id: int, review_id: int, hidden: bool):
 
 
 @bp.post("/<int:item_id>/wishlist")
-@login_required
 def wishlist_toggle(item_id: int):
     """Add the item to the wishlist, or take it off if it is there."""
+    if visitor := _sign_in_first(item_id):
+        return visitor
     form = FlaskForm()
     if not form.validate_on_submit():
         abort(400)

@@ -295,3 +295,16 @@ def test_a_bad_unsubscribe_link_is_a_clear_page_and_changes_nothing(app, store):
     assert response.status_code == 400
     assert "This link does not work" in html_of(response)
     assert store_state(app) == before
+
+
+def test_the_outbox_command_turns_restocks_into_emails(app, mailer, smtp, store):
+    """`flask outbox run --once`, as an operator runs it: the worker expands
+    the restock and sends its email in the same pass."""
+    set_item(app, store["mug"], stock=0)
+    wish(client_for(app, "sam@example.com"), store["mug"])
+    set_item(app, store["mug"], stock=4)
+    result = mailer.test_cli_runner().invoke(args=["outbox", "run", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "1 sent" in result.output
+    [message] = smtp.messages()
+    assert message.to == "sam@example.com" and message.subject == "Mug is back in stock"

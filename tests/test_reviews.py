@@ -464,3 +464,20 @@ def test_relationships_reach_reviews_both_ways(app, store):
         assert [r.item_id for r in user.reviews] == [store["lamp"]]
         assert [r.user_id for r in item.reviews] == [store["olive"]]
         assert item.rating_average == 3.0
+
+
+def test_the_demo_data_reviews_only_what_its_buyers_bought(app, runner):
+    result = runner.invoke(
+        args=["seed", "--items", "20", "--users", "10", "--purchases", "300"]
+    )
+    assert result.exit_code == 0, result.output
+    assert count(app, Review) > 0
+    assert_ratings_match_reviews(app)
+    with app.app_context():
+        unbought = db.session.execute(
+            sa.text(
+                "SELECT r.id FROM reviews r WHERE NOT EXISTS (SELECT 1 FROM user_items l"
+                " WHERE l.user_id = r.user_id AND l.item_id = r.item_id AND l.counted)"
+            )
+        ).all()
+    assert unbought == []

@@ -62,6 +62,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.audit import routes as audit_routes  # noqa: F401
     from app.items import admin as items_admin  # noqa: F401
     from app.items import bp as items_bp
+    from app.items import reviews as items_reviews  # noqa: F401
     from app.items import routes as items_routes  # noqa: F401
     from app.items import transfer as items_transfer  # noqa: F401
     from app.mail import bp as mail_bp
@@ -77,6 +78,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.users import admin as users_admin  # noqa: F401
     from app.users import bp as users_bp
     from app.users import routes as users_routes  # noqa: F401
+    from app.users import wishlist as users_wishlist  # noqa: F401
 
     for bp in (items_bp, users_bp, purchases_bp, audit_bp, mail_bp, main.bp):
         app.register_blueprint(bp)

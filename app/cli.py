@@ -18,6 +18,7 @@ from app.extensions import db
 from app.items import csv_io
 from app.mail import messages
 from app.mail.outbox import Worker
+from app.mail.restocks import notify_restocks
 from app.models import Item, User, utcnow
 from app.orders import lifecycle, payments
 from app.passwords import password_problem
@@ -83,7 +84,8 @@ def outbox_run(once: bool) -> None:
     worker = Worker(
         expire_orders=lambda: lifecycle.expire(
             utcnow(), config["PAYMENT_WINDOWS"], payments.release
-        )
+        ),
+        before_batch=notify_restocks,
     )
     if not once:
         click.echo(f"Outbox worker {worker.name} sending to {where}; Ctrl-C stops it.")

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.limits import ORDER_NUMBER_LENGTH
-from app.models import Item, Order, OrderEvent, User, UserItem, utcnow
+from app.models import Item, Order, OrderEvent, Review, User, UserItem, utcnow
 from app.orders.numbers import ALPHABET
 from app.orders.statuses import CANCELLED, DELIVERED, NOT_COUNTED, PAID, SHIPPED
 
@@ -416,6 +416,7 @@ def seed_store(
     _bulk_insert(Order, orders, "Orders")
     _bulk_insert(UserItem, lines, "Purchase lines")
     _bulk_insert(OrderEvent, events, "Order events")
+    _bulk_insert(Review, _demo_reviews(rng, lines, now), "Reviews")
     _reset_sequences()
     return Seeded(len(items), len(users), len(lines), len(orders))
 
@@ -453,3 +454,44 @@ def _unique_number(rng: random.Random, taken: set[str]) -> str:
 
 def _email_taken(email: str) -> bool:
     return db.session.scalar(sa.select(User.id).where(User.email == email)) is not None
+
+
+# Demo reviews: some buyers review what they bought (the triggers of
+# migration 0010 keep each item's rating totals as the rows go in).
+REVIEWS_MAX = 2_000
+REVIEW_WORDS = {
+    5: ("Love it", "Exactly as described, and better in person."),
+    4: ("Very good", "Does the job well; one small thing could be better."),
+    3: ("It is fine", "Nothing wrong with it, nothing special either."),
+    2: ("Not for me", "Smaller than I expected from the pictures."),
+    1: ("Disappointed", "It did not last, sadly."),
+}
+
+
+def _demo_reviews(rng: random.Random, lines: list[dict], now) -> list[dict]:
+    """About one counted purchase in four gets its buyer's review, once per
+    buyer and item, a few days after the purchase."""
+    reviewed: set[tuple[int, int]] = set()
+    rows = []
+    for line in lines:
+        pair = (line["user_id"], line["item_id"])
+        if len(rows) >= REVIEWS_MAX:
+            break
+        if not line["counted"] or pair in reviewed or rng.random() >= 0.25:
+            continue
+        reviewed.add(pair)
+        rating = rng.choices((5, 4, 3, 2, 1), weights=(45, 30, 12, 7, 6))[0]
+        title, body = REVIEW_WORDS[rating]
+        when = min(now, line["created_at"] + timedelta(days=rng.randint(2, 20)))
+        rows.append(
+            {
+                "user_id": line["user_id"],
+                "item_id": line["item_id"],
+                "rating": rating,
+                "title": title,
+                "body": body,
+                "created_at": when,
+                "updated_at": when,
+            }
+        )
+    return rows

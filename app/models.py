@@ -20,6 +20,10 @@ from app.limits import (
     ITEM_NAME_MAX,
     ORDER_NUMBER_MAX,
     POSTCODE_MAX,
+    RATING_MAX,
+    RATING_MIN,
+    REVIEW_BODY_MAX,
+    REVIEW_TITLE_MAX,
     SHIPPING_CODE_MAX,
     SHIPPING_NAME_MAX,
     TAX_RATE_MAX_BP,
@@ -94,9 +98,30 @@ class User(UserMixin, TimestampMixin, db.Model):
     # Set when the shopper deleted the account: the name and email are gone,
     # sign-in is impossible, the orders stay for the shop's books.
     deleted_at: so.Mapped[datetime | None]
+    # Items on this user's wishlist, kept by the database (triggers of
+    # migration 0010): the account menu shows it without counting rows.
+    wishlist_count: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    # False once the user stopped "back in stock" emails (the link in each).
+    back_in_stock_emails: so.Mapped[bool] = so.mapped_column(
+        default=True, server_default=sa.true()
+    )
 
     user_items: so.Mapped[list[UserItem]] = so.relationship(
         back_populates="user", passive_deletes="all", order_by="UserItem.id"
+    )
+    # The second has_many :through: what this user wishes for.
+    wishlist_items: so.Mapped[list[WishlistItem]] = so.relationship(
+        back_populates="user", passive_deletes="all", order_by="WishlistItem.id"
+    )
+    wished_items: so.Mapped[list[Item]] = so.relationship(
+        secondary="wishlist_items",
+        primaryjoin="User.id == WishlistItem.user_id",
+        secondaryjoin="Item.id == WishlistItem.item_id",
+        viewonly=True,
+        order_by="Item.name",
+    )
+    reviews: so.Mapped[list[Review]] = so.relationship(
+        back_populates="user", passive_deletes="all", order_by="Review.id"
     )
     # What this user bought, through the lines that still count as purchases
     # (not those of cancelled or fully refunded orders).
@@ -172,9 +197,28 @@ class Item(TimestampMixin, db.Model):
         sa.BigInteger, default=0, server_default="0"
     )
     customers: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    # The visible reviews' count and sum of ratings, kept by the database
+    # (triggers of migration 0010) as reviews are written, edited, hidden or
+    # deleted: read them, never set them. The average is their quotient.
+    rating_count: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    rating_sum: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
 
     user_items: so.Mapped[list[UserItem]] = so.relationship(
         back_populates="item", passive_deletes="all", order_by="UserItem.id"
+    )
+    wishlist_items: so.Mapped[list[WishlistItem]] = so.relationship(
+        back_populates="item", passive_deletes="all", order_by="WishlistItem.id"
+    )
+    # Who wishes for this item (viewonly: writes go through WishlistItem).
+    wishers: so.Mapped[list[User]] = so.relationship(
+        secondary="wishlist_items",
+        primaryjoin="Item.id == WishlistItem.item_id",
+        secondaryjoin="User.id == WishlistItem.user_id",
+        viewonly=True,
+        order_by="User.name",
+    )
+    reviews: so.Mapped[list[Review]] = so.relationship(
+        back_populates="item", passive_deletes="all", order_by="Review.id"
     )
     # Who bought this item, through the lines that still count as purchases.
     users: so.Mapped[list[User]] = so.relationship(
@@ -191,6 +235,17 @@ class Item(TimestampMixin, db.Model):
     @property
     def is_archived(self) -> bool:
         return self.archived_at is not None
+
+    @property
+    def rating_average(self) -> float | None:
+        """The visible reviews' mean rating, None without reviews."""
+        return rating_average(self.rating_sum, self.rating_count)
+
+
+def rating_average(rating_sum: int, rating_count: int) -> float | None:
+    """The mean of `rating_count` ratings adding up to `rating_sum`: the one
+    expression for an average, exact from the two integers the database keeps."""
+    return rating_sum / rating_count if rating_count > 0 else None
 
 
 class StoreTotals(db.Model):
@@ -571,6 +626,9 @@ class OutboxMessage(TimestampMixin, db.Model):
     claimed_by: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     claimed_until: so.Mapped[datetime | None]
     sent_at: so.Mapped[datetime | None]
+    # The email's List-Unsubscribe address (RFC 8058 one-click), for the
+    # kinds a user can stop (back in stock); NULL for the others.
+    list_unsubscribe: so.Mapped[str | None] = so.mapped_column(sa.String(500))
 
     def __repr__(self) -> str:
         return f"<OutboxMessage {self.id} {self.kind} {self.status}>"
@@ -626,3 +684,101 @@ class PaymentEvent(TimestampMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<PaymentEvent {self.event_id} {self.type}>"
+
+class Review(TimestampMixin, db.Model):
+    """A buyer's rating (1–5), title and text of an item, one per user and item
+    (app/items/reviews.py writes it only for a buyer, in the same statement
+    that checks the purchase). An admin can hide it (`hidden_at`): the item's
+    running rating totals then leave it out."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (
+        sa.CheckConstraint(
+            f"rating BETWEEN {RATING_MIN} AND {RATING_MAX}", name="rating_range"
+        ),
+        sa.CheckConstraint(
+            f"length(title) BETWEEN 1 AND {REVIEW_TITLE_MAX}", name="title_length"
+        ),
+        sa.CheckConstraint(
+            f"length(body) BETWEEN 1 AND {REVIEW_BODY_MAX}", name="body_length"
+        ),
+        sa.UniqueConstraint("user_id", "item_id", name="uq_reviews_user_id_item_id"),
+        # The item page: an item's visible reviews, newest first.
+        sa.Index("ix_reviews_item_id_created_at", "item_id", "created_at", "id"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    item_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("items.id", ondelete="RESTRICT")
+    )
+    rating: so.Mapped[int]
+    title: so.Mapped[str] = so.mapped_column(sa.String(REVIEW_TITLE_MAX))
+    body: so.Mapped[str] = so.mapped_column(sa.Text)
+    hidden_at: so.Mapped[datetime | None]
+
+    user: so.Mapped[User] = so.relationship(back_populates="reviews")
+    item: so.Mapped[Item] = so.relationship(back_populates="reviews")
+
+    def __repr__(self) -> str:
+        return (
+            f"<Review {self.id} user={self.user_id} item={self.item_id} {self.rating}>"
+        )
+
+
+class WishlistItem(TimestampMixin, db.Model):
+    """An item a user wishes for: the second has_many :through between users
+    and items. Its item coming back in stock emails the user (Restock)."""
+
+    __tablename__ = "wishlist_items"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "user_id", "item_id", name="uq_wishlist_items_user_id_item_id"
+        ),
+        # "Who wishes for this item?" when it comes back in stock.
+        sa.Index("ix_wishlist_items_item_id", "item_id", "user_id"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE")
+    )
+    item_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("items.id", ondelete="CASCADE")
+    )
+
+    user: so.Mapped[User] = so.relationship(back_populates="wishlist_items")
+    item: so.Mapped[Item] = so.relationship(back_populates="wishlist_items")
+
+    def __repr__(self) -> str:
+        return f"<WishlistItem {self.id} user={self.user_id} item={self.item_id}>"
+
+
+class Restock(TimestampMixin, db.Model):
+    """An item's stock went from 0 to more, by whatever path (the item form, a
+    CSV import, a cancellation's restock, a fix in psql): a trigger on items
+    (migration 0010) writes this row in that change's own transaction. The
+    outbox worker turns it into one "back in stock" email per wisher
+    (app/mail/restocks.py), each named by this row's id, and sets
+    `notified_at`."""
+
+    __tablename__ = "restocks"
+    __table_args__ = (
+        # The worker's look-up: restocks not yet turned into emails.
+        sa.Index(
+            "ix_restocks_pending",
+            "id",
+            sqlite_where=sa.text("notified_at IS NULL"),
+            postgresql_where=sa.text("notified_at IS NULL"),
+        ),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    item_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("items.id", ondelete="CASCADE"), index=True
+    )
+    # The stock it came back with.
+    stock: so.Mapped[int]
+    notified_at: so.Mapped[datetime | None]

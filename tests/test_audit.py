@@ -26,6 +26,7 @@ from tests.helpers import (
     row_of,
     set_item,
     sign_in,
+    write_review_row,
 )
 
 EVENT_ROW_RE = re.compile(r"<tr>\s*<td><time", re.S)
@@ -492,6 +493,8 @@ def test_no_route_updates_or_deletes_audit_events(
         "number": number,
         "token": "not-a-real-token",
         "message_id": 1,
+        # a review to hide (an audited change): appended like any other
+        "review_id": write_review_row(app, olive, item_id, 4),
     }
     payload = {
         "id": "1",
@@ -574,6 +577,8 @@ ACTIONS = {
     "item.archive",
     "item.restore",
     "item.import",
+    "item.review_hide",
+    "item.review_show",
     "user.grant_admin",
     "user.revoke_admin",
     "user.disable",
@@ -596,6 +601,7 @@ def test_the_list_of_actions(app):
         for action in RECORDED.findall(path.read_text(encoding="utf-8"))
     }
     assert {"settings.update", "shipping.create", "shipping.update"} <= recorded
+    assert {"item.review_hide", "item.review_show"} <= recorded
     assert recorded <= ACTIONS
     assert {action.partition(".")[0] for action in ACTIONS} == set(audit.SUBJECT_TYPES)
 

@@ -17,6 +17,8 @@ from tests.helpers import (
     place_card_order,
     queries,
     sign_in,
+    write_review_row,
+    write_wish_row,
 )
 
 
@@ -29,8 +31,20 @@ def put_in_cart(client, item_ids: list[int]) -> None:
 CATALOGUE_ANONYMOUS = 3  # the page of items, the live-item total, popular items
 CATALOGUE_SIGNED_IN = 4  # + the signed-in user
 CATALOGUE_FILTERED = 2  # a search or a later page: no popular items
-ITEM_PAGE_ANONYMOUS = 2  # the item, what its buyers also bought
-ITEM_PAGE_SIGNED_IN = 3  # + the user
+# + which of the page's items are on the wishlist (only for a user who has any)
+CATALOGUE_WISHER = 5
+# The item, what its buyers also bought (an item without reviews reads none).
+ITEM_PAGE_ANONYMOUS = 2
+# + the user, and one query for "did you buy it, and your review if any"
+ITEM_PAGE_SIGNED_IN = 4
+# + the page of reviews with their reviewers' names (one query, whatever the
+# reviews; their total is the item's running count)
+ITEM_PAGE_REVIEWED = 3
+ITEM_PAGE_REVIEWED_SIGNED_IN = 5
+# + which of the item and its also-bought cards are on the wishlist
+ITEM_PAGE_WISHER = 6
+# The wishlist: the user, the wished items with their price and stock.
+WISHLIST = 2
 CART_ANONYMOUS = 1  # every line's item in one query
 CART_SIGNED_IN = 2  # + the user
 # The shopper's orders: the user, the page of orders, every line of those
@@ -90,6 +104,36 @@ def test_item_page_query_count_is_fixed(client, make_item, make_purchase, make_u
         make_purchase(buyer, item_id)
     sign_in(client, "buyer0@example.com")
     assert queries(client, f"/items/{item_id}") == ITEM_PAGE_SIGNED_IN
+
+
+def test_item_page_query_count_does_not_grow_with_reviews_or_wishes(
+    app, client, make_item, make_purchase, make_users
+):
+    item_id = make_item()
+    users = make_users(12)
+    write_review_row(app, users[0][0], item_id, 4)
+    one = queries(client, f"/items/{item_id}")
+    for user_id, _ in users[1:]:
+        write_review_row(app, user_id, item_id, 5)
+    assert one == queries(client, f"/items/{item_id}") == ITEM_PAGE_REVIEWED
+    assert queries(client, f"/items/{item_id}?reviews_page=2") == ITEM_PAGE_REVIEWED
+    sign_in(client, "buyer0@example.com")
+    assert queries(client, f"/items/{item_id}") == ITEM_PAGE_REVIEWED_SIGNED_IN
+    write_wish_row(app, users[0][0], item_id)
+    assert queries(client, f"/items/{item_id}") == ITEM_PAGE_WISHER
+
+
+def test_catalogue_and_wishlist_query_counts_do_not_grow_with_wishes(
+    app, client, shopper, make_items
+):
+    item_ids = make_items(30, prefix="Bulk")
+    write_wish_row(app, shopper, item_ids[0])
+    one = queries(client, "/items/")
+    one_wish = queries(client, "/users/wishlist")
+    for item_id in item_ids[1:]:
+        write_wish_row(app, shopper, item_id)
+    assert one == queries(client, "/items/") == CATALOGUE_WISHER
+    assert one_wish == queries(client, "/users/wishlist") == WISHLIST
 
 
 def test_cart_query_count_does_not_grow_with_lines(client, make_item, make_items):

@@ -26,6 +26,8 @@ ACTIONS = {
     "item.archive": "Item archived",
     "item.restore": "Item restored",
     "item.import": "Item imported from CSV",
+    "item.review_hide": "Review hidden",
+    "item.review_show": "Review shown again",
     "user.grant_admin": "Admin rights granted",
     "user.revoke_admin": "Admin rights removed",
     "user.disable": "Account disabled",

@@ -5,10 +5,18 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from wtforms import Field, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
-from wtforms.widgets import HiddenInput
+from wtforms.widgets import HiddenInput, NumberInput
 
 from app.forms import AmountField, NoControlCharacters, WholeNumberField, strip
-from app.limits import DESCRIPTION_MAX, ITEM_NAME_MAX, STOCK_MAX
+from app.limits import (
+    DESCRIPTION_MAX,
+    ITEM_NAME_MAX,
+    RATING_MAX,
+    RATING_MIN,
+    REVIEW_BODY_MAX,
+    REVIEW_TITLE_MAX,
+    STOCK_MAX,
+)
 from app.numbers import whole_number_or_none
 
 # Messages shared by the item form and the CSV import (app/items/csv_io.py).
@@ -60,3 +68,40 @@ class ItemForm(FlaskForm):
     # The stock the admin saw when the form was drawn: if a checkout changes it
     # meanwhile, saving must not silently overwrite the sale (see items.edit).
     stock_seen = SeenStockField()
+
+
+RATING_MESSAGE = f"Choose a rating from {RATING_MIN} to {RATING_MAX} stars."
+TITLE_LENGTH = f"Give your review a title of 1 to {REVIEW_TITLE_MAX} characters."
+BODY_LENGTH = f"Write your review in 1 to {REVIEW_BODY_MAX:,} characters."
+
+
+class ReviewForm(FlaskForm):
+    """A buyer's review of an item: written once, then edited with this same form."""
+
+    rating = WholeNumberField(
+        "Rating",
+        validators=[InputRequired(RATING_MESSAGE)],
+        minimum=RATING_MIN,
+        maximum=RATING_MAX,
+        message=RATING_MESSAGE,
+        widget=NumberInput(min=RATING_MIN, max=RATING_MAX),
+        render_kw={},
+    )
+    title = StringField(
+        "Title",
+        validators=[
+            InputRequired(TITLE_LENGTH),
+            Length(min=1, max=REVIEW_TITLE_MAX, message=TITLE_LENGTH),
+            NoControlCharacters(),
+        ],
+        filters=[strip],
+    )
+    body = TextAreaField(
+        "Your review",
+        validators=[
+            InputRequired(BODY_LENGTH),
+            Length(min=1, max=REVIEW_BODY_MAX, message=BODY_LENGTH),
+            NoControlCharacters(allow="\r\n\t"),
+        ],
+        filters=[strip],
+    )

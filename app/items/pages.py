@@ -13,9 +13,12 @@ from flask_login import current_user
 from flask_sqlalchemy.pagination import Pagination
 
 from app.forms import CartAddForm
+from app.items.forms import ReviewForm
+from app.items.ratings import reviews_page, viewer_of
 from app.items.recommendations import also_bought_cached
 from app.models import Item, User, UserItem
 from app.pagination import page_arg, paginate_rows
+from app.wishlist import wished_ids
 
 BUYERS_PER_PAGE = 20
 
@@ -23,14 +26,24 @@ BUYERS_PER_PAGE = 20
 def render_item_page(item: Item, form: CartAddForm, status: int = 200):
     """The item page, also re-rendered by the cart when an add fails validation."""
     buyers = None
-    if current_user.is_authenticated and current_user.is_admin:
+    is_admin = current_user.is_authenticated and current_user.is_admin
+    if is_admin:
         buyers = buyers_page(item, page_arg("buyers_page"))
+    also_bought = also_bought_cached(item.id)
+    # No reviews to show: no query for them (admins may have hidden ones).
+    reviews = None
+    if item.rating_count or is_admin:
+        reviews = reviews_page(item, page_arg("reviews_page"), with_hidden=is_admin)
     return render_template(
         "items/detail.html",
         item=item,
         form=form,
         buyers=buyers,
-        also_bought=also_bought_cached(item.id),
+        also_bought=also_bought,
+        reviews=reviews,
+        viewer=viewer_of(item.id),
+        review_form=ReviewForm(formdata=None),
+        wished=wished_ids([item.id, *(row.id for row in also_bought)]),
     ), status
 
 

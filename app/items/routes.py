@@ -18,18 +18,29 @@ from app.items.recommendations import popular_cached
 from app.models import Item, StoreTotals
 from app.pagination import page_arg, paginate_rows
 from app.search import contains, search_text
+from app.wishlist import wished_ids
 
 SORTS = {
     "name": (Item.name.asc(), Item.id.asc()),
     "price": (Item.price_cents.asc(), Item.id.asc()),
     "-price": (Item.price_cents.desc(), Item.id.desc()),
     "newest": (Item.created_at.desc(), Item.id.desc()),
+    # The best average first (items without reviews last), then the most
+    # reviewed: the average compared as the exact quotient of the totals.
+    "rating": (
+        (sa.cast(Item.rating_sum, sa.Float) / sa.func.nullif(Item.rating_count, 0))
+        .desc()
+        .nulls_last(),
+        Item.rating_count.desc(),
+        Item.id.desc(),
+    ),
 }
 SORT_LABELS = {
     "name": "Name (A–Z)",
     "price": "Price (low to high)",
     "-price": "Price (high to low)",
     "newest": "Newest first",
+    "rating": "Best rated",
 }
 # A search counts this many matches at most ("1,000+ items"): counting every
 # match of a common word would cost as much as the catalogue is large.
@@ -100,10 +111,15 @@ def index():
         sort = "name"
     page = page_arg()
 
-    # Plain columns, not entities: the cards need four values each.
-    select = sa.select(Item.id, Item.name, Item.price_cents, Item.stock).where(
-        Item.archived_at.is_(None)
-    )
+    # Plain columns, not entities: the cards need six values each.
+    select = sa.select(
+        Item.id,
+        Item.name,
+        Item.price_cents,
+        Item.stock,
+        Item.rating_count,
+        Item.rating_sum,
+    ).where(Item.archived_at.is_(None))
     if q:
         select = select.where(name_contains(q))
     items = paginate_rows(
@@ -125,6 +141,7 @@ def index():
         sort=sort,
         sort_labels=SORT_LABELS,
         popular_items=popular_items,
+        wished=wished_ids([row.id for row in (*items.items, *popular_items)]),
     )
 
 

@@ -63,6 +63,11 @@ def build(row) -> EmailMultiAlternatives:
             "Auto-Submitted": "auto-generated",
         },
     )
+    if row.list_unsubscribe:
+        # RFC 2369 and RFC 8058: the mail program's own "Unsubscribe" button
+        # posts to this address, one click, no page in between.
+        message.extra_headers["List-Unsubscribe"] = f"<{row.list_unsubscribe}>"
+        message.extra_headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     if row.body_html:
         message.attach_alternative(row.body_html, "text/html")
     return message

@@ -18,11 +18,12 @@ from app.extensions import db
 from app.mail import kinds
 from app.mail.links import absolute_url, store_url
 from app.mail.outbox import queue
-from app.models import Order, User
+from app.models import Item, Order, User
 from app.money import money
 from app.orders.methods import BANK_TRANSFER, NAMES
 from app.orders.pricing import shop_settings
 from app.orders.statuses import CANCELLED, LABELS, PAID, REFUNDED, SHIPPED
+from app.wishlist import unsubscribe_token
 
 SUBJECTS = {
     kinds.ORDER_PLACED: "Your order {number} is placed",
@@ -35,6 +36,7 @@ SUBJECTS = {
     kinds.EMAIL_CHANGE: "Confirm your new email for Corner Store",
     kinds.EMAIL_CHANGED: "Your Corner Store email was changed",
     kinds.ACCOUNT_EXISTS: "You already have a Corner Store account",
+    kinds.BACK_IN_STOCK: "{item_name} is back in stock",
 }
 # The moves that tell the shopper, and the email each sends.
 MOVE_EMAILS = {
@@ -45,13 +47,27 @@ MOVE_EMAILS = {
 }
 
 
-def _send(kind: str, recipient: str, dedupe_key: str, **context) -> bool:
+def _send(
+    kind: str,
+    recipient: str,
+    dedupe_key: str,
+    list_unsubscribe: str | None = None,
+    **context,
+) -> bool:
     context = {"store_url": store_url(), "kind": kind, **context}
     subject = SUBJECTS[kind].format(**context)
     context["subject"] = subject
     text = render_template(f"mail/{kind}.txt", **context)
     html = render_template(f"mail/{kind}.html", **context)
-    return queue(kind, recipient, subject, text, html, dedupe_key=dedupe_key)
+    return queue(
+        kind,
+        recipient,
+        subject,
+        text,
+        html,
+        dedupe_key=dedupe_key,
+        list_unsubscribe=list_unsubscribe,
+    )
 
 
 # --- orders -----------------------------------------------------------------------
@@ -195,3 +211,24 @@ def _lifetime(minutes: int) -> str:
         hours = minutes // 60
         return f"{hours} hour" + ("s" if hours != 1 else "")
     return f"{minutes} minutes"
+
+
+# --- the wishlist -----------------------------------------------------------------
+
+
+def back_in_stock(restock_id: int, user: User, item: Item) -> bool:
+    """One wisher's email for one restock: the restock's id names it, so a
+    second restock is a second email and a retried worker queues none."""
+    token = unsubscribe_token(user.id)
+    return _send(
+        kinds.BACK_IN_STOCK,
+        user.email,
+        f"back_in_stock:{restock_id}:{user.id}",
+        list_unsubscribe=absolute_url("users.unsubscribe_one_click", token=token),
+        user=user,
+        item=item,
+        item_name=item.name,
+        item_url=absolute_url("items.detail", item_id=item.id),
+        wishlist_url=absolute_url("users.wishlist"),
+        unsubscribe_url=absolute_url("users.unsubscribe", token=token),
+    )

@@ -67,6 +67,7 @@ def queue(
     body_html: str = "",
     *,
     dedupe_key: str,
+    list_unsubscribe: str | None = None,
 ) -> bool:
     """Add an email to the outbox in the current transaction (no commit).
 
@@ -91,6 +92,7 @@ def queue(
         "body_text": body_text,
         "body_html": body_html,
         "dedupe_key": dedupe_key[:200],
+        "list_unsubscribe": list_unsubscribe,
         "status": PENDING,
         "attempts": 0,
         "next_attempt_at": utcnow(),
@@ -302,10 +304,16 @@ class Worker:
     SIGTERM or SIGINT (the email being sent is finished first). It also
     cancels unpaid orders past their payment window on a schedule."""
 
-    def __init__(self, expire_orders: Callable[[], list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        expire_orders: Callable[[], list[str]] | None = None,
+        before_batch: Callable[[], int] | None = None,
+    ) -> None:
         self.name = worker_name()
         self.stopping = False
         self.expire_orders = expire_orders
+        # Queues emails due from other records (restocks) before each batch.
+        self.before_batch = before_batch
         self.next_expiry = 0.0
 
     def stop(self, *_args) -> None:
@@ -319,6 +327,7 @@ class Worker:
         config = current_app.config
         while not self.stopping:
             self._expire_when_due(once, echo)
+            self._before_batch()
             batch = deliver_due(self.name, stop=lambda: self.stopping)
             total = Batch(
                 *(a + b for a, b in zip(_fields(total), _fields(batch), strict=True))
@@ -348,6 +357,15 @@ class Worker:
             return
         if cancelled:
             echo(f"Cancelled {len(cancelled)} unpaid orders: {', '.join(cancelled)}.")
+
+    def _before_batch(self) -> None:
+        if self.before_batch is None:
+            return
+        try:
+            self.before_batch()
+        except sa.exc.SQLAlchemyError:
+            db.session.rollback()
+            log.exception("Queueing restock emails failed; will try again later")
 
     def _sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds

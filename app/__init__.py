@@ -62,10 +62,14 @@ def _register_blueprints(app: Flask) -> None:
     from app.audit import routes as audit_routes  # noqa: F401
     from app.items import admin as items_admin  # noqa: F401
     from app.items import bp as items_bp
+    from app.items import categories as items_categories  # noqa: F401
+    from app.items import images as items_images  # noqa: F401
     from app.items import routes as items_routes  # noqa: F401
     from app.items import transfer as items_transfer  # noqa: F401
     from app.mail import bp as mail_bp
     from app.mail import routes as mail_routes  # noqa: F401
+    from app.media import bp as media_bp
+    from app.media import routes as media_routes  # noqa: F401
     from app.purchases import admin as purchases_admin  # noqa: F401
     from app.purchases import bp as purchases_bp
     from app.purchases import checkout as purchases_checkout  # noqa: F401
@@ -77,7 +81,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.users import bp as users_bp
     from app.users import routes as users_routes  # noqa: F401
 
-    for bp in (items_bp, users_bp, purchases_bp, audit_bp, mail_bp, main.bp):
+    for bp in (items_bp, users_bp, purchases_bp, audit_bp, mail_bp, media_bp, main.bp):
         app.register_blueprint(bp)
 
 

@@ -121,6 +121,7 @@ NEVER_SERVED = [
     "/templates/base.html",
 ]
 TABLES = (
+    "item_images",
     "outbox",
     "audit_events",
     "item_imports",
@@ -129,6 +130,7 @@ TABLES = (
     "user_items",
     "orders",
     "items",
+    "categories",
     "users",
 )
 # PostgreSQL refuses DELETE on the audit trail and the order events

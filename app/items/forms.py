@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import Field, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional
+from flask_wtf.file import FileField
+from wtforms import Field, SelectField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, Optional, Regexp
 from wtforms.widgets import HiddenInput
 
 from app.forms import AmountField, NoControlCharacters, WholeNumberField, strip
-from app.limits import DESCRIPTION_MAX, ITEM_NAME_MAX, STOCK_MAX
+from app.limits import (
+    CATEGORY_NAME_MAX,
+    CATEGORY_SLUG_MAX,
+    DESCRIPTION_MAX,
+    IMAGE_ALT_MAX,
+    ITEM_NAME_MAX,
+    STOCK_MAX,
+)
 from app.numbers import whole_number_or_none
 
 # Messages shared by the item form and the CSV import (app/items/csv_io.py).
@@ -57,6 +65,83 @@ class ItemForm(FlaskForm):
     stock = WholeNumberField(
         "Stock", validators=[InputRequired(STOCK_REQUIRED)], maximum=STOCK_MAX
     )
+    # A select of the categories ("" for none); the view fills its choices.
+    # A POST without the field leaves the item's category as it is.
+    category_id = SelectField(
+        "Category",
+        choices=[("", "No category")],
+        default="",
+        coerce=lambda value: "" if value is None else str(value),
+    )
     # The stock the admin saw when the form was drawn: if a checkout changes it
     # meanwhile, saving must not silently overwrite the sale (see items.edit).
     stock_seen = SeenStockField()
+
+
+def category_choices(rows) -> list[tuple[str, str]]:
+    """The select's options from (id, name, depth) rows in tree order: "" for
+    none, then each category indented under its parent."""
+    return [("", "No category")] + [
+        (str(row.id), " " * row.depth + row.name) for row in rows
+    ]
+
+
+class ImageForm(FlaskForm):
+    """Add one picture to an item (field names are part of the contract)."""
+
+    image = FileField("Picture")
+    alt = StringField(
+        "Description for screen readers (alt text)",
+        filters=[strip],
+        validators=[
+            Optional(),
+            Length(
+                max=IMAGE_ALT_MAX,
+                message=f"Keep the alt text under {IMAGE_ALT_MAX} characters.",
+            ),
+            NoControlCharacters(),
+        ],
+    )
+
+
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+
+
+class CategoryForm(FlaskForm):
+    """Add a category (fields `name`, `parent_id`, optional `slug`)."""
+
+    name = StringField(
+        "Name",
+        filters=[strip],
+        validators=[
+            InputRequired("Give the category a name."),
+            Length(
+                min=1,
+                max=CATEGORY_NAME_MAX,
+                message=f"Use 1 to {CATEGORY_NAME_MAX} characters for the name.",
+            ),
+            NoControlCharacters(),
+        ],
+    )
+    parent_id = SelectField("Inside", choices=[("", "Top level")], default="")
+    slug = StringField(
+        "Address (slug)",
+        filters=[strip, lambda s: s.lower() if isinstance(s, str) else s],
+        validators=[
+            Optional(),
+            Length(
+                max=CATEGORY_SLUG_MAX - 4,
+                message=f"Keep the slug under {CATEGORY_SLUG_MAX - 4} characters.",
+            ),
+            Regexp(
+                SLUG_PATTERN,
+                message="Use lower-case letters, digits and single hyphens.",
+            ),
+        ],
+    )
+
+
+class CategoryMoveForm(FlaskForm):
+    """Put a category under another (or at the top level)."""
+
+    parent_id = SelectField("Move inside", choices=[("", "Top level")], default="")

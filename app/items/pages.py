@@ -14,6 +14,7 @@ from flask_sqlalchemy.pagination import Pagination
 
 from app.forms import CartAddForm
 from app.items.recommendations import also_bought_cached
+from app.items.tree import ancestors
 from app.models import Item, User, UserItem
 from app.pagination import page_arg, paginate_rows
 
@@ -30,6 +31,7 @@ def render_item_page(item: Item, form: CartAddForm, status: int = 200):
         item=item,
         form=form,
         buyers=buyers,
+        trail=ancestors(category_id=item.category_id) if item.category_id else [],
         also_bought=also_bought_cached(item.id),
     ), status
 

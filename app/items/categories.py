@@ -23,7 +23,7 @@ def categories():
     """The tree with each category's live items, and the form that adds one."""
     nodes = whole_tree()
     form = CategoryForm()
-    form.parent_id.choices = [("", "Top level")] + category_choices(nodes)[1:]
+    form.parent_id.choices = category_choices(nodes, "Top level")
     if form.validate_on_submit():
         parent_id = int(form.parent_id.data) if form.parent_id.data else None
         if len(nodes) >= CATEGORIES_MAX:
@@ -73,7 +73,7 @@ def move_category(category_id: int):
     """Put a category under another, refusing any move that would make a loop."""
     category = db.get_or_404(Category, category_id)
     form = CategoryMoveForm()
-    form.parent_id.choices = [("", "Top level")] + category_choices(whole_tree())[1:]
+    form.parent_id.choices = category_choices(whole_tree(), "Top level")
     if not form.validate_on_submit():
         flash("Choose where to move the category.", "error")
         return redirect(url_for("items.categories"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import Field, SelectField, StringField, TextAreaField
+from wtforms.fields import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, Regexp
 from wtforms.widgets import HiddenInput
 
@@ -39,6 +40,14 @@ class SeenStockField(Field):
         self.data = whole_number_or_none(valuelist[0] if valuelist else None)
 
 
+class ChoiceOfId(SelectField):
+    """A select of ids as text, "" for none: an object's None (no category)
+    is the "" option, not a choice missing from the list."""
+
+    def process_data(self, value) -> None:
+        self.data = "" if value is None else str(value)
+
+
 class ItemForm(FlaskForm):
     """Add or edit an item (field names are part of the published contract)."""
 
@@ -67,12 +76,7 @@ class ItemForm(FlaskForm):
     )
     # A select of the categories ("" for none); the view fills its choices.
     # A POST without the field leaves the item's category as it is.
-    category_id = SelectField(
-        "Category",
-        choices=[("", "No category")],
-        default="",
-        coerce=lambda value: "" if value is None else str(value),
-    )
+    category_id = ChoiceOfId("Category", choices=[SelectChoice("", "No category")])
     # The stock the admin saw when the form was drawn: if a checkout changes it
     # meanwhile, saving must not silently overwrite the sale (see items.edit).
     stock_seen = SeenStockField()
@@ -123,7 +127,7 @@ class CategoryForm(FlaskForm):
             NoControlCharacters(),
         ],
     )
-    parent_id = SelectField("Inside", choices=[("", "Top level")], default="")
+    parent_id = ChoiceOfId("Inside", choices=[SelectChoice("", "Top level")])
     slug = StringField(
         "Address (slug)",
         filters=[strip, lambda s: s.lower() if isinstance(s, str) else s],
@@ -144,4 +148,4 @@ class CategoryForm(FlaskForm):
 class CategoryMoveForm(FlaskForm):
     """Put a category under another (or at the top level)."""
 
-    parent_id = SelectField("Move inside", choices=[("", "Top level")], default="")
+    parent_id = ChoiceOfId("Move inside", choices=[SelectChoice("", "Top level")])

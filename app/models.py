@@ -232,9 +232,9 @@ class Category(TimestampMixin, db.Model):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     name: so.Mapped[str] = so.mapped_column(sa.String(CATEGORY_NAME_MAX))
     slug: so.Mapped[str] = so.mapped_column(sa.String(CATEGORY_SLUG_MAX), unique=True)
-    parent_id: so.Mapped[int | None] = so.mapped_column(
-        sa.ForeignKey("categories.id", ondelete="RESTRICT")
-    )
+    # NO ACTION, checked at the statement's end: one DELETE may take a whole
+    # tree, none may leave a child without its parent.
+    parent_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("categories.id"))
     position: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
 
     parent: so.Mapped[Category | None] = so.relationship(

@@ -39,6 +39,7 @@ ACCESS = {
     "static": "anyone",
     "items.index": "anyone",
     "items.detail": "anyone",  # archived items: admins only (404 for others)
+    "media.serve": "anyone",  # a picture's resized copies
     "users.register": "anyone",
     "users.login": "anyone",
     "users.forgot_password": "anyone",
@@ -67,6 +68,11 @@ ACCESS = {
     "items.import_items": "admin",
     "items.import_template": "admin",
     "items.export": "admin",
+    "items.add_image": "admin",
+    "items.delete_image": "admin",
+    "items.move_image": "admin",
+    "items.categories": "admin",
+    "items.move_category": "admin",
     "users.index": "admin",
     "users.grant_admin": "admin",
     "users.revoke_admin": "admin",
@@ -105,6 +111,11 @@ PAYLOAD = {
     "new-code": "free",
     "new-name": "Free",
     "new-price": "0",
+    # a picture, a category
+    "alt": "Hacked",
+    "direction": "up",
+    "parent_id": "",
+    "slug": "hacked",
 }
 
 

@@ -82,11 +82,11 @@ class ItemForm(FlaskForm):
     stock_seen = SeenStockField()
 
 
-def category_choices(rows) -> list[tuple[str, str]]:
-    """The select's options from (id, name, depth) rows in tree order: "" for
-    none, then each category indented under its parent."""
-    return [("", "No category")] + [
-        (str(row.id), " " * row.depth + row.name) for row in rows
+def category_choices(rows, blank: str = "No category") -> list[SelectChoice]:
+    """The select's options from (id, name, depth) rows in tree order: ""
+    (`blank`) for none, then each category indented under its parent."""
+    return [SelectChoice("", blank)] + [
+        SelectChoice(str(row.id), INDENT * row.depth + row.name) for row in rows
     ]
 
 
@@ -108,6 +108,7 @@ class ImageForm(FlaskForm):
     )
 
 
+INDENT = "\u2003"  # an em space a level: the tree's shape inside a <select>
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
 

@@ -4,7 +4,9 @@
   with their alt text, the upright size of the largest copy, and the
   content-hash `key` their stored files are named from (`widths` lists the
   widths made, each in WebP and JPEG).
-- categories: a tree by `parent_id` (no nested sets); `slug` unique. A
+- categories: a tree by `parent_id` (no nested sets); `slug` unique; a
+  category with subcategories cannot be deleted (the key's NO ACTION is
+  checked at the statement's end, so one DELETE may remove a whole tree). A
   trigger on each engine refuses an update that would make a category its
   own ancestor (the CHECK covers its own parent), so no cycle can exist
   whatever writes the row.
@@ -105,7 +107,6 @@ def upgrade():
             ["parent_id"],
             ["categories.id"],
             name=op.f("fk_categories_parent_id_categories"),
-            ondelete="RESTRICT",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_categories")),
         sa.UniqueConstraint("slug", name=op.f("uq_categories_slug")),

@@ -87,7 +87,8 @@ def process(data: bytes) -> Processed:
             raise
         except (Image.DecompressionBombWarning, Image.DecompressionBombError):
             raise ImageRefused(
-                "That picture has too many pixels to open safely."
+                "That picture has too many pixels to open safely: the most the "
+                f"store takes is {IMAGE_PIXELS_MAX // 1_000_000} megapixels."
             ) from None
         except (OSError, SyntaxError, ValueError, EOFError) as error:
             raise ImageRefused(

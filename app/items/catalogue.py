@@ -33,6 +33,7 @@ from app.money import cents_to_decimal_text, parse_amount
 from app.search import contains, search_text
 
 WORD_RE = re.compile(r"\w+")
+SLUG_RE = re.compile(rf"[a-z0-9-]{{1,{CATEGORY_SLUG_MAX}}}", re.ASCII)
 MAX_WORDS = 8
 TSVECTOR = sa.func.to_tsvector(
     sa.literal_column("'english'::regconfig"),
@@ -53,11 +54,11 @@ class Filters:
     @classmethod
     def from_request(cls) -> Filters:
         filters = cls(q=search_text())
-        slug = request.args.get("category", "").strip()
+        slug = request.args.get("category", "").strip().lower()
         if slug:
-            if len(slug) > CATEGORY_SLUG_MAX:
+            if not SLUG_RE.fullmatch(slug):  # no category has such a slug
                 abort(404)
-            filters.trail = ancestors(slug=slug.lower())
+            filters.trail = ancestors(slug=slug)
             if not filters.trail:
                 abort(404)
             filters.category = filters.trail[-1]

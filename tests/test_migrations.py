@@ -35,7 +35,11 @@ STORE_TABLES = {
     "shop_settings",
     "addresses",
     "outbox",
+    "categories",
+    "item_images",
 }
+# The tables migration 0011 adds.
+CATALOGUE_TABLES = {"categories", "item_images"}
 # The tables migration 0007 adds.
 ORDER_TABLES = {"order_events", "shipping_methods", "shop_settings", "addresses"}
 # The flask command of the environment running the tests (.venv/bin/flask).
@@ -89,13 +93,27 @@ def test_upgrade_downgrade_upgrade_round_trips(fresh_app, fresh_database_url):
 
     flask_db(fresh_app, "upgrade")
     assert table_names(fresh_database_url) == STORE_TABLES | {"alembic_version"}
-    assert current_revision(fresh_database_url) == head_revision() == "0008"
+    assert current_revision(fresh_database_url) == head_revision() == "0011"
+
+    # 0011 (pictures, categories, search by words) undoes itself, and leaves
+    # the items table as 0008 made it.
+    flask_db(fresh_app, "downgrade", "0008")
+    assert table_names(fresh_database_url) == STORE_TABLES - CATALOGUE_TABLES | {
+        "alembic_version"
+    }
+    engine = sa.create_engine(fresh_database_url)
+    try:
+        columns = {c["name"] for c in sa.inspect(engine).get_columns("items")}
+    finally:
+        engine.dispose()
+    assert "category_id" not in columns
+    flask_db(fresh_app, "upgrade")
 
     # One step down and up again: 0008 (the outbox, deleted accounts) undoes itself.
     flask_db(fresh_app, "downgrade", "0007")
-    assert table_names(fresh_database_url) == STORE_TABLES - {"outbox"} | {
-        "alembic_version"
-    }
+    assert table_names(fresh_database_url) == STORE_TABLES - CATALOGUE_TABLES - {
+        "outbox"
+    } | {"alembic_version"}
     assert current_revision(fresh_database_url) == "0007"
     flask_db(fresh_app, "upgrade")
 
@@ -103,7 +121,7 @@ def test_upgrade_downgrade_upgrade_round_trips(fresh_app, fresh_database_url):
     flask_db(fresh_app, "downgrade", "0006")
     assert table_names(fresh_database_url) == STORE_TABLES - ORDER_TABLES - {
         "outbox"
-    } | {"alembic_version"}
+    } - CATALOGUE_TABLES | {"alembic_version"}
     assert current_revision(fresh_database_url) == "0006"
     flask_db(fresh_app, "upgrade")
     assert table_names(fresh_database_url) == STORE_TABLES | {"alembic_version"}

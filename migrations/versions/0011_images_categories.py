@@ -10,10 +10,13 @@
   trigger on each engine refuses an update that would make a category its
   own ancestor (the CHECK covers its own parent), so no cycle can exist
   whatever writes the row.
-- items.category_id -> categories (NULL for none), added with ALTER TABLE
+- items.category_id -> categories (NULL for none; a category with items
+  cannot be deleted), added with ALTER TABLE
   on both engines (a batch rebuild on SQLite would drop earlier triggers),
-  and a partial index (category_id, price_cents, stock) of live items that
-  answers the catalogue's per-category counts from the index alone.
+  and a partial index (category_id, price_cents, stock, archived_at) of
+  live items that answers the catalogue's per-category counts from the
+  index alone (SQLite takes a partial index as covering only when it holds
+  the column of its WHERE).
 - Search by words: SQLite gets a second FTS5 table, items_words (name and
   description, porter stemmer), kept in step by triggers like 0002's
   trigram table; PostgreSQL a partial GIN index on the english tsvector of
@@ -151,7 +154,7 @@ def upgrade():
         op.execute(
             "ALTER TABLE items ADD COLUMN category_id INTEGER "
             "CONSTRAINT fk_items_category_id_categories "
-            "REFERENCES categories (id) ON DELETE RESTRICT"
+            "REFERENCES categories (id)"
         )
     else:
         op.add_column("items", sa.Column("category_id", sa.Integer(), nullable=True))
@@ -161,12 +164,11 @@ def upgrade():
             "categories",
             ["category_id"],
             ["id"],
-            ondelete="RESTRICT",
         )
     op.create_index(
         "ix_items_live_category",
         "items",
-        ["category_id", "price_cents", "stock"],
+        ["category_id", "price_cents", "stock", "archived_at"],
         sqlite_where=LIVE,
         postgresql_where=LIVE,
     )

@@ -294,6 +294,25 @@ class ItemImage(TimestampMixin, db.Model):
         return f"<ItemImage {self.id} of item {self.item_id}>"
 
 
+FIRST_IMAGE_COLUMNS = ("key", "widths", "width", "height", "alt")
+
+
+def first_image_columns() -> list[sa.Label]:
+    """An item's first picture's key, widths, size and alt as columns
+    (image_key, image_widths, ...), for a card, a cart line or any list of
+    items: correlated subqueries on the (item_id, position) key, evaluated for
+    the rows a query returns only, in the same statement."""
+    return [
+        sa.select(getattr(ItemImage, name))
+        .where(ItemImage.item_id == Item.id)
+        .order_by(ItemImage.position)
+        .limit(1)
+        .scalar_subquery()
+        .label(f"image_{name}")
+        for name in FIRST_IMAGE_COLUMNS
+    ]
+
+
 class StoreTotals(db.Model):
     """The store's one row of totals, kept by the database (migration 0006's
     triggers): reading the catalogue's size is a primary-key lookup."""

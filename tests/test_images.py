@@ -347,3 +347,20 @@ def test_the_database_refuses_two_pictures_in_one_place(app, make_item):
         )
         with pytest.raises(sa.exc.IntegrityError):
             db.session.commit()
+
+
+def test_the_cart_and_the_order_show_a_thumbnail(app, client, shopper, make_item):
+    from tests.helpers import add_to_cart, checkout
+
+    pictured = make_item(name="Pictured Jug", stock=5)
+    plain = make_item(name="Plain Jug", stock=5)
+    _, key = add_picture(app, pictured, "The jug")
+    add_to_cart(client, pictured)
+    add_to_cart(client, plain)
+    cart = client.get("/purchases/cart").get_data(as_text=True)
+    assert cart.count("<picture") == 1
+    assert f"/media/{key}-160.jpg" in cart and 'alt="The jug"' in cart
+    response = checkout(client)
+    assert response.status_code == 302
+    order = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert order.count("<picture") == 1 and f"/media/{key}-" in order

@@ -42,9 +42,10 @@ CART_SIGNED_IN = 2  # + the user
 HISTORY = 4
 PROFILE = 5  # user, items bought with totals, their count, the summary, recent lines
 # An order's page: the user, the order, its lines with their items (one query),
-# its events with who made them (one query), and the shop's settings (the bank
-# details shown while a bank transfer is awaited).
-ORDER = 5
+# those items' pictures for the thumbnails (one query), its events with who
+# made them (one query), and the shop's settings (the bank details shown
+# while a bank transfer is awaited).
+ORDER = 6
 # The checkout page: the user, every cart line's item (one query), the delivery
 # methods, the shop's settings (the tax rate), the shopper's saved addresses.
 CHECKOUT_PAGE = 5

@@ -28,7 +28,7 @@ from app.caching import remembered
 from app.extensions import db
 from app.items.tree import Node, ancestors, subtree
 from app.limits import CATEGORY_SLUG_MAX
-from app.models import Category, Item, ItemImage
+from app.models import Category, Item
 from app.money import cents_to_decimal_text, parse_amount
 from app.search import contains, search_text
 
@@ -258,26 +258,3 @@ def branch_counts(filters: Filters) -> tuple[list[Branch], int]:
         filters.cache_key(), current_app.config["CATEGORY_COUNTS_CACHE_SECONDS"], work
     )
     return [Branch(*row) for row in rows], total
-
-
-def first_image_columns() -> list[sa.Label]:
-    """The first picture's key, widths, size and alt, for a card: correlated
-    subqueries on the (item_id, position) key, read for the page's rows only."""
-
-    def first(column, label: str) -> sa.Label:
-        return (
-            sa.select(column)
-            .where(ItemImage.item_id == Item.id)
-            .order_by(ItemImage.position)
-            .limit(1)
-            .scalar_subquery()
-            .label(label)
-        )
-
-    return [
-        first(ItemImage.key, "image_key"),
-        first(ItemImage.widths, "image_widths"),
-        first(ItemImage.width, "image_width"),
-        first(ItemImage.height, "image_height"),
-        first(ItemImage.alt, "image_alt"),
-    ]

@@ -18,12 +18,11 @@ from app.items.catalogue import (
     Filters,
     branch_counts,
     close_names,
-    first_image_columns,
     text_matches,
 )
 from app.items.pages import render_item_page
 from app.items.recommendations import popular_cached
-from app.models import Item, StoreTotals
+from app.models import Item, StoreTotals, first_image_columns
 from app.pagination import page_arg, paginate_rows
 
 SORTS = {

@@ -385,7 +385,12 @@ def _demo_item(rng: random.Random, shelf: Shelf) -> dict:
         f"A {make.lower()} {noun.lower()} for {rng.choice(shelf.uses)}. "
         f"{rng.choice(FEATURES)}"
     )
-    return {"name": name, "price_cents": cents, "stock": stock, "description": description}
+    return {
+        "name": name,
+        "price_cents": cents,
+        "stock": stock,
+        "description": description,
+    }
 
 
 def _categories() -> list[tuple[int, Shelf]]:
@@ -396,7 +401,9 @@ def _categories() -> list[tuple[int, Shelf]]:
     for position, (department, department_shelves) in enumerate(CATALOGUE.items()):
         parent = _category(existing, department, None, position)
         for shelf_position, shelf in enumerate(department_shelves):
-            shelves.append((_category(existing, shelf.name, parent, shelf_position), shelf))
+            shelves.append(
+                (_category(existing, shelf.name, parent, shelf_position), shelf)
+            )
     return shelves
 
 
@@ -415,7 +422,9 @@ def _pictures(shelves: list[tuple[int, Shelf]]) -> dict[str, list]:
     files = storage()
     made: dict[str, list] = {}
     with click.progressbar(
-        length=len(shelves) * PICTURES_PER_SHELF, label="Pictures".ljust(16), show_pos=True
+        length=len(shelves) * PICTURES_PER_SHELF,
+        label="Pictures".ljust(16),
+        show_pos=True,
     ) as bar:
         for index, (_, shelf) in enumerate(shelves):
             made[shelf.name] = []

@@ -45,7 +45,9 @@ def _draw(color: tuple[int, int, int], variant: int) -> bytes:
         box = (cx - 130, 140, cx + 130, 700)
         shade.rectangle((box[0] + 40, 670, box[2] + 60, 720), fill=120)
         draw.rounded_rectangle(box, radius=60, fill=tint)
-        draw.rounded_rectangle((box[0] + 30, box[1] + 40, box[0] + 70, box[3] - 60), radius=20, fill=light)
+        draw.rounded_rectangle(
+            (box[0] + 30, box[1] + 40, box[0] + 70, box[3] - 60), radius=20, fill=light
+        )
     elif shape == "wide":
         box = (120, cx - 160, 680, cx + 120)
         shade.rectangle((150, box[3] - 10, 720, box[3] + 40), fill=120)

@@ -76,7 +76,9 @@ def test_a_child_category_and_a_chosen_slug(app, client, admin, make_category):
         ({"name": "bad\x00name"}, "control characters"),
     ],
 )
-def test_a_bad_category_is_refused_and_nothing_written(app, client, admin, fields, message):
+def test_a_bad_category_is_refused_and_nothing_written(
+    app, client, admin, fields, message
+):
     before = categories_of(app)
     response = add(client, **fields)
     assert response.status_code == 422
@@ -135,14 +137,18 @@ def test_the_database_refuses_a_cycle_whatever_writes_it(app, make_category):
     assert categories_of(app)["home"] == ("Home", None)
 
 
-def test_the_item_form_sets_and_keeps_the_category(app, client, admin, make_category, make_item):
+def test_the_item_form_sets_and_keeps_the_category(
+    app, client, admin, make_category, make_item
+):
     home = make_category("Home")
     lighting = make_category("Lighting", parent_id=home)
     form = client.get("/items/new").get_data(as_text=True)
     assert re.search(r'<select[^>]*name="category_id"', form)
     assert f'<option value="{lighting}">\u2003Lighting</option>' in form
 
-    response = post_form(client, "/items/new", {**GOOD_ITEM, "category_id": str(lighting)})
+    response = post_form(
+        client, "/items/new", {**GOOD_ITEM, "category_id": str(lighting)}
+    )
     assert response.status_code == 302
     item_id = int(response.headers["Location"].rsplit("/", 1)[1])
     assert category_of(app, item_id) == lighting
@@ -205,7 +211,9 @@ def counts_shown(html: str) -> dict[str, int]:
         return {}
     return {
         name: int(n.replace(",", ""))
-        for name, n in re.findall(r">([^<]+)</a> <span class=\"muted\">\(([\d,]+)\)", nav[0])
+        for name, n in re.findall(
+            r">([^<]+)</a> <span class=\"muted\">\(([\d,]+)\)", nav[0]
+        )
     }
 
 
@@ -213,7 +221,13 @@ def test_a_category_lists_its_whole_subtree_with_breadcrumbs(client, shelves):
     ids, html = listed(client, category="home")
     assert sorted(ids) == sorted(
         shelves[n]
-        for n in ("Brass Desk Lamp", "Paper Lantern", "Wool Throw", "Linen Cushion", "Oak Shelf")
+        for n in (
+            "Brass Desk Lamp",
+            "Paper Lantern",
+            "Wool Throw",
+            "Linen Cushion",
+            "Oak Shelf",
+        )
     )
     assert "5 items" in html
     assert counts_shown(html) == {"Lighting": 2, "Textiles": 2}
@@ -221,7 +235,12 @@ def test_a_category_lists_its_whole_subtree_with_breadcrumbs(client, shelves):
     ids, html = listed(client, category="lamps")
     assert ids == [shelves["Brass Desk Lamp"]]
     crumbs = re.search(r'<nav aria-label="Breadcrumb">(.*?)</nav>', html, re.S)[1]
-    assert re.findall(r">([^<]+)</(?:a|li)>", crumbs) == ["Catalogue", "Home", "Lighting", "Lamps"]
+    assert re.findall(r">([^<]+)</(?:a|li)>", crumbs) == [
+        "Catalogue",
+        "Home",
+        "Lighting",
+        "Lamps",
+    ]
 
 
 def test_the_landing_page_counts_top_level_categories(client, shelves):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
-import re
 import pytest
 import sqlalchemy as sa
 

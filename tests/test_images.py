@@ -61,7 +61,9 @@ def test_an_upload_makes_every_copy_before_it_answers(app, client, admin, make_i
     assert (image.width, image.height) == (1024, 683)
     assert image.width_list == [160, 320, 640, 1024]
     expected = sorted(
-        f"{image.key}-{w}.{ext}" for w in (160, 320, 640, 1024) for ext in ("jpg", "webp")
+        f"{image.key}-{w}.{ext}"
+        for w in (160, 320, 640, 1024)
+        for ext in ("jpg", "webp")
     )
     assert media_files(app) == expected  # no original, no temporary file
     for name in expected:
@@ -76,7 +78,10 @@ def test_an_upload_makes_every_copy_before_it_answers(app, client, admin, make_i
 
 def test_a_small_picture_is_not_enlarged(app, client, admin, make_item):
     item_id = make_item()
-    assert upload(client, item_id, picture_bytes("PNG", size=(200, 100))).status_code == 302
+    assert (
+        upload(client, item_id, picture_bytes("PNG", size=(200, 100))).status_code
+        == 302
+    )
     (image,) = images_of(app, item_id)
     assert image.width_list == [160, 200]
     assert (image.width, image.height) == (200, 100)
@@ -90,7 +95,11 @@ def test_exif_orientation_is_applied_and_every_tag_is_dropped(
     item_id = make_item()
     photo = picture_bytes(
         size=(400, 200),
-        exif={ORIENTATION: 6, MAKE: "PhoneCam", GPS_IFD: {1: "N", 2: (51.0, 30.0, 0.0)}},
+        exif={
+            ORIENTATION: 6,
+            MAKE: "PhoneCam",
+            GPS_IFD: {1: "N", 2: (51.0, 30.0, 0.0)},
+        },
     )
     assert Image.open(io.BytesIO(photo)).getexif()[ORIENTATION] == 6
     assert upload(client, item_id, photo).status_code == 302
@@ -118,7 +127,9 @@ def _png_header_only(width: int, height: int) -> bytes:
         crc = zlib.crc32(kind + body).to_bytes(4, "big")
         return len(body).to_bytes(4, "big") + kind + body + crc
 
-    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x02\x00\x00\x00"
+    ihdr = (
+        width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x02\x00\x00\x00"
+    )
     idat = zlib.compress(b"\x00" * 1024)
     return (
         b"\x89PNG\r\n\x1a\n"
@@ -144,9 +155,17 @@ REFUSED = {
     ),
     "gif": (_gif(), "anim.gif", "is not a JPEG"),
     # HTML behind a JPEG's first bytes: no picture in it to decode.
-    "polyglot": (b"\xff\xd8\xff\xe0<html><script>alert(1)</script>", "x.jpg", "could not be read"),
+    "polyglot": (
+        b"\xff\xd8\xff\xe0<html><script>alert(1)</script>",
+        "x.jpg",
+        "could not be read",
+    ),
     # A real PNG under a JPEG's name is fine; a PNG whose body is cut off is not.
-    "truncated": (picture_bytes("PNG", size=(300, 300))[:200], "cut.png", "could not be read"),
+    "truncated": (
+        picture_bytes("PNG", size=(300, 300))[:200],
+        "cut.png",
+        "could not be read",
+    ),
     "bomb": (_png_header_only(8_000, 6_000), "bomb.png", "40 megapixels"),
     "huge bomb": (_png_header_only(60_000, 60_000), "bomb.png", "40 megapixels"),
     "too large": (
@@ -183,18 +202,26 @@ def test_an_upload_with_no_file_field_is_refused(app, client, admin, make_item):
 
 def test_a_png_named_jpg_is_read_by_its_content(app, client, admin, make_item):
     item_id = make_item()
-    assert upload(client, item_id, picture_bytes("PNG"), name="x.jpg").status_code == 302
+    assert (
+        upload(client, item_id, picture_bytes("PNG"), name="x.jpg").status_code == 302
+    )
     assert len(images_of(app, item_id)) == 1
 
 
-def test_webp_uploads_are_taken_and_transparency_goes_white(app, client, admin, make_item):
+def test_webp_uploads_are_taken_and_transparency_goes_white(
+    app, client, admin, make_item
+):
     item_id = make_item()
     out = io.BytesIO()
     Image.new("RGBA", (300, 200), (0, 0, 0, 0)).save(out, "WEBP")
     assert upload(client, item_id, out.getvalue(), name="a.webp").status_code == 302
     (image,) = images_of(app, item_id)
     data = client.get(f"/media/{image.key}-300.jpg").data
-    assert Image.open(io.BytesIO(data)).convert("RGB").getpixel((5, 5)) >= (250, 250, 250)
+    assert Image.open(io.BytesIO(data)).convert("RGB").getpixel((5, 5)) >= (
+        250,
+        250,
+        250,
+    )
 
 
 def test_overlong_alt_text_is_a_form_error(app, client, admin, make_item):
@@ -210,8 +237,8 @@ def test_pictures_show_on_cards_and_the_item_page_with_size_alt_and_srcset(
 ):
     item_id = make_item(name="Oak Stool")
     make_item(name="Bare Bowl")  # no picture: a card without one
-    first, first_key = add_picture(app, item_id, "The stool from the front")
-    second, second_key = add_picture(app, item_id, "Its legs", color=(10, 90, 200))
+    _, first_key = add_picture(app, item_id, "The stool from the front")
+    _, second_key = add_picture(app, item_id, "Its legs", color=(10, 90, 200))
 
     catalogue = client.get("/items/").get_data(as_text=True)
     assert catalogue.count("<picture") == 1
@@ -229,14 +256,19 @@ def test_pictures_show_on_cards_and_the_item_page_with_size_alt_and_srcset(
         page,
     )
     # 320 × 240 shown at 320: the <img>'s box keeps the picture's shape.
-    assert re.search(r'<img src="/media/[0-9a-f]+-320.jpg"[^>]*width="320" height="240"', page)
+    assert re.search(
+        r'<img src="/media/[0-9a-f]+-320.jpg"[^>]*width="320" height="240"', page
+    )
 
 
 def test_pictures_move_up_and_down_and_the_first_is_the_card(
     app, client, admin, make_item
 ):
     item_id = make_item(name="Cedar Box")
-    ids = [add_picture(app, item_id, f"view {n}", color=(n * 60, 0, 0))[0] for n in range(3)]
+    ids = [
+        add_picture(app, item_id, f"view {n}", color=(n * 60, 0, 0))[0]
+        for n in range(3)
+    ]
 
     def move(image_id: int, direction: str):
         return post_form(
@@ -280,7 +312,9 @@ def test_a_picture_shared_by_two_items_keeps_its_files_while_one_uses_them(
     _, same_key = add_picture(app, vase)
     assert same_key == key  # the same picture: the same files
     files = media_files(app)
-    post_form(client, f"/items/{lamp}/images/{lamp_image}/delete", page=f"/items/{lamp}/edit")
+    post_form(
+        client, f"/items/{lamp}/images/{lamp_image}/delete", page=f"/items/{lamp}/edit"
+    )
     assert media_files(app) == files
     assert client.get(f"/media/{key}-160.webp").status_code == 200
 
@@ -302,7 +336,9 @@ def test_another_items_picture_cannot_be_moved_or_deleted_through_this_item(
     assert len(images_of(app, lamp)) == 1 and media_files(app) == files
 
 
-def test_an_item_takes_at_most_its_share_of_pictures(app, client, admin, make_item, monkeypatch):
+def test_an_item_takes_at_most_its_share_of_pictures(
+    app, client, admin, make_item, monkeypatch
+):
     from app.items import images as image_views
 
     monkeypatch.setattr(image_views, "IMAGES_PER_ITEM_MAX", 2)
@@ -318,7 +354,13 @@ def test_an_item_takes_at_most_its_share_of_pictures(app, client, admin, make_it
 
 @pytest.mark.parametrize(
     "key",
-    ["nope", "..%2fconfig.py", "%2e%2e%2fconfig.py", ".upload-abc", "0" * 32 + "-160.png"],
+    [
+        "nope",
+        "..%2fconfig.py",
+        "%2e%2e%2fconfig.py",
+        ".upload-abc",
+        "0" * 32 + "-160.png",
+    ],
 )
 def test_media_serves_only_stored_copies(client, key):
     assert client.get(f"/media/{key}").status_code == 404

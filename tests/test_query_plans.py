@@ -140,14 +140,13 @@ def test_the_word_search_uses_its_index(client, catalogue, engine_name):
         "SELECT indexname FROM pg_indexes WHERE tablename = 'items' "
         "AND indexname <> 'ix_items_words' AND indexdef LIKE '%archived_at IS NULL%'"
     )
-    with client.application.app_context():
-        with db.engine.connect() as conn:
-            for name in conn.execute(others).scalars().all():
-                conn.exec_driver_sql(f"DROP INDEX {name}")
-            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-            sql = str(words.compile(conn, compile_kwargs={"literal_binds": True}))
-            plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql))
-            conn.rollback()
+    with client.application.app_context(), db.engine.connect() as conn:
+        for name in conn.execute(others).scalars().all():
+            conn.exec_driver_sql(f"DROP INDEX {name}")
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        sql = str(words.compile(conn, compile_kwargs={"literal_binds": True}))
+        plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql))
+        conn.rollback()
     assert "ix_items_words" in plan, plan
 
 

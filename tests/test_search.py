@@ -25,7 +25,6 @@ from tests.helpers import (
     valid_csrf,
 )
 
-
 DID_YOU_MEAN_RE = re.compile(r'<section id="did-you-mean".*?</section>', re.S)
 
 
@@ -346,7 +345,16 @@ def test_typos_find_the_closest_names_on_postgresql(client, make_item, engine_na
 
 def test_search_words_are_text_never_query_syntax(client, make_item):
     lamp = make_item(name="Lamp")
-    for q in ('lamp"', "lamp*", "lamp OR", "NEAR(lamp)", "lamp & !x", "lamp:*", "-lamp", "l'amp"):
+    for q in (
+        'lamp"',
+        "lamp*",
+        "lamp OR",
+        "NEAR(lamp)",
+        "lamp & !x",
+        "lamp:*",
+        "-lamp",
+        "l'amp",
+    ):
         response = client.get("/items/", query_string={"q": q})
         assert response.status_code == 200, q
     assert search(client, 'lamp"') == [lamp]

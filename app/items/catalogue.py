@@ -114,7 +114,10 @@ class Filters:
 
     def cache_key(self) -> str:
         raw = repr(sorted(self.args().items(), key=lambda kv: kv[0]))
-        return "category-counts:" + hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
+        return (
+            "category-counts:"
+            + hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
+        )
 
 
 def _text(cents: int | None) -> str | None:
@@ -217,7 +220,9 @@ def branch_counts(filters: Filters) -> tuple[list[Branch], int]:
             Item.category_id.label("category_id"), sa.func.count().label("n")
         ).where(*filters.conditions(with_category=False))
         if top is not None:
-            per_category = per_category.where(Item.category_id.in_(sa.select(tree.c.id)))
+            per_category = per_category.where(
+                Item.category_id.in_(sa.select(tree.c.id))
+            )
         per_category = per_category.group_by(Item.category_id).cte("per_category")
         counts = (
             sa.select(

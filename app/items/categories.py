@@ -27,7 +27,9 @@ def categories():
     if form.validate_on_submit():
         parent_id = int(form.parent_id.data) if form.parent_id.data else None
         if len(nodes) >= CATEGORIES_MAX:
-            form.name.errors.append(f"The store has {CATEGORIES_MAX} categories already.")
+            form.name.errors.append(
+                f"The store has {CATEGORIES_MAX} categories already."
+            )
         else:
             begin_write()
             slug = form.slug.data or slugify(form.name.data)

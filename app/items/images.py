@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import flash, redirect, request, url_for
+from flask_wtf import FlaskForm
 
 from app.auth import admin_required
 from app.database import begin_write
 from app.extensions import db
-from flask_wtf import FlaskForm
 from app.items import bp
 from app.items.admin import render_edit_page
 from app.items.forms import ImageForm, ItemForm
@@ -113,7 +113,9 @@ def move_image(item_id: int, image_id: int):
         db.session.rollback()
         return redirect(url_for("items.edit", item_id=item_id)), 404
     here = image.position
-    closer = ItemImage.position < here if direction == "up" else ItemImage.position > here
+    closer = (
+        ItemImage.position < here if direction == "up" else ItemImage.position > here
+    )
     order = ItemImage.position.desc() if direction == "up" else ItemImage.position
     other = db.session.scalar(
         sa.select(ItemImage)

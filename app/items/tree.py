@@ -85,7 +85,8 @@ def is_descendant_or_self(candidate: int, of: int) -> bool:
     """Whether `candidate` is `of` or lies under it (a move that would loop)."""
     tree = subtree(of)
     return (
-        db.session.scalar(sa.select(tree.c.id).where(tree.c.id == candidate)) is not None
+        db.session.scalar(sa.select(tree.c.id).where(tree.c.id == candidate))
+        is not None
     )
 
 
@@ -93,7 +94,11 @@ def whole_tree() -> list[Node]:
     """Every category in tree order (parents before children, by position, name)."""
     rows = db.session.execute(
         sa.select(
-            Category.id, Category.name, Category.slug, Category.parent_id, Category.position
+            Category.id,
+            Category.name,
+            Category.slug,
+            Category.parent_id,
+            Category.position,
         )
     ).all()
     children: dict[int | None, list] = {}

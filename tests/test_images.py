@@ -87,7 +87,7 @@ def test_a_small_picture_is_not_enlarged(app, client, admin, make_item):
     assert (image.width, image.height) == (200, 100)
 
 
-def test_exif_orientation_is_applied_and_every_tag_is_dropped(
+def test_s44_exif_orientation_is_applied_and_every_tag_is_dropped(
     app, client, admin, make_item
 ):
     """A phone's portrait photo: stored landscape with orientation 6 (turn 90°
@@ -178,7 +178,7 @@ REFUSED = {
 
 
 @pytest.mark.parametrize("case", sorted(REFUSED))
-def test_a_bad_upload_is_refused_with_a_message_and_nothing_stored(
+def test_s44_a_bad_upload_is_refused_with_a_message_and_nothing_stored(
     app, client, admin, make_item, case
 ):
     data, name, message = REFUSED[case]
@@ -362,7 +362,7 @@ def test_an_item_takes_at_most_its_share_of_pictures(
         "0" * 32 + "-160.png",
     ],
 )
-def test_media_serves_only_stored_copies(client, key):
+def test_s44_media_serves_only_stored_copies(client, key):
     assert client.get(f"/media/{key}").status_code == 404
 
 

@@ -103,7 +103,9 @@ def edit(item_id: int):
     begin_write()
     # The row as it is now, locked until commit: the audit trail's "before".
     before = db.session.execute(
-        sa.select(*(getattr(Item, field) for field in audit.ITEM_FIELDS))
+        sa.select(
+            *(getattr(Item, field) for field in audit.ITEM_FIELDS), Item.category_id
+        )
         .where(Item.id == item_id)
         .with_for_update()
     ).one_or_none()
@@ -120,12 +122,7 @@ def edit(item_id: int):
         form.stock_seen.data = item.stock
         return render_edit_page(form, item)
     before = before._asdict()
-    audit.record(
-        "item.update",
-        item_id,
-        {k: before[k] for k in values if k in before},
-        {k: v for k, v in values.items() if k in before},
-    )
+    audit.record("item.update", item_id, {k: before[k] for k in values}, values)
     db.session.commit()
     flash(f"Saved “{values['name']}”.", "success")
     return redirect(url_for("items.detail", item_id=item_id))

@@ -9,9 +9,10 @@ other row names them (the same picture on two items shares its files).
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import flash, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_wtf import FlaskForm
 
+from app.audit import events as audit
 from app.auth import admin_required
 from app.database import begin_write
 from app.extensions import db
@@ -62,6 +63,13 @@ def add_image(item_id: int):
             )
             db.session.add(image)
             try:
+                db.session.flush()
+                audit.record(
+                    "item.image_add",
+                    item_id,
+                    {},
+                    {"image_id": image.id, "key": image.key, "alt": image.alt},
+                )
                 db.session.commit()
             except sa.exc.IntegrityError:  # a racing upload took the position
                 db.session.rollback()
@@ -86,9 +94,12 @@ def delete_image(item_id: int, image_id: int):
         .where(ItemImage.id == image_id, ItemImage.item_id == item_id)
         .returning(ItemImage.key, ItemImage.widths)
     ).one_or_none()
-    if deleted is None:
+    if deleted is None:  # no such picture of this item
         db.session.rollback()
-        return redirect(url_for("items.edit", item_id=item_id)), 404
+        abort(404)
+    audit.record(
+        "item.image_delete", item_id, {"image_id": image_id, "key": deleted.key}, {}
+    )
     db.session.commit()
     _forget_files(deleted.key, [int(w) for w in deleted.widths.split()])
     flash("Deleted the picture.", "success")
@@ -102,7 +113,7 @@ def move_image(item_id: int, image_id: int):
     picture is the one catalogue cards show."""
     direction = request.form.get("direction")
     if not FlaskForm().validate_on_submit() or direction not in ("up", "down"):
-        return redirect(url_for("items.edit", item_id=item_id)), 400
+        abort(400)
     begin_write()
     image = db.session.scalar(
         sa.select(ItemImage)
@@ -111,7 +122,7 @@ def move_image(item_id: int, image_id: int):
     )
     if image is None:
         db.session.rollback()
-        return redirect(url_for("items.edit", item_id=item_id)), 404
+        abort(404)
     here = image.position
     closer = (
         ItemImage.position < here if direction == "up" else ItemImage.position > here
@@ -133,6 +144,12 @@ def move_image(item_id: int, image_id: int):
                 .where(ItemImage.id == target.id)
                 .values(position=position)
             )
+        audit.record(
+            "item.image_move",
+            item_id,
+            {"image_id": image_id, "position": here},
+            {"image_id": image_id, "position": there},
+        )
         db.session.commit()
     else:
         db.session.rollback()

@@ -62,6 +62,7 @@ class Config:
     POPULAR_CACHE_SECONDS = 30  # the catalogue's "Popular" block
     ALSO_BOUGHT_CACHE_SECONDS = 60  # an item page's "also bought" block
     SEARCH_COUNT_CACHE_SECONDS = 60  # a search's "1,234 items"
+    CATEGORY_COUNTS_CACHE_SECONDS = 60  # the catalogue's counts per category
     # The admin's order tabs: counting 500,000 orders by status takes ~100 ms;
     # an admin's own move forgets the counts at once.
     ORDER_COUNTS_CACHE_SECONDS = 10
@@ -171,6 +172,8 @@ class Config:
     # How old a webhook's signed timestamp may be.
     STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
     ORDERS_PER_PAGE = 50
+    # Product pictures' files (app/media/storage.py), served from /media/.
+    MEDIA_ROOT = os.environ.get("MEDIA_ROOT") or str(ROOT / "instance" / "media")
 
 
 class ProductionConfig(Config):
@@ -205,6 +208,7 @@ class TestingConfig(Config):
     POPULAR_CACHE_SECONDS = 0  # every test sees the data it just wrote
     ALSO_BOUGHT_CACHE_SECONDS = 0
     SEARCH_COUNT_CACHE_SECONDS = 0
+    CATEGORY_COUNTS_CACHE_SECONDS = 0
     ORDER_COUNTS_CACHE_SECONDS = 0
     # No card payments unless a test starts its local Stripe server.
     STRIPE_SECRET_KEY = None
@@ -212,6 +216,9 @@ class TestingConfig(Config):
     STRIPE_WEBHOOK_SECRET = None
     STRIPE_TIMEOUT_SECONDS = 2
     STRIPE_MAX_NETWORK_RETRIES = 0
+
+    # Tests that write pictures give each app a folder of its own.
+    MEDIA_ROOT = str(Path(tempfile.gettempdir()) / "store-test-media")
 
 
 def config_for_environment() -> type[Config]:

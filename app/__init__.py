@@ -62,11 +62,15 @@ def _register_blueprints(app: Flask) -> None:
     from app.audit import routes as audit_routes  # noqa: F401
     from app.items import admin as items_admin  # noqa: F401
     from app.items import bp as items_bp
+    from app.items import categories as items_categories  # noqa: F401
+    from app.items import images as items_images  # noqa: F401
     from app.items import reviews as items_reviews  # noqa: F401
     from app.items import routes as items_routes  # noqa: F401
     from app.items import transfer as items_transfer  # noqa: F401
     from app.mail import bp as mail_bp
     from app.mail import routes as mail_routes  # noqa: F401
+    from app.media import bp as media_bp
+    from app.media import routes as media_routes  # noqa: F401
     from app.purchases import admin as purchases_admin  # noqa: F401
     from app.purchases import bp as purchases_bp
     from app.purchases import checkout as purchases_checkout  # noqa: F401
@@ -80,7 +84,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.users import routes as users_routes  # noqa: F401
     from app.users import wishlist as users_wishlist  # noqa: F401
 
-    for bp in (items_bp, users_bp, purchases_bp, audit_bp, mail_bp, main.bp):
+    for bp in (items_bp, users_bp, purchases_bp, audit_bp, mail_bp, media_bp, main.bp):
         app.register_blueprint(bp)
 
 

@@ -1,7 +1,12 @@
-"""The demo store `flask seed` writes: items, shoppers and a year of orders.
+"""The demo store `flask seed` writes: a catalogue on a two-level category
+tree with pictures, shoppers and a year of orders.
 
-Names and prices are drawn from a seeded random generator, so the same
-arguments give the same store; purchases follow a Zipf curve (a few best
+Items come from the shelves of app/demo_catalogue.py (a frying pan is
+cookware, priced like one); names, prices and stock are drawn from a seeded
+random generator, so the same arguments give the same store. Most items are
+in stock, a few are running low, a few sold out. Each shelf has
+PICTURES_PER_SHELF pictures drawn with Pillow (app/demo_pictures.py) and
+written once, before the command exits; its items share them. purchases follow a Zipf curve (a few best
 sellers and regulars account for most lines), which is what the
 recommendations and the benchmarks need to be realistic. Large counts are
 written in bulk (PostgreSQL's COPY), with a progress bar.
@@ -17,9 +22,23 @@ from datetime import timedelta
 import click
 import sqlalchemy as sa
 
+from app.demo_catalogue import CATALOGUE, FEATURES, Shelf
+from app.demo_pictures import picture
 from app.extensions import db
+from app.items.tree import slugify
 from app.limits import ORDER_NUMBER_LENGTH
-from app.models import Item, Order, OrderEvent, Review, User, UserItem, utcnow
+from app.media.storage import storage
+from app.models import (
+    Category,
+    Item,
+    ItemImage,
+    Order,
+    OrderEvent,
+    Review,
+    User,
+    UserItem,
+    utcnow,
+)
 from app.orders.numbers import ALPHABET
 from app.orders.statuses import CANCELLED, DELIVERED, NOT_COUNTED, PAID, SHIPPED
 
@@ -27,6 +46,7 @@ DEMO_PASSWORD = "demo-shopper-pass"
 # The first demo shopper's address, printed by `make run`.
 DEMO_SHOPPER_EMAIL = "shopper@example.com"
 CHUNK = 10_000
+PICTURES_PER_SHELF = 2
 # The standard method migration 0007 sets up: $4.95, free from $50.
 STANDARD_SHIPPING, FREE_SHIPPING_OVER = 495, 5_000
 STREETS = [
@@ -61,95 +81,6 @@ class Seeded:
     orders: int
 
 
-ADJECTIVES = [
-    "Classic",
-    "Compact",
-    "Rustic",
-    "Modern",
-    "Vintage",
-    "Handmade",
-    "Organic",
-    "Deluxe",
-    "Everyday",
-    "Travel",
-    "Cozy",
-    "Bright",
-    "Sturdy",
-    "Slim",
-    "Quiet",
-    "Smart",
-    "Gentle",
-    "Bold",
-    "Nordic",
-    "Coastal",
-    "Urban",
-    "Heritage",
-]
-MATERIALS = [
-    "Oak",
-    "Walnut",
-    "Bamboo",
-    "Linen",
-    "Cotton",
-    "Wool",
-    "Leather",
-    "Ceramic",
-    "Copper",
-    "Steel",
-    "Glass",
-    "Cork",
-    "Canvas",
-    "Marble",
-    "Brass",
-    "Felt",
-    "Stoneware",
-    "Cedar",
-    "Hemp",
-    "Silk",
-]
-PRODUCTS = [
-    "Mug",
-    "Lamp",
-    "Notebook",
-    "Backpack",
-    "Teapot",
-    "Blanket",
-    "Chair",
-    "Candle",
-    "Planter",
-    "Bowl",
-    "Clock",
-    "Scarf",
-    "Pen",
-    "Tray",
-    "Vase",
-    "Shelf",
-    "Cushion",
-    "Kettle",
-    "Journal",
-    "Apron",
-    "Basket",
-    "Towel",
-    "Bottle",
-    "Tote",
-    "Stool",
-    "Mirror",
-    "Frame",
-    "Rug",
-    "Knife",
-    "Board",
-    "Spoon",
-    "Jar",
-    "Lantern",
-    "Wallet",
-    "Hat",
-    "Sweater",
-]
-FEATURES = """keeps its shape for years|is made in small batches|ships in recycled packaging
-|is easy to clean|fits a small flat|makes a thoughtful gift|is finished by hand
-|comes with a two-year guarantee|stacks neatly|ages beautifully""".replace(
-    "\n", ""
-).split("|")
 FIRST = [
     "Ada",
     "Alan",
@@ -248,7 +179,7 @@ def _reset_sequences() -> None:
     """Rows were inserted with explicit ids: move PostgreSQL's sequences past them."""
     if db.engine.dialect.name != "postgresql":
         return
-    for model in (User, Item, Order, UserItem):
+    for model in (User, Item, Order, UserItem, Category, ItemImage):
         table = model.__table__
         next_id = sa.func.coalesce(
             sa.select(sa.func.max(table.c.id)).scalar_subquery(), 0
@@ -271,31 +202,42 @@ def seed_store(
     year = timedelta(days=365)
 
     first_item, first_user = _next_id(Item), _next_id(User)
-    items = []
+    shelves = _categories() if n_items else []
+    pictures = _pictures(shelves) if n_items else {}
+    items, images = [], []
+    image_id = _next_id(ItemImage)
     for offset in range(n_items):
         item_id = first_item + offset
-        noun = rng.choice(PRODUCTS)
-        name = f"{rng.choice(ADJECTIVES)} {rng.choice(MATERIALS)} {noun}"
-        if rng.random() < 0.5:
-            name += f" No. {item_id}"
+        category_id, shelf = rng.choice(shelves)
+        item = _demo_item(rng, shelf)
         created = now - year * rng.random()
-        stock = (
-            0
-            if rng.random() < 0.06
-            else rng.choice((1, 2, 3, 5, 8, 12, 20, 40, 75, 150))
-        )
         items.append(
             {
                 "id": item_id,
-                "name": name,
-                "description": f"This {name.lower()} {rng.choice(FEATURES)}, "
-                f"and it {rng.choice(FEATURES)}.",
-                "price_cents": int(rng.lognormvariate(7.6, 0.9)) // 5 * 5 + 99,
-                "stock": stock,
+                **item,
+                "category_id": category_id,
                 "created_at": created,
                 "updated_at": created,
             }
         )
+        shown = pictures[shelf.name]
+        for position in range(1 if rng.random() < 0.7 else len(shown)):
+            made = shown[(offset + position) % len(shown)]
+            images.append(
+                {
+                    "id": image_id,
+                    "item_id": item_id,
+                    "position": position,
+                    "alt": f"{item['name']}, view {position + 1}",
+                    "width": made.width,
+                    "height": made.height,
+                    "key": made.key,
+                    "widths": " ".join(str(w) for w in made.widths),
+                    "created_at": created,
+                    "updated_at": created,
+                }
+            )
+            image_id += 1
 
     password_hash = None
     users = []
@@ -326,6 +268,7 @@ def seed_store(
         )
 
     _bulk_insert(Item, items, "Items")
+    _bulk_insert(ItemImage, images, "Item pictures")
     _bulk_insert(User, users, "Users")
 
     item_rows = db.session.execute(
@@ -419,6 +362,83 @@ def seed_store(
     _bulk_insert(Review, _demo_reviews(rng, lines, now), "Reviews")
     _reset_sequences()
     return Seeded(len(items), len(users), len(lines), len(orders))
+
+
+def _demo_item(rng: random.Random, shelf: Shelf) -> dict:
+    """One thing from a shelf: its name, a price in its range, a description
+    of what it is for, and stock like a real shop's (most in stock, some
+    low, a few sold out)."""
+    make, noun = rng.choice(shelf.makes), rng.choice(shelf.nouns)
+    name = f"{make} {noun}"
+    if rng.random() < 0.6:
+        name += f", {rng.choice(shelf.variants)}"
+    low, high = shelf.cents
+    # Prices cluster at the cheap end of the range and end in .00 or .50/.95.
+    cents = int(low + (high - low) * rng.random() ** 1.6)
+    cents = cents // 100 * 100 + rng.choice((0, 0, 50, 95))
+    roll = rng.random()
+    if roll < 0.05:
+        stock = 0
+    elif roll < 0.15:
+        stock = rng.randint(1, 4)
+    else:
+        stock = rng.choice((6, 8, 12, 15, 20, 24, 30, 40, 60, 85, 120))
+    description = (
+        f"A {make.lower()} {noun.lower()} for {rng.choice(shelf.uses)}. "
+        f"{rng.choice(FEATURES)}"
+    )
+    return {
+        "name": name,
+        "price_cents": cents,
+        "stock": stock,
+        "description": description,
+    }
+
+
+def _categories() -> list[tuple[int, Shelf]]:
+    """The demo tree (departments, their shelves), made where missing, found
+    by slug where a seed made it before: (category id, shelf) per shelf."""
+    existing = dict(db.session.execute(sa.select(Category.slug, Category.id)).all())
+    shelves = []
+    for position, (department, department_shelves) in enumerate(CATALOGUE.items()):
+        parent = _category(existing, department, None, position)
+        for shelf_position, shelf in enumerate(department_shelves):
+            shelves.append(
+                (_category(existing, shelf.name, parent, shelf_position), shelf)
+            )
+    return shelves
+
+
+def _category(existing: dict, name: str, parent: int | None, position: int) -> int:
+    slug = slugify(name)
+    if slug not in existing:
+        category = Category(name=name, slug=slug, parent_id=parent, position=position)
+        db.session.add(category)
+        db.session.flush()
+        existing[slug] = category.id
+    return existing[slug]
+
+
+def _pictures(shelves: list[tuple[int, Shelf]]) -> dict[str, list]:
+    """Each shelf's pictures, drawn, made into their copies and stored."""
+    files = storage()
+    made: dict[str, list] = {}
+    with click.progressbar(
+        length=len(shelves) * PICTURES_PER_SHELF,
+        label="Pictures".ljust(16),
+        show_pos=True,
+    ) as bar:
+        for index, (_, shelf) in enumerate(shelves):
+            made[shelf.name] = []
+            for variant in range(PICTURES_PER_SHELF):
+                # Shapes turn with the shelf too: neighbouring shelves differ.
+                processed = picture(shelf.color, index + variant)
+                for key, data in processed.files.items():
+                    if not files.exists(key):
+                        files.save(key, data)
+                made[shelf.name].append(processed)
+                bar.update(1)
+    return made
 
 
 def _status(rng: random.Random, age: timedelta) -> str:

@@ -59,3 +59,16 @@ REVIEW_TITLE_MAX = 120
 REVIEW_BODY_MAX = 5_000
 REVIEWS_PER_PAGE = 10
 WISHLIST_PER_PAGE = 50
+
+# Images (app/media/)
+IMAGE_BYTES_MAX = 10 * 1024 * 1024  # 10 MB an upload
+IMAGE_PIXELS_MAX = 40_000_000  # 40 megapixels: beyond it, a decompression bomb
+IMAGE_ALT_MAX = 200
+IMAGES_PER_ITEM_MAX = 12
+# The widths made of each image (narrower originals stop at their own width).
+IMAGE_WIDTHS = (160, 320, 640, 1024)
+
+# Categories
+CATEGORY_NAME_MAX = 80
+CATEGORY_SLUG_MAX = 100
+CATEGORIES_MAX = 500

@@ -16,7 +16,10 @@ from app.limits import (
     ADDRESS_CITY_MAX,
     ADDRESS_LINE_MAX,
     ADDRESS_NAME_MAX,
+    CATEGORY_NAME_MAX,
+    CATEGORY_SLUG_MAX,
     EMAIL_MAX,
+    IMAGE_ALT_MAX,
     ITEM_NAME_MAX,
     ORDER_NUMBER_MAX,
     POSTCODE_MAX,
@@ -45,9 +48,10 @@ LIVE = {
     "sqlite_where": sa.text("archived_at IS NULL"),
     "postgresql_where": sa.text("archived_at IS NULL"),
 }
-# Engine-specific search indexes made by migration 0002 and kept out of the
-# models: SQLite's FTS5 table (items_search*) and PostgreSQL's trigram index.
-SEARCH_OBJECTS = ("items_search", "ix_items_name_trgm")
+# Engine-specific search indexes made by migrations 0002 and 0011 and kept
+# out of the models: SQLite's FTS5 tables (items_search*, items_words*) and
+# PostgreSQL's trigram and tsvector indexes.
+SEARCH_OBJECTS = ("items_search", "ix_items_name_trgm", "items_words", "ix_items_words")
 
 
 def _current_item_name(context) -> str:
@@ -179,6 +183,16 @@ class Item(TimestampMixin, db.Model):
         sa.Index("ix_items_live_price", "price_cents", "id", **LIVE),
         sa.Index("ix_items_live_newest", "created_at", "id", **LIVE),
         sa.Index("ix_items_live_stock", "stock", **LIVE),
+        # The catalogue's counts per category, from the index alone (SQLite
+        # counts a partial index as covering only if it holds archived_at too).
+        sa.Index(
+            "ix_items_live_category",
+            "category_id",
+            "price_cents",
+            "stock",
+            "archived_at",
+            **LIVE,
+        ),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -189,6 +203,10 @@ class Item(TimestampMixin, db.Model):
     price_cents: so.Mapped[int]
     stock: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
     archived_at: so.Mapped[datetime | None]
+    # NO ACTION: a category that has items cannot be deleted.
+    category_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("categories.id")
+    )
     # The item's sales, kept by the database (triggers of migration 0006) as
     # purchase lines are written: read them, never set them.
     sales_lines: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
@@ -229,6 +247,13 @@ class Item(TimestampMixin, db.Model):
         order_by="User.name",
     )
 
+    category: so.Mapped[Category | None] = so.relationship(back_populates="items")
+    images: so.Mapped[list[ItemImage]] = so.relationship(
+        back_populates="item",
+        order_by="ItemImage.position",
+        passive_deletes=True,
+    )
+
     def __repr__(self) -> str:
         return f"<Item {self.id} {self.name!r}>"
 
@@ -246,6 +271,101 @@ def rating_average(rating_sum: int, rating_count: int) -> float | None:
     """The mean of `rating_count` ratings adding up to `rating_sum`: the one
     expression for an average, exact from the two integers the database keeps."""
     return rating_sum / rating_count if rating_count > 0 else None
+
+
+class Category(TimestampMixin, db.Model):
+    """A shelf of the catalogue; categories form a tree by `parent_id`.
+
+    A trigger (migration 0011) refuses a parent that is the category itself
+    or one of its descendants: no cycle can be written.
+    """
+
+    __tablename__ = "categories"
+    __table_args__ = (
+        sa.CheckConstraint(
+            f"length(name) BETWEEN 1 AND {CATEGORY_NAME_MAX}", name="name_length"
+        ),
+        sa.CheckConstraint(
+            f"length(slug) BETWEEN 1 AND {CATEGORY_SLUG_MAX} AND slug = lower(slug)",
+            name="slug_lower_case",
+        ),
+        sa.CheckConstraint("parent_id <> id", name="not_own_parent"),
+        sa.Index("ix_categories_parent_id_position", "parent_id", "position"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(CATEGORY_NAME_MAX))
+    slug: so.Mapped[str] = so.mapped_column(sa.String(CATEGORY_SLUG_MAX), unique=True)
+    # NO ACTION, checked at the statement's end: one DELETE may take a whole
+    # tree, none may leave a child without its parent.
+    parent_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("categories.id"))
+    position: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+
+    parent: so.Mapped[Category | None] = so.relationship(
+        remote_side=[id], back_populates="children"
+    )
+    children: so.Mapped[list[Category]] = so.relationship(
+        back_populates="parent", order_by="(Category.position, Category.name)"
+    )
+    items: so.Mapped[list[Item]] = so.relationship(back_populates="category")
+
+    def __repr__(self) -> str:
+        return f"<Category {self.id} {self.slug}>"
+
+
+class ItemImage(TimestampMixin, db.Model):
+    """One picture of an item. Its files (app/media/) are named from `key`, a
+    hash of the upright, metadata-free picture: one copy per width in
+    `widths`, each as WebP and as JPEG. `width` and `height` are the largest
+    copy's."""
+
+    __tablename__ = "item_images"
+    __table_args__ = (
+        sa.UniqueConstraint("item_id", "position"),
+        sa.CheckConstraint("width > 0 AND height > 0", name="size_positive"),
+        sa.CheckConstraint("length(key) >= 16", name="key_length"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    item_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("items.id", ondelete="CASCADE")
+    )
+    position: so.Mapped[int]
+    alt: so.Mapped[str] = so.mapped_column(
+        sa.String(IMAGE_ALT_MAX), default="", server_default=""
+    )
+    width: so.Mapped[int]
+    height: so.Mapped[int]
+    key: so.Mapped[str] = so.mapped_column(sa.String(64))
+    widths: so.Mapped[str] = so.mapped_column(sa.String(100))
+
+    item: so.Mapped[Item] = so.relationship(back_populates="images")
+
+    @property
+    def width_list(self) -> list[int]:
+        return [int(w) for w in self.widths.split()]
+
+    def __repr__(self) -> str:
+        return f"<ItemImage {self.id} of item {self.item_id}>"
+
+
+FIRST_IMAGE_COLUMNS = ("key", "widths", "width", "height", "alt")
+
+
+def first_image_columns() -> list[sa.Label]:
+    """An item's first picture's key, widths, size and alt as columns
+    (image_key, image_widths, ...), for a card, a cart line or any list of
+    items: correlated subqueries on the (item_id, position) key, evaluated for
+    the rows a query returns only, in the same statement."""
+    return [
+        sa.select(getattr(ItemImage, name))
+        .where(ItemImage.item_id == Item.id)
+        .order_by(ItemImage.position)
+        .limit(1)
+        .scalar_subquery()
+        .label(f"image_{name}")
+        for name in FIRST_IMAGE_COLUMNS
+    ]
 
 
 class StoreTotals(db.Model):
@@ -684,6 +804,7 @@ class PaymentEvent(TimestampMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<PaymentEvent {self.event_id} {self.type}>"
+
 
 class Review(TimestampMixin, db.Model):
     """A buyer's rating (1–5), title and text of an item, one per user and item

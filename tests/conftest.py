@@ -25,13 +25,16 @@ from tests.helpers import (
     TEST_PASSWORD,
     LocalStripe,
     SmtpServer,
+    add_picture,
     build_app,
     dispose,
     empty_tables,
     fresh_database,
+    make_category_row,
     migrate,
     order_row,
     password_hash,
+    set_item,
     sign_in,
 )
 
@@ -45,8 +48,9 @@ def database_uri() -> Iterator[str]:
 
 
 @pytest.fixture
-def app(database_uri: str) -> Iterator[Flask]:
-    app = build_app(database_uri)
+def app(database_uri: str, tmp_path: Path) -> Iterator[Flask]:
+    # Each test's pictures in a folder of its own.
+    app = build_app(database_uri, MEDIA_ROOT=str(tmp_path / "media"))
     with app.app_context():
         limiter.reset()
     yield app
@@ -215,6 +219,7 @@ def make_item(app: Flask):
         stock: int = 10,
         description: str = "A fine thing.",
         archived: bool = False,
+        category_id: int | None = None,
     ) -> int:
         item = Item(
             name=name or f"Item {next(counter):05d}",
@@ -222,6 +227,7 @@ def make_item(app: Flask):
             stock=stock,
             description=description,
             archived_at=utcnow() if archived else None,
+            category_id=category_id,
         )
         with app.app_context():
             db.session.add(item)
@@ -322,4 +328,18 @@ def store(app: Flask, make_user, make_item, make_purchase) -> dict[str, int]:
     with app.app_context():
         order = db.session.get(UserItem, line).order
         ids["olive_order"], ids["olive_number"] = order.id, order.number
+    ids["home"] = make_category_row(app, "Home")
+    ids["lighting"] = make_category_row(app, "Lighting", parent_id=ids["home"])
+    set_item(app, ids["lamp"], category_id=ids["lighting"])
+    ids["lamp_image"], ids["lamp_image_key"] = add_picture(app, ids["lamp"], "A lamp")
     return ids
+
+
+@pytest.fixture
+def make_category(app: Flask):
+    """A category (name, parent_id, slug): returns its id."""
+
+    def factory(name: str, parent_id: int | None = None, slug: str | None = None):
+        return make_category_row(app, name, parent_id, slug)
+
+    return factory

@@ -45,10 +45,14 @@ from app import create_app
 from app.extensions import db
 from app.mail import outbox
 from app.mail.restocks import notify_restocks
+from app.media.images import process
+from app.media.storage import FolderStorage
 from app.models import (
     Address,
     AuditEvent,
+    Category,
     Item,
+    ItemImage,
     ItemImport,
     Order,
     OrderEvent,
@@ -128,6 +132,7 @@ NEVER_SERVED = [
 TABLES = (
     "payment_events",
     "payments",
+    "item_images",
     "outbox",
     "restocks",
     "reviews",
@@ -139,6 +144,7 @@ TABLES = (
     "user_items",
     "orders",
     "items",
+    "categories",
     "users",
 )
 # PostgreSQL refuses DELETE on the audit trail and the order events
@@ -659,6 +665,9 @@ def url_for_rule(rule, store: dict[str, int], user_id: int | None = None) -> str
         "review_id": 1,
         "token": "not-a-real-token",
         "filename": "css/store.css",
+        "image_id": store["lamp_image"],
+        "category_id": store["lighting"],
+        "key": f"{store['lamp_image_key']}-160.webp",
     }
     return rule.build({name: values[name] for name in rule.arguments})[1]
 
@@ -696,6 +705,7 @@ _ITEM_COLUMNS = (
     Item.price_cents,
     Item.stock,
     Item.archived_at,
+    Item.category_id,
 )
 
 
@@ -1220,7 +1230,85 @@ def store_state(app: Flask) -> dict:
         }
         for table in SEEDED_TABLES:
             extra[table] = rows(sa.text(f"SELECT * FROM {table} ORDER BY id")).all()
+        for model in (ItemImage, Category):
+            extra[model.__tablename__] = rows(
+                sa.select(model.__table__).order_by(model.id)
+            ).all()
+    extra["media"] = media_files(app)
     return {**db_state(app), **extra}
+
+
+# --- pictures and categories ---------------------------------------------------------
+
+
+def picture_bytes(
+    format_: str = "JPEG",
+    size: tuple[int, int] = (800, 600),
+    color: tuple[int, int, int] = (200, 120, 40),
+    exif: dict[int, object] | None = None,
+) -> bytes:
+    """A picture drawn with Pillow: a colour with a dark band along its top
+    edge (so a turned picture can be told apart), with EXIF tags if given."""
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", size, color)
+    ImageDraw.Draw(picture).rectangle((0, 0, size[0], size[1] // 8), fill=(0, 0, 0))
+    out = io.BytesIO()
+    options = {}
+    if exif:
+        tags = Image.Exif()
+        for tag, value in exif.items():
+            tags[tag] = value
+        options["exif"] = tags
+    picture.save(out, format_, **options)
+    return out.getvalue()
+
+
+def media_files(app: Flask) -> list[str]:
+    """The names of every file under the app's MEDIA_ROOT, hidden ones too."""
+    root = Path(app.config["MEDIA_ROOT"])
+    if not root.exists():
+        return []
+    return sorted(str(path.relative_to(root)) for path in root.rglob("*"))
+
+
+def add_picture(app: Flask, item_id: int, alt: str = "", **picture) -> tuple[int, str]:
+    """A picture for an item as an upload would make it (files and row),
+    without HTTP: returns the row's id and its key."""
+    processed = process(picture_bytes(size=(320, 240), **picture))
+    files = FolderStorage(app.config["MEDIA_ROOT"])
+    for key, data in processed.files.items():
+        files.save(key, data)
+    with app.app_context():
+        position = db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.max(ItemImage.position) + 1, 0)).where(
+                ItemImage.item_id == item_id
+            )
+        )
+        image = ItemImage(
+            item_id=item_id,
+            position=position,
+            alt=alt,
+            width=processed.width,
+            height=processed.height,
+            key=processed.key,
+            widths=" ".join(str(w) for w in processed.widths),
+        )
+        db.session.add(image)
+        db.session.commit()
+        return image.id, processed.key
+
+
+def make_category_row(
+    app: Flask, name: str, parent_id: int | None = None, slug: str | None = None
+) -> int:
+    with app.app_context():
+        category = Category(
+            name=name, slug=slug or name.lower().replace(" ", "-"), parent_id=parent_id
+        )
+        db.session.add(category)
+        db.session.commit()
+        return category.id
 
 
 def url_for_route(
@@ -1456,6 +1544,7 @@ def silent_server() -> Iterator[str]:
         for connection in held:
             connection.close()
         listener.close()
+
 
 # --- reviews and the wishlist -----------------------------------------------------
 

@@ -495,6 +495,8 @@ def test_no_route_updates_or_deletes_audit_events(
         "message_id": 1,
         # a review to hide (an audited change): appended like any other
         "review_id": write_review_row(app, olive, item_id, 4),
+        "image_id": 1,
+        "category_id": 1,
     }
     payload = {
         "id": "1",
@@ -579,6 +581,9 @@ ACTIONS = {
     "item.import",
     "item.review_hide",
     "item.review_show",
+    "item.image_add",
+    "item.image_move",
+    "item.image_delete",
     "user.grant_admin",
     "user.revoke_admin",
     "user.disable",
@@ -624,3 +629,55 @@ def test_the_database_accepts_only_the_known_subject_types(app):
             )
         )
     assert count(app, AuditEvent) == len(audit.SUBJECT_TYPES)
+
+
+def test_pictures_and_a_category_change_are_in_the_trail(app, client, admin, make_item):
+    """Adding, moving and deleting a picture, and an item's category changed
+    by its form, each leave an event naming the item."""
+    import io
+
+    from tests.helpers import make_category_row, picture_bytes
+
+    item_id = make_item(name="Lamp")
+    home = make_category_row(app, "Home")
+    for color in ((1, 2, 3), (200, 0, 0)):
+        upload = {
+            "image": (io.BytesIO(picture_bytes(color=color)), "a.jpg"),
+            "alt": "x",
+        }
+        post_form(
+            client, f"/items/{item_id}/images", upload, page=f"/items/{item_id}/edit"
+        )
+    with app.app_context():
+        first, second = db.session.scalars(
+            sa.text("SELECT id FROM item_images ORDER BY position")
+        ).all()
+    post_form(
+        client,
+        f"/items/{item_id}/images/{second}/move",
+        {"direction": "up"},
+        page=f"/items/{item_id}/edit",
+    )
+    post_form(
+        client, f"/items/{item_id}/images/{first}/delete", page=f"/items/{item_id}/edit"
+    )
+    post_form(client, f"/items/{item_id}/edit", {**GOOD_ITEM, "category_id": str(home)})
+    with app.app_context():
+        events = db.session.execute(
+            sa.select(AuditEvent.action, AuditEvent.subject_id, AuditEvent.changes)
+            .where(AuditEvent.subject_type == "item")
+            .order_by(AuditEvent.id)
+        ).all()
+    assert [e.action for e in events] == [
+        "item.image_add",
+        "item.image_add",
+        "item.image_move",
+        "item.image_delete",
+        "item.update",
+    ]
+    assert {e.subject_id for e in events} == {item_id}
+    change = json.loads(events[-1].changes)
+    assert (change["before"]["category_id"], change["after"]["category_id"]) == (
+        None,
+        home,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -434,3 +435,48 @@ def test_expire_with_nothing_due_writes_nothing(app, runner, make_user, make_ite
     assert "No unpaid orders past their payment window." in result.output
     assert order_status(app, number)[0] == "pending_payment"
     assert stock_of(app, lamp) == 2
+
+
+def test_the_seed_reads_like_a_real_shop(app, client, runner):
+    """Items on a two-level tree of shelves, named and priced for their shelf,
+    mostly in stock; every item with a picture whose files are on disk and
+    served, drawn before the command exited."""
+    from app.demo_catalogue import CATALOGUE
+    from app.models import Category, ItemImage
+    from tests.helpers import media_files
+
+    result = seed(runner, "--items", "300", "--users", "2", "--purchases", "0")
+    assert "Pictures" in result.output  # the progress bar
+    shelves = {shelf.name: shelf for shelves in CATALOGUE.values() for shelf in shelves}
+    with app.app_context():
+        tree = db.session.execute(
+            sa.select(Category.id, Category.name, Category.parent_id)
+        ).all()
+        parents = {row.id: row.parent_id for row in tree}
+        names = {row.id: row.name for row in tree}
+        assert {names[i] for i, p in parents.items() if p is None} == set(CATALOGUE)
+        assert all(parents[p] is None for p in parents.values() if p is not None)
+        items = db.session.execute(
+            sa.select(Item.name, Item.price_cents, Item.stock, Item.category_id)
+        ).all()
+        keys = set(db.session.scalars(sa.select(ItemImage.key)))
+        pictured = set(db.session.scalars(sa.select(ItemImage.item_id)))
+    assert len(pictured) == 300
+    for name, price, _, category_id in items:
+        shelf = shelves[names[category_id]]
+        assert any(noun in name for noun in shelf.nouns), name
+        assert shelf.cents[0] <= price <= shelf.cents[1] + 95, (name, price)
+    stocks = [stock for _, _, stock, _ in items]
+    assert sum(s == 0 for s in stocks) < 0.12 * len(stocks)
+    assert sum(s >= 5 for s in stocks) > 0.7 * len(stocks)
+    assert 1 <= len(keys) <= 40  # a few dozen pictures, shared
+    files = media_files(app)
+    assert {name.split("-")[0] for name in files} == keys
+    card = client.get("/items/").get_data(as_text=True)
+    (src,) = re.findall(r'<img src="(/media/[^"]+)"', card)[:1]
+    assert client.get(src).status_code == 200
+    # Seeding again reuses the tree and the pictures.
+    seed(runner, "--items", "10", "--users", "0", "--purchases", "0")
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Category.id))) == len(tree)
+    assert media_files(app) == files

@@ -55,8 +55,20 @@ FORM_FIELDS = {
     ),
     "users.delete_account": ("current_password", "confirm"),
     "users.confirm_email": (),
-    "items.create": ("name", "description", "price", "stock"),
-    "items.edit": ("name", "description", "price", "stock", "stock_seen"),
+    "items.create": ("name", "description", "price", "stock", "category_id"),
+    "items.edit": (
+        "name",
+        "description",
+        "price",
+        "stock",
+        "stock_seen",
+        "category_id",
+    ),
+    "items.add_image": ("image", "alt"),
+    "items.move_image": ("direction",),
+    "items.delete_image": (),
+    "items.categories": ("name", "parent_id", "slug"),
+    "items.move_category": ("parent_id",),
     "items.import_items": ("file",),
     "purchases.cart_add": ("item_id", "quantity"),
     "items.review_create": ("rating", "title", "body"),
@@ -107,6 +119,10 @@ QUERY_PARAMS = (
     "buyers_page",
     "next",
     "format",
+    "category",
+    "min_price",
+    "max_price",
+    "in_stock",
 )
 ODD = (
     "",
@@ -199,10 +215,35 @@ def field_value(name: str, world: dict, in_form: bool) -> st.SearchStrategy:
         "method-1-name": ["Standard"],
         "method-1-price": ["4.95", "0"],
         "payment_method": ["pm_card_visa", "card_123", "pm_" + "x" * 300, "tok_1"],
+        "category_id": ["", str(world["home"]), str(world["lighting"]), "999999"],
+        "parent_id": ["", str(world["home"]), str(world["lighting"])],
+        "slug": ["", "home", "new-shelf", "Bad Slug"],
+        "direction": ["up", "down", "sideways"],
+        "alt": ["A lamp", ""],
+        "category": ["home", "lighting", "nope", "HOME"],
+        "min_price": ["1.00", "-5", "abc"],
+        "max_price": ["10.00", "0"],
+        "in_stock": ["1", "0"],
     }.get(name, [])
     options = [text_values()]
     if plausible:
         options += [st.sampled_from(plausible)] * (2 if in_form else 1)
+    if name == "image":
+        return st.tuples(
+            st.one_of(
+                st.binary(max_size=300),
+                st.sampled_from(
+                    [
+                        b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+                        b"<html><script>alert(1)</script></html>",
+                        b"\xff\xd8\xff\xe0<html>",
+                        b"GIF89a\x01\x00\x01\x00",
+                        b"",
+                    ]
+                ),
+            ),
+            st.sampled_from(["photo.jpg", "x.svg", "../../x.png", ""]),
+        ).map(lambda pair: (io.BytesIO(pair[0]), pair[1]))
     if name == "file":
         return st.tuples(
             st.one_of(
@@ -256,6 +297,24 @@ def url_for_rule(draw, rule, world: dict) -> str:
                     .map(lambda s: quote(s, safe="")),
                 )
             )
+        elif name == "key":  # a media file's name
+            value = draw(
+                st.one_of(
+                    st.sampled_from(
+                        [
+                            f"{world['lamp_image_key']}-160.webp",
+                            f"{world['lamp_image_key']}-160.jpg",
+                            f"{world['lamp_image_key']}-9999.jpg",
+                            "..%2fconfig.py",
+                            "%2e%2e",
+                            ".upload-x",
+                        ]
+                    ),
+                    text_values()
+                    .filter(lambda s: s.strip("/"))
+                    .map(lambda s: quote(s[:60], safe="")),
+                )
+            )
         elif name == "token":  # an emailed link's token
             value = draw(
                 st.one_of(
@@ -278,7 +337,19 @@ def url_for_rule(draw, rule, world: dict) -> str:
                 )
             )
         else:
-            ids = [world[key] for key in ("lamp", "retired", "sam", "olive", "admin")]
+            ids = [
+                world[key]
+                for key in (
+                    "lamp",
+                    "retired",
+                    "sam",
+                    "olive",
+                    "admin",
+                    "lamp_image",
+                    "home",
+                    "lighting",
+                )
+            ]
             value = draw(
                 st.one_of(
                     st.sampled_from([*ids, world["order"]]),
@@ -404,7 +475,7 @@ def test_hostile_input_never_fails_and_invalid_requests_write_nothing(
         after = store_state(app)
 
         status = response.status_code
-        body = response.get_data(as_text=True)
+        body = response.get_data().decode("utf-8", "replace")  # pictures too
         response.close()
         assert status < 500, f"{status} for {role} {method} {url}"
         assert "Traceback" not in body

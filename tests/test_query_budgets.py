@@ -28,21 +28,28 @@ def put_in_cart(client, item_ids: list[int]) -> None:
 
 
 # The budgets. A change to any of these is a decision, not an accident.
-CATALOGUE_ANONYMOUS = 3  # the page of items, the live-item total, popular items
-CATALOGUE_SIGNED_IN = 4  # + the signed-in user
-CATALOGUE_FILTERED = 2  # a search or a later page: no popular items
+# The page of items (each card's first picture in the same query), the
+# live-item total, popular items, and the top-level categories' counts.
+CATALOGUE_ANONYMOUS = 4
+CATALOGUE_SIGNED_IN = 5  # + the signed-in user
+CATALOGUE_FILTERED = 3  # a search or a later page: no popular items
 # + which of the page's items are on the wishlist (only for a user who has any)
-CATALOGUE_WISHER = 5
-# The item, what its buyers also bought (an item without reviews reads none).
-ITEM_PAGE_ANONYMOUS = 2
+CATALOGUE_WISHER = 6
+# A category: the category and its ancestors (the breadcrumbs, one recursive
+# query), its children's counts (which give the total too), the page.
+CATALOGUE_CATEGORY = 3
+# The item, its pictures, what its buyers also bought (an item without
+# reviews reads none).
+ITEM_PAGE_ANONYMOUS = 3
 # + the user, and one query for "did you buy it, and your review if any"
-ITEM_PAGE_SIGNED_IN = 4
+ITEM_PAGE_SIGNED_IN = 5
 # + the page of reviews with their reviewers' names (one query, whatever the
 # reviews; their total is the item's running count)
-ITEM_PAGE_REVIEWED = 3
-ITEM_PAGE_REVIEWED_SIGNED_IN = 5
+ITEM_PAGE_REVIEWED = 4
+ITEM_PAGE_REVIEWED_SIGNED_IN = 6
 # + which of the item and its also-bought cards are on the wishlist
-ITEM_PAGE_WISHER = 6
+ITEM_PAGE_WISHER = 7
+ITEM_PAGE_IN_A_CATEGORY = 1  # + its breadcrumbs (one recursive query)
 # The wishlist: the user, the wished items with their price and stock.
 WISHLIST = 2
 CART_ANONYMOUS = 1  # every line's item in one query
@@ -52,9 +59,10 @@ CART_SIGNED_IN = 2  # + the user
 HISTORY = 4
 PROFILE = 5  # user, items bought with totals, their count, the summary, recent lines
 # An order's page: the user, the order, its lines with their items (one query),
-# its events with who made them (one query), and the shop's settings (the bank
-# details shown while a bank transfer is awaited).
-ORDER = 5
+# those items' pictures for the thumbnails (one query), its events with who
+# made them (one query), and the shop's settings (the bank details shown
+# while a bank transfer is awaited).
+ORDER = 6
 # The checkout page: the user, every cart line's item (one query), the delivery
 # methods, the shop's settings (the tax rate), the shopper's saved addresses.
 CHECKOUT_PAGE = 5
@@ -134,6 +142,50 @@ def test_catalogue_and_wishlist_query_counts_do_not_grow_with_wishes(
         write_wish_row(app, shopper, item_id)
     assert one == queries(client, "/items/") == CATALOGUE_WISHER
     assert one_wish == queries(client, "/users/wishlist") == WISHLIST
+
+
+def test_catalogue_query_count_is_fixed_whatever_the_pictures_and_categories(
+    app, client, make_item, make_items, make_category
+):
+    from tests.helpers import add_picture, set_item
+
+    first = make_item(name="Aaa First")
+    bare = queries(client, "/items/")
+    home = make_category("Home")
+    parent = home
+    for depth in range(4):  # a deep tree: Home > Level 0 > Level 1 > ...
+        parent = make_category(f"Level {depth}", parent_id=parent)
+        for n in range(3):
+            make_category(f"Shelf {depth}.{n}", parent_id=parent)
+    ids = make_items(30, prefix="Bulk")
+    for item_id in ids[:10]:
+        add_picture(app, item_id, color=(item_id % 255, 0, 0))
+        set_item(app, item_id, category_id=parent)
+    add_picture(app, first)
+    assert queries(client, "/items/") == bare == CATALOGUE_ANONYMOUS
+    assert queries(client, "/items/?category=home") == CATALOGUE_CATEGORY
+    assert queries(client, "/items/?category=level-3&in_stock=1&min_price=1") == (
+        CATALOGUE_CATEGORY
+    )
+    assert queries(client, "/items/?q=bulk&page=2") == CATALOGUE_FILTERED
+
+
+def test_item_page_query_count_is_fixed_whatever_the_pictures(
+    app, client, make_item, make_category
+):
+    from tests.helpers import add_picture, set_item
+
+    item_id = make_item()
+    none = queries(client, f"/items/{item_id}")
+    for n in range(4):
+        add_picture(app, item_id, color=(0, n * 50, 0))
+    assert queries(client, f"/items/{item_id}") == none == ITEM_PAGE_ANONYMOUS
+    top = make_category("Top")
+    deep = make_category("Deep", parent_id=make_category("Middle", parent_id=top))
+    set_item(app, item_id, category_id=deep)
+    assert queries(client, f"/items/{item_id}") == (
+        ITEM_PAGE_ANONYMOUS + ITEM_PAGE_IN_A_CATEGORY
+    )
 
 
 def test_cart_query_count_does_not_grow_with_lines(client, make_item, make_items):

@@ -15,6 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.items.catalogue import TSVECTOR
+from app.models import Item
 from tests.helpers import TRANSACTION_CONTROL, sign_in
 
 
@@ -100,10 +102,11 @@ def test_each_catalogue_order_walks_its_own_index(client, catalogue, sort, index
 def test_a_search_uses_the_trigram_index(client, catalogue, engine_name):
     found = plans(client, "/items/?q=oak")
     page = plan_of(found, "page_keys")
-    count = plan_of(found, "count(*)")
+    count = plan_of(found, "count(*)", "LIMIT")
     if engine_name == "sqlite":
-        assert "items_search VIRTUAL TABLE INDEX" in page
-        assert "items_search VIRTUAL TABLE INDEX" in count
+        for plan in (page, count):
+            assert "items_search VIRTUAL TABLE INDEX" in plan  # substrings
+            assert "items_words VIRTUAL TABLE INDEX" in plan  # words
     else:
         # Either index serves ILIKE '%oak%' on PostgreSQL: pg_trgm's, or a walk
         # of the name index filtering each entry. Which is cheaper turns on the
@@ -111,6 +114,68 @@ def test_a_search_uses_the_trigram_index(client, catalogue, engine_name):
         for plan in (page, count):
             assert "ix_items_name_trgm" in plan or "ix_items_live_name" in plan
     assert_no_full_scan(page, "items")
+    assert_no_full_scan(count, "items")
+
+
+def test_the_word_search_uses_its_index(client, catalogue, engine_name):
+    """The words of a search (stems, in names and descriptions): SQLite's
+    items_words FTS5 table, PostgreSQL's tsvector GIN index."""
+    found = plans(client, "/items/?q=oak+boards&sort=price")
+    count = plan_of(found, "count(*)", "LIMIT")
+    assert_no_full_scan(count, "items")
+    if engine_name == "sqlite":
+        assert "items_words VIRTUAL TABLE INDEX" in count
+        return
+    # On a table this small PostgreSQL rather walks another partial index of
+    # live items: with those out of the way (in a transaction rolled back),
+    # the words' expression must be served by the index made for it, or the
+    # plan is a full scan.
+    words = sa.select(sa.func.count()).where(
+        Item.archived_at.is_(None),
+        TSVECTOR.op("@@")(
+            sa.func.to_tsquery(sa.literal_column("'english'::regconfig"), "oak:*")
+        ),
+    )
+    others = sa.text(
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'items' "
+        "AND indexname <> 'ix_items_words' AND indexdef LIKE '%archived_at IS NULL%'"
+    )
+    with client.application.app_context(), db.engine.connect() as conn:
+        for name in conn.execute(others).scalars().all():
+            conn.exec_driver_sql(f"DROP INDEX {name}")
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        sql = str(words.compile(conn, compile_kwargs={"literal_binds": True}))
+        plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql))
+        conn.rollback()
+    assert "ix_items_words" in plan, plan
+
+
+@pytest.fixture
+def shelves(app, catalogue, make_category):
+    """Home > Boards, Home > Shelves: the catalogue's items on them."""
+    from tests.helpers import set_item
+
+    home = make_category("Home")
+    boards = make_category("Boards", parent_id=home)
+    shelves = make_category("Shelves", parent_id=home)
+    with app.app_context():
+        ids = db.session.scalars(sa.select(Item.id).order_by(Item.id)).all()
+    for n, item_id in enumerate(ids):
+        set_item(app, item_id, category_id=boards if n < 30 else shelves)
+    return {"home": home}
+
+
+def test_category_counts_come_from_the_category_index(client, shelves, engine_name):
+    """The counts of the child categories, the other filters applied, read
+    the (category_id, price_cents, stock) index of live items, not the table."""
+    for path in ("/items/", "/items/?category=home&in_stock=1&min_price=1.01"):
+        found = plans(client, path, sort=True)
+        counts = plan_of(found, "per_category", "sum(")
+        if engine_name == "sqlite":
+            assert "USING COVERING INDEX ix_items_live_category" in counts, counts
+        assert_no_full_scan(counts, "items")
+        page = plan_of(found, "page_keys")
+        assert_no_full_scan(page, "items")
 
 
 def test_the_history_walks_the_users_orders_index(client, catalogue):

@@ -51,6 +51,7 @@ ACCESS = {
     "static": "anyone",
     "items.index": "anyone",
     "items.detail": "anyone",  # archived items: admins only (404 for others)
+    "media.serve": "anyone",  # a picture's resized copies
     "users.register": "anyone",
     "users.login": "anyone",
     "users.forgot_password": "anyone",
@@ -78,7 +79,6 @@ ACCESS = {
     "purchases.card_pay": "payer",
     "purchases.card_return": "payer",
     "purchases.stripe_webhook": "provider",  # Stripe-Signature, never a session
-
     # reviews (only a buyer's is written: test_reviews.py) and the wishlist
     "items.review_create": "signed_in",
     "items.review_edit": "signed_in",  # one's own review; none: 404
@@ -97,6 +97,11 @@ ACCESS = {
     "items.export": "admin",
     "items.review_hide": "admin",
     "items.review_show": "admin",
+    "items.add_image": "admin",
+    "items.delete_image": "admin",
+    "items.move_image": "admin",
+    "items.categories": "admin",
+    "items.move_category": "admin",
     "users.index": "admin",
     "users.grant_admin": "admin",
     "users.revoke_admin": "admin",
@@ -135,6 +140,11 @@ PAYLOAD = {
     "new-code": "free",
     "new-name": "Free",
     "new-price": "0",
+    # a picture, a category
+    "alt": "Hacked",
+    "direction": "up",
+    "parent_id": "",
+    "slug": "hacked",
 }
 
 

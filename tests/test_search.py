@@ -5,6 +5,9 @@ every list, the admin's too (SECURITY 2, 5, 7)."""
 
 from __future__ import annotations
 
+import re
+
+import pytest
 import sqlalchemy as sa
 
 from app.extensions import cache, db
@@ -22,11 +25,20 @@ from tests.helpers import (
     valid_csrf,
 )
 
+DID_YOU_MEAN_RE = re.compile(r'<section id="did-you-mean".*?</section>', re.S)
+
 
 def search(client, q: str, **params) -> list[int]:
+    """The items a search lists (not the close names it suggests on none)."""
     response = client.get("/items/", query_string={"q": q, **params})
     assert response.status_code == 200
-    return item_ids_linked(response.get_data(as_text=True))
+    return item_ids_linked(DID_YOU_MEAN_RE.sub("", response.get_data(as_text=True)))
+
+
+def close_names_shown(client, q: str) -> list[int]:
+    html = client.get("/items/", query_string={"q": q}).get_data(as_text=True)
+    section = DID_YOU_MEAN_RE.search(html)
+    return item_ids_linked(section[0]) if section else []
 
 
 def test_search_matches_inside_words_in_any_case(client, make_item):
@@ -37,7 +49,7 @@ def test_search_matches_inside_words_in_any_case(client, make_item):
     assert search(client, "ALNU") == [lamp]
     assert search(client, "tonew") == [mug]
     assert search(client, "desk lamp") == [lamp]
-    assert search(client, "lamp desk") == []
+    assert search(client, "lamp desk") == [lamp]  # words, in any order
 
 
 def test_search_counts_only_matches(client, make_item):
@@ -279,3 +291,71 @@ def test_s07_sort_accepts_only_its_allow_list(app, make_item, make_user):
         for url in ("/items/manage", "/users/"):
             response = admin.get(url, query_string={"sort": sort})
             assert response.status_code in (200, 400), (url, sort)
+
+
+def test_search_finds_words_in_any_order_by_their_stems(client, make_item):
+    lantern = make_item(name="Wool Lantern", description="A soft glow for patios.")
+    lamps = make_item(name="Brass Desk Lamps", description="Two lamps, one switch.")
+    make_item(name="Linen Apron", description="Cotton ties.")
+    assert search(client, "lanterns") == [lantern]
+    assert search(client, "lantern wool") == [lantern]
+    assert search(client, "WOOL lanterns") == [lantern]
+    assert search(client, "lamp") == [lamps]
+    assert search(client, "desk lamp brass") == [lamps]
+    assert search(client, "lantern apron") == []  # every word must match
+
+
+def test_search_reads_descriptions_too(client, make_item):
+    throw = make_item(name="Winter Throw", description="Knitted from merino wool.")
+    make_item(name="Summer Sheet", description="Cool percale cotton.")
+    assert search(client, "merino") == [throw]
+    assert search(client, "knitting") == [throw]  # knitted, knitting: one stem
+
+
+def test_search_results_follow_the_chosen_sort(client, make_item):
+    cheap = make_item(name="Small Oak Bowl", price_cents=900)
+    dear = make_item(name="Large Oak Bowl", price_cents=4900)
+    middle = make_item(name="Oak Serving Bowls", price_cents=2900)
+    assert search(client, "bowl oak", sort="price") == [cheap, middle, dear]
+    assert search(client, "bowl oak", sort="-price") == [dear, middle, cheap]
+
+
+def test_a_search_with_no_results_suggests_somewhere_to_go(
+    client, make_item, make_category, engine_name
+):
+    kitchen = make_category("Kitchen")
+    make_item(name="Copper Kettle", category_id=kitchen)
+    response = client.get("/items/", query_string={"q": "xylophone"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "No items match “xylophone”" in html
+    assert 'href="/items/?category=kitchen"' in html
+
+
+def test_typos_find_the_closest_names_on_postgresql(client, make_item, engine_name):
+    if engine_name != "postgresql":
+        pytest.skip("pg_trgm's similarity is PostgreSQL's")
+    kettle = make_item(name="Copper Kettle")
+    make_item(name="Linen Apron")
+    assert search(client, "kettel") == []
+    assert close_names_shown(client, "kettel") == [kettle]
+    assert close_names_shown(client, "coper kettle") == [kettle]
+    assert close_names_shown(client, "zzzzqqq") == []
+
+
+def test_search_words_are_text_never_query_syntax(client, make_item):
+    lamp = make_item(name="Lamp")
+    for q in (
+        'lamp"',
+        "lamp*",
+        "lamp OR",
+        "NEAR(lamp)",
+        "lamp & !x",
+        "lamp:*",
+        "-lamp",
+        "l'amp",
+    ):
+        response = client.get("/items/", query_string={"q": q})
+        assert response.status_code == 200, q
+    assert search(client, 'lamp"') == [lamp]
+    assert search(client, "lamp:*") == [lamp]

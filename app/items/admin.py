@@ -14,7 +14,8 @@ from app.auth import admin_required
 from app.database import begin_write
 from app.extensions import db
 from app.items import bp
-from app.items.forms import ItemForm
+from app.items.forms import ImageForm, ItemForm, category_choices
+from app.items.tree import whole_tree
 from app.models import Item, utcnow
 from app.pagination import page_arg
 from app.search import contains, search_text
@@ -45,6 +46,7 @@ def create():
     """Add an item."""
     form = ItemForm()
     del form.stock_seen  # only an edit has a stock figure to protect
+    _category_select(form)
     if form.validate_on_submit():
         begin_write()
         item = Item(
@@ -52,6 +54,7 @@ def create():
             description=form.description.data or "",
             price_cents=form.price.data,
             stock=form.stock.data,
+            category_id=_chosen_category(form),
         )
         db.session.add(item)
         db.session.flush()  # the new id, for the audit trail
@@ -73,9 +76,14 @@ def edit(item_id: int):
     current number instead of silently overwriting the sale.
     """
     item = db.get_or_404(Item, item_id)
-    form = ItemForm(obj=item, price=item.price_cents, stock_seen=item.stock)
+    form = ItemForm(
+        obj=item,
+        price=item.price_cents,
+        stock_seen=item.stock,
+    )
+    _category_select(form)
     if not form.validate_on_submit():
-        return _render_form(form, item)
+        return render_edit_page(form, item)
 
     seen = form.stock_seen.data
     values = {
@@ -84,6 +92,8 @@ def edit(item_id: int):
         "price_cents": form.price.data,
         "stock": form.stock.data,
     }
+    if "category_id" in request.form:  # absent: the category stays as it is
+        values["category_id"] = _chosen_category(form)
     guard = []
     if seen is not None:
         if form.stock.data == seen:
@@ -93,7 +103,9 @@ def edit(item_id: int):
     begin_write()
     # The row as it is now, locked until commit: the audit trail's "before".
     before = db.session.execute(
-        sa.select(*(getattr(Item, field) for field in audit.ITEM_FIELDS))
+        sa.select(
+            *(getattr(Item, field) for field in audit.ITEM_FIELDS), Item.category_id
+        )
         .where(Item.id == item_id)
         .with_for_update()
     ).one_or_none()
@@ -108,7 +120,7 @@ def edit(item_id: int):
             "(a sale or another admin). Check the number and save again."
         )
         form.stock_seen.data = item.stock
-        return _render_form(form, item)
+        return render_edit_page(form, item)
     before = before._asdict()
     audit.record("item.update", item_id, {k: before[k] for k in values}, values)
     db.session.commit()
@@ -118,7 +130,34 @@ def edit(item_id: int):
 
 def _render_form(form: ItemForm, item: Item | None):
     status = 422 if form.is_submitted() else 200
-    return render_template("items/form.html", form=form, item=item), status
+    return render_template(
+        "items/form.html", form=form, item=item, image_form=ImageForm()
+    ), status
+
+
+def render_edit_page(
+    form: ItemForm,
+    item: Item,
+    image_form: ImageForm | None = None,
+    status: int | None = None,
+):
+    """The edit page: the item's form, then its pictures and the upload form."""
+    if not form.category_id.choices or len(form.category_id.choices) == 1:
+        _category_select(form)
+    if status is None:
+        status = 422 if form.is_submitted() else 200
+    return render_template(
+        "items/form.html", form=form, item=item, image_form=image_form or ImageForm()
+    ), status
+
+
+def _category_select(form: ItemForm) -> None:
+    form.category_id.choices = category_choices(whole_tree())
+
+
+def _chosen_category(form: ItemForm) -> int | None:
+    """The select's id (validated against its choices), or None for none."""
+    return int(form.category_id.data) if form.category_id.data else None
 
 
 @bp.post("/<int:item_id>/archive")

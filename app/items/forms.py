@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import Field, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional
+from flask_wtf.file import FileField
+from wtforms import Field, SelectField, StringField, TextAreaField
+from wtforms.fields import SelectChoice
+from wtforms.validators import InputRequired, Length, Optional, Regexp
 from wtforms.widgets import HiddenInput, NumberInput
 
 from app.forms import AmountField, NoControlCharacters, WholeNumberField, strip
 from app.limits import (
+    CATEGORY_NAME_MAX,
+    CATEGORY_SLUG_MAX,
     DESCRIPTION_MAX,
+    IMAGE_ALT_MAX,
     ITEM_NAME_MAX,
     RATING_MAX,
     RATING_MIN,
@@ -39,6 +44,14 @@ class SeenStockField(Field):
         self.data = whole_number_or_none(valuelist[0] if valuelist else None)
 
 
+class ChoiceOfId(SelectField):
+    """A select of ids as text, "" for none: an object's None (no category)
+    is the "" option, not a choice missing from the list."""
+
+    def process_data(self, value) -> None:
+        self.data = "" if value is None else str(value)
+
+
 class ItemForm(FlaskForm):
     """Add or edit an item (field names are part of the published contract)."""
 
@@ -65,6 +78,9 @@ class ItemForm(FlaskForm):
     stock = WholeNumberField(
         "Stock", validators=[InputRequired(STOCK_REQUIRED)], maximum=STOCK_MAX
     )
+    # A select of the categories ("" for none); the view fills its choices.
+    # A POST without the field leaves the item's category as it is.
+    category_id = ChoiceOfId("Category", choices=[SelectChoice("", "No category")])
     # The stock the admin saw when the form was drawn: if a checkout changes it
     # meanwhile, saving must not silently overwrite the sale (see items.edit).
     stock_seen = SeenStockField()
@@ -105,3 +121,73 @@ class ReviewForm(FlaskForm):
         ],
         filters=[strip],
     )
+
+
+def category_choices(rows, blank: str = "No category") -> list[SelectChoice]:
+    """The select's options from (id, name, depth) rows in tree order: ""
+    (`blank`) for none, then each category indented under its parent."""
+    return [SelectChoice("", blank)] + [
+        SelectChoice(str(row.id), INDENT * row.depth + row.name) for row in rows
+    ]
+
+
+class ImageForm(FlaskForm):
+    """Add one picture to an item (field names are part of the contract)."""
+
+    image = FileField("Picture")
+    alt = StringField(
+        "Description for screen readers (alt text)",
+        filters=[strip],
+        validators=[
+            Optional(),
+            Length(
+                max=IMAGE_ALT_MAX,
+                message=f"Keep the alt text under {IMAGE_ALT_MAX} characters.",
+            ),
+            NoControlCharacters(),
+        ],
+    )
+
+
+INDENT = "\u2003"  # an em space a level: the tree's shape inside a <select>
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+
+
+class CategoryForm(FlaskForm):
+    """Add a category (fields `name`, `parent_id`, optional `slug`)."""
+
+    name = StringField(
+        "Name",
+        filters=[strip],
+        validators=[
+            InputRequired("Give the category a name."),
+            Length(
+                min=1,
+                max=CATEGORY_NAME_MAX,
+                message=f"Use 1 to {CATEGORY_NAME_MAX} characters for the name.",
+            ),
+            NoControlCharacters(),
+        ],
+    )
+    parent_id = ChoiceOfId("Inside", choices=[SelectChoice("", "Top level")])
+    slug = StringField(
+        "Address (slug)",
+        filters=[strip, lambda s: s.lower() if isinstance(s, str) else s],
+        validators=[
+            Optional(),
+            Length(
+                max=CATEGORY_SLUG_MAX - 4,
+                message=f"Keep the slug under {CATEGORY_SLUG_MAX - 4} characters.",
+            ),
+            Regexp(
+                SLUG_PATTERN,
+                message="Use lower-case letters, digits and single hyphens.",
+            ),
+        ],
+    )
+
+
+class CategoryMoveForm(FlaskForm):
+    """Put a category under another (or at the top level)."""
+
+    parent_id = ChoiceOfId("Move inside", choices=[SelectChoice("", "Top level")])

@@ -16,6 +16,7 @@ from app.forms import CartAddForm
 from app.items.forms import ReviewForm
 from app.items.ratings import reviews_page, viewer_of
 from app.items.recommendations import also_bought_cached
+from app.items.tree import ancestors
 from app.models import Item, User, UserItem
 from app.pagination import page_arg, paginate_rows
 from app.wishlist import wished_ids
@@ -44,6 +45,7 @@ def render_item_page(item: Item, form: CartAddForm, status: int = 200):
         viewer=viewer_of(item.id),
         review_form=ReviewForm(formdata=None),
         wished=wished_ids([item.id, *(row.id for row in also_bought)]),
+        trail=ancestors(category_id=item.category_id) if item.category_id else [],
     ), status
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from flask import abort, current_app, render_template, request
 from flask_login import current_user
 
@@ -13,11 +14,16 @@ from app.database import sql_literal
 from app.extensions import db
 from app.forms import CartAddForm
 from app.items import bp
+from app.items.catalogue import (
+    Filters,
+    branch_counts,
+    close_names,
+    text_matches,
+)
 from app.items.pages import render_item_page
 from app.items.recommendations import popular_cached
-from app.models import Item, StoreTotals
+from app.models import Item, StoreTotals, first_image_columns
 from app.pagination import page_arg, paginate_rows
-from app.search import contains, search_text
 from app.wishlist import wished_ids
 
 SORTS = {
@@ -47,50 +53,17 @@ SORT_LABELS = {
 SEARCH_COUNT_CAP = 1_000
 
 
-def name_contains(q: str) -> sa.ColumnElement[bool]:
-    """Live items whose name contains `q` in any case, through the search index.
-
-    SQLite answers from its FTS5 trigram table of live item names; the unary
-    `+` keeps the planner walking the catalogue's sort index and checking each
-    id against the matches, so a page stops after 24 rows. PostgreSQL's
-    pg_trgm index serves ILIKE directly. Queries under three characters have
-    no trigram and fall back to a plain LIKE.
-    """
-    if _in_fts(q):
-        return sa.literal_column("+items.id").in_(_fts_matches(q))
-    return contains(Item.name, q)
-
-
-def _in_fts(q: str) -> bool:
-    """Whether SQLite's trigram table can answer `q` (three characters at least)."""
-    return len(q) >= 3 and db.engine.dialect.name == "sqlite"
-
-
-def _fts_matches(q: str) -> sa.Select:
-    phrase = '"' + q.replace('"', '""') + '"'
-    return (
-        sa.select(sa.literal_column("rowid"))
-        .select_from(sa.table("items_search"))
-        .where(sa.text("items_search MATCH :phrase").bindparams(phrase=phrase))
-    )
-
-
 def _live_total(q: str) -> int:
     """The catalogue's total. Unsearched, the database's running count of live
     items: one row, whatever the catalogue's size. Searched, the matches up to
-    one past SEARCH_COUNT_CAP (on SQLite in the search index alone),
-    remembered for SEARCH_COUNT_CACHE_SECONDS: a common word's count costs
-    more than its page, and it is the common words that are searched again."""
+    one past SEARCH_COUNT_CAP, remembered for SEARCH_COUNT_CACHE_SECONDS: a
+    common word's count costs more than its page, and it is the common words
+    that are searched again."""
     if not q:
         return db.session.scalar(sa.select(StoreTotals.live_items)) or 0
 
     def count() -> int:  # built only when the cache has no count
-        if _in_fts(q):
-            matches = _fts_matches(q)
-        else:
-            matches = sa.select(Item.id).where(
-                Item.archived_at.is_(None), name_contains(q)
-            )
+        matches = sa.select(Item.id).where(Item.archived_at.is_(None), text_matches(q))
         capped = matches.limit(sql_literal(SEARCH_COUNT_CAP + 1)).subquery()
         return db.session.scalar(sa.select(sa.func.count()).select_from(capped)) or 0
 
@@ -104,14 +77,18 @@ def _live_total(q: str) -> int:
 
 @bp.get("/")
 def index():
-    """The catalogue: 24 items a page, searchable and sortable."""
-    q = search_text()
+    """The catalogue: 24 items a page, searchable, sortable and filtered by
+    category (its whole subtree), price and stock, with the counts of the
+    child categories under the same filters."""
+    filters = Filters.from_request()
+    q = filters.q
     sort = request.args.get("sort", "name")
     if sort not in SORTS:
         sort = "name"
     page = page_arg()
 
-    # Plain columns, not entities: the cards need six values each.
+    branches, matching = branch_counts(filters)
+    # Plain columns, not entities: the cards need these values each.
     select = sa.select(
         Item.id,
         Item.name,
@@ -119,21 +96,31 @@ def index():
         Item.stock,
         Item.rating_count,
         Item.rating_sum,
-    ).where(Item.archived_at.is_(None))
-    if q:
-        select = select.where(name_contains(q))
+        *first_image_columns(),
+    ).where(*filters.conditions())
+    if filters.narrowed:
+        total, cap = matching, None
+    else:
+        total, cap = _live_total(q), (SEARCH_COUNT_CAP if q else None)
     items = paginate_rows(
         select,
         page,
         current_app.config["ITEMS_PER_PAGE"],
-        total=_live_total(q),
+        total=total,
         order_by=SORTS[sort],
         key=Item.id,
-        count_cap=SEARCH_COUNT_CAP if q else None,
+        count_cap=cap,
     )
     # "Popular" belongs to the catalogue's landing view only: a search, another
     # page or another order is the shopper browsing the list they asked for.
-    popular_items = popular_cached() if page == 1 and not q and sort == "name" else []
+    landing = page == 1 and not q and sort == "name" and not filters.narrowed
+    popular_items = popular_cached() if landing else []
+    close = []
+    suggested: list = []
+    if q and not items.items and page == 1:
+        close = close_names(q)
+        if not close:
+            suggested = branch_counts(Filters())[0]
     return render_template(
         "items/index.html",
         items=items,
@@ -142,13 +129,17 @@ def index():
         sort_labels=SORT_LABELS,
         popular_items=popular_items,
         wished=wished_ids([row.id for row in (*items.items, *popular_items)]),
+        filters=filters,
+        branches=branches,
+        close=close,
+        suggested=[b for b in suggested if b.count][:8],
     )
 
 
 @bp.get("/<int:item_id>")
 def detail(item_id: int):
     """One item: price, stock, description and the add-to-cart form."""
-    item = db.get_or_404(Item, item_id)
+    item = db.get_or_404(Item, item_id, options=[so.selectinload(Item.images)])
     is_admin = current_user.is_authenticated and current_user.is_admin
     if item.is_archived and not is_admin:
         abort(404)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import session
 
 from app.extensions import db
-from app.models import Item
+from app.models import Item, first_image_columns
 from app.numbers import whole_number_or_none
 
 
@@ -17,6 +17,8 @@ from app.numbers import whole_number_or_none
 class CartLine:
     item: Item
     quantity: int
+    # The item's first picture (key, widths, width, height, alt), or None.
+    picture: tuple | None = None
 
     @property
     def total_cents(self) -> int:
@@ -62,14 +64,17 @@ def lines() -> list[CartLine]:
     cart = quantities()
     if not cart:
         return []
-    items = db.session.scalars(
-        sa.select(Item)
+    rows = db.session.execute(
+        sa.select(Item, *first_image_columns())
         .where(Item.id.in_(cart), Item.archived_at.is_(None))
         .order_by(Item.name)
     ).all()
-    if len(items) != len(cart):
-        save({item.id: cart[item.id] for item in items})
-    return [CartLine(item, cart[item.id]) for item in items]
+    if len(rows) != len(cart):
+        save({row[0].id: cart[row[0].id] for row in rows})
+    return [
+        CartLine(item, cart[item.id], tuple(picture) if picture[0] else None)
+        for item, *picture in rows
+    ]
 
 
 def clear() -> None:

@@ -17,7 +17,7 @@ from app.auth import admin_required
 from app.caching import forget, remembered
 from app.csv_files import csv_lines, csv_response
 from app.extensions import db
-from app.models import Order, OrderEvent, User, UserItem
+from app.models import Item, Order, OrderEvent, User, UserItem
 from app.money import cents_to_decimal_text
 from app.orders import payments
 from app.orders.methods import BANK_TRANSFER, CARD
@@ -53,7 +53,9 @@ def _order_or_404(number: str) -> Order:
             sa.select(Order)
             .where(Order.number == normalized)
             .options(
-                so.selectinload(Order.lines).joinedload(UserItem.item),
+                so.selectinload(Order.lines)
+                .joinedload(UserItem.item)
+                .selectinload(Item.images),
                 so.selectinload(Order.events).joinedload(OrderEvent.actor),
             )
         )

@@ -22,6 +22,14 @@ from app.extensions import db
 from config import ROOT
 from tests.helpers import build_app, dispose, fresh_database
 
+# The tables each migration since 0006 adds: a downgrade past it drops them.
+TABLES_ADDED = {
+    "0007": {"order_events", "shipping_methods", "shop_settings", "addresses"},
+    "0008": {"outbox"},
+    "0009": {"payments", "payment_events"},
+    "0010": {"reviews", "wishlist_items", "restocks"},
+    "0011": {"categories", "item_images"},
+}
 STORE_TABLES = {
     "store_totals",
     "users",
@@ -30,18 +38,10 @@ STORE_TABLES = {
     "user_items",
     "audit_events",
     "item_imports",
-    "order_events",
-    "shipping_methods",
-    "shop_settings",
-    "addresses",
-    "outbox",
-    "payments",
-    "payment_events",
-}
-# The tables migration 0009 adds.
-PAYMENT_TABLES = {"payments", "payment_events"}
+}.union(*TABLES_ADDED.values())
 # The tables migration 0007 adds.
-ORDER_TABLES = {"order_events", "shipping_methods", "shop_settings", "addresses"}
+ORDER_TABLES = TABLES_ADDED["0007"]
+PAYMENT_TABLES = TABLES_ADDED["0009"]
 # The flask command of the environment running the tests (.venv/bin/flask).
 FLASK = Path(sys.executable).with_name("flask")
 
@@ -93,30 +93,19 @@ def test_upgrade_downgrade_upgrade_round_trips(fresh_app, fresh_database_url):
 
     flask_db(fresh_app, "upgrade")
     assert table_names(fresh_database_url) == STORE_TABLES | {"alembic_version"}
-    assert current_revision(fresh_database_url) == head_revision() == "0009"
+    assert current_revision(fresh_database_url) == head_revision() == max(TABLES_ADDED)
 
-    # One step down and up again: 0009 (card payments) undoes itself.
-    flask_db(fresh_app, "downgrade", "0008")
-    assert table_names(fresh_database_url) == STORE_TABLES - PAYMENT_TABLES | {
-        "alembic_version"
-    }
-    assert current_revision(fresh_database_url) == "0008"
-    flask_db(fresh_app, "upgrade")
-
-    # And 0008 (the outbox, deleted accounts).
-    flask_db(fresh_app, "downgrade", "0007")
-    assert table_names(fresh_database_url) == STORE_TABLES - {
-        "outbox"
-    } - PAYMENT_TABLES | {"alembic_version"}
-    assert current_revision(fresh_database_url) == "0007"
-    flask_db(fresh_app, "upgrade")
-
-    # And 0007 (the order lifecycle) too.
-    flask_db(fresh_app, "downgrade", "0006")
-    assert table_names(fresh_database_url) == STORE_TABLES - ORDER_TABLES - {
-        "outbox"
-    } - PAYMENT_TABLES | {"alembic_version"}
-    assert current_revision(fresh_database_url) == "0006"
+    # Down one migration at a time to 0006: each drops exactly the tables it
+    # added (and its columns: the next upgrade would fail on a leftover one).
+    dropped: set[str] = set()
+    for revision in sorted(TABLES_ADDED, reverse=True):
+        below = f"{int(revision) - 1:04d}"
+        flask_db(fresh_app, "downgrade", below)
+        dropped |= TABLES_ADDED[revision]
+        assert table_names(fresh_database_url) == STORE_TABLES - dropped | {
+            "alembic_version"
+        }, revision
+        assert current_revision(fresh_database_url) == below
     flask_db(fresh_app, "upgrade")
     assert table_names(fresh_database_url) == STORE_TABLES | {"alembic_version"}
 

@@ -9,13 +9,13 @@ from app.extensions import db
 from app.models import User, UserItem
 from tests.helpers import (
     HOSTILE,
-    audit_events,
-    flashes,
-    html_of,
     TEST_PASSWORD,
+    audit_events,
     count,
     count_queries,
     csrf_token_from,
+    flashes,
+    html_of,
     minutes_ago,
     post_form,
     row_of,
@@ -312,7 +312,7 @@ def test_two_admins_taking_each_other_away_at_once_leave_one_admin(
         # with the message each was flashed.
         told = [
             " ".join(flashes(html_of(side.client.get(a.headers["Location"]))))
-            for side, a in zip(sides, answers)
+            for side, a in zip(sides, answers, strict=True)
         ]
         # The loser is told, unless the winner disabled them: then they are
         # signed out, and the message goes with their ended session.

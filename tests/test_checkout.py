@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import sqlalchemy as sa
 
-from app.forms import CONTROL_CHARACTERS
 from app.extensions import db
+from app.forms import CONTROL_CHARACTERS
 from app.models import (
     Address,
     Item,

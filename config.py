@@ -34,6 +34,12 @@ def env_int(name: str, default: int) -> int:
     return int(text) if text else default
 
 
+def env_seconds(name: str, default: float) -> float:
+    """A duration in seconds (`2`, `0.5`); unset or empty is the default."""
+    text = (os.environ.get(name) or "").strip()
+    return float(text) if text else default
+
+
 def database_url(url: str | None) -> str:
     """Normalise a DATABASE_URL: default SQLite file, psycopg 3 for PostgreSQL."""
     if not url:
@@ -53,6 +59,20 @@ class Config:
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SQLALCHEMY_RECORD_QUERIES = False
+    # How long the store waits on its database before giving up with a clear
+    # 503 page (app/database.py sets them on every connection), so one held
+    # lock or a database that stops answering costs seconds, never a gunicorn
+    # thread each until it clears. PostgreSQL applies the lock timeout to each
+    # lock a statement waits for: a checkout waits at most about twice it.
+    DATABASE_CONNECT_TIMEOUT = env_seconds("DATABASE_CONNECT_TIMEOUT", 3)
+    DATABASE_LOCK_TIMEOUT = env_seconds("DATABASE_LOCK_TIMEOUT", 1)
+    DATABASE_STATEMENT_TIMEOUT = env_seconds("DATABASE_STATEMENT_TIMEOUT", 5)
+    DATABASE_IDLE_IN_TRANSACTION_TIMEOUT = env_seconds(
+        "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", 15
+    )
+    DATABASE_POOL_TIMEOUT = env_seconds("DATABASE_POOL_TIMEOUT", 3)
+    # SQLite: how long a writer queues for the one write lock.
+    DATABASE_BUSY_TIMEOUT = env_seconds("DATABASE_BUSY_TIMEOUT", 5)
 
     MAX_CONTENT_LENGTH = 12 * 1024 * 1024
     ITEMS_PER_PAGE = 24

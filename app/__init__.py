@@ -34,6 +34,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     from app.extensions import cache, csrf, db, limiter, login_manager, migrate
     from app.mail import delivery
 
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = database.engine_options(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
     csrf.init_app(app)

@@ -12,7 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import Flask, current_app
 
 from app.audit import events as audit
-from app.database import begin_write
+from app.database import begin_write, without_timeouts
 from app.demo import DEMO_PASSWORD, seed_store
 from app.extensions import db
 from app.items import csv_io
@@ -247,6 +247,7 @@ def seed(
     n_items: int, n_users: int, n_purchases: int, random_seed: int, if_empty: bool
 ) -> None:
     """Add demo users, items and purchases (bulk inserts, fast at large counts)."""
+    without_timeouts(db.session.connection())  # a large seed's inserts take a while
     if if_empty and db.session.scalar(sa.select(sa.func.count(Item.id))):
         click.echo("The store has items already; not seeding.")
         return

@@ -8,6 +8,7 @@ from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from app.database import is_unavailable
 from app.extensions import db
 
 MESSAGES = {
@@ -34,7 +35,14 @@ MESSAGES = {
         "Something went wrong",
         "Sorry, the store hit an error. Please try again shortly.",
     ),
+    503: (
+        "Temporarily unavailable",
+        "The store could not finish this in time, so nothing was changed. "
+        "Please try again in a moment.",
+    ),
 }
+# Seconds a client is asked to wait after a 503 (the database busy or away).
+RETRY_AFTER_UNAVAILABLE = 5
 
 
 def init_app(app: Flask) -> None:
@@ -58,12 +66,14 @@ PLAIN_PAGE = """<!doctype html>
 """
 
 
-def render_error(code: int, message: str | None = None):
+def render_error(code: int, message: str | None = None, plain: bool = False):
+    """The error page of `code`; `plain` draws it without the layout (which
+    may read the database, for the nav's signed-in user)."""
     title, default = MESSAGES.get(
         code, ("Error", "The request could not be completed.")
     )
     message = message or default
-    if has_request_context() and request_ctx.url_adapter is not None:
+    if not plain and has_request_context() and request_ctx.url_adapter is not None:
         try:
             return render_template(
                 "errors/error.html", code=code, title=title, message=message
@@ -100,5 +110,11 @@ def _unhandled_error(error: Exception):
     if isinstance(error, HTTPException):
         return _http_error(error)
     db.session.rollback()
+    if is_unavailable(error):
+        # A held lock, a database that does not answer, a full pool: the
+        # timeouts ended the wait; say so, briefly, and ask for a retry.
+        current_app.logger.warning("Database unavailable: %s", type(error).__name__)
+        body, code = render_error(503, plain=True)
+        return body, code, {"Retry-After": str(RETRY_AFTER_UNAVAILABLE)}
     current_app.logger.exception("Unhandled error", exc_info=error)
     return render_error(InternalServerError.code)

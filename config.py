@@ -91,6 +91,11 @@ class Config:
     CACHE_REDIS_URL = os.environ.get("CACHE_REDIS_URL")
     CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "store:")
     CACHE_THRESHOLD = 5000  # SimpleCache: entries kept before the oldest go
+    # Seconds a Redis (the cache's and the limiter's) may take to connect and
+    # to answer each command; after a failure the cache skips it for
+    # REDIS_RETRY_SECONDS, and the limiter counts in memory meanwhile.
+    REDIS_TIMEOUT = env_seconds("REDIS_TIMEOUT", 0.5)
+    REDIS_RETRY_SECONDS = env_seconds("REDIS_RETRY_SECONDS", 30)
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -146,6 +151,9 @@ class Config:
     # How long a worker holds an email it claimed; renewed before each send.
     # A worker that dies leaves its emails to the others once this passes.
     OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 120)
+    # /healthz/ready reports the outbox `stale` when its most overdue email
+    # has waited longer than this (no worker running, or one stuck).
+    OUTBOX_STALE_SECONDS = env_int("OUTBOX_STALE_SECONDS", 600)
     # The worker also cancels unpaid orders past their window this often.
     ORDERS_EXPIRE_EVERY_SECONDS = env_int("ORDERS_EXPIRE_EVERY_SECONDS", 300)
 

@@ -72,7 +72,12 @@ class Config:
     )
     DATABASE_POOL_TIMEOUT = env_seconds("DATABASE_POOL_TIMEOUT", 3)
     # SQLite: how long a writer queues for the one write lock.
-    DATABASE_BUSY_TIMEOUT = env_seconds("DATABASE_BUSY_TIMEOUT", 5)
+    DATABASE_BUSY_TIMEOUT = env_seconds("DATABASE_BUSY_TIMEOUT", 3)
+    # POSTs one process serves at once (0: any number; gunicorn.conf.py sets
+    # one less than its threads, so a thread is always free for reads), and
+    # how long a POST waits for a turn before the 503 page (app/resilience.py).
+    WRITE_SLOTS = env_int("WRITE_SLOTS", 0)
+    WRITE_SLOT_WAIT = env_seconds("WRITE_SLOT_WAIT", 0.5)
 
     MAX_CONTENT_LENGTH = 12 * 1024 * 1024
     ITEMS_PER_PAGE = 24

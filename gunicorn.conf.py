@@ -24,6 +24,10 @@ errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 raw_env = ["STORE_ENV=production"] if os.environ.get("STORE_ENV") is None else []
+# Writes (POSTs) in each worker at once: one thread fewer than it has, so a
+# thread is always free for reads while writes wait on a held lock.
+if os.environ.get("WRITE_SLOTS") is None:
+    raw_env.append(f"WRITE_SLOTS={max(1, threads - 1)}")
 # Gunicorn 27's control socket lives at one path per user (~/.gunicorn), so two
 # stores on one host would share it; the store is managed by signals instead.
 control_socket_disable = True

@@ -30,12 +30,13 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     _ensure_sqlite_folder(app)
 
     # Engine settings (SQLite pragmas, PostgreSQL UTC) hook into SQLAlchemy on import.
-    from app import auth, caching, database, errors, security, templating
+    from app import auth, caching, database, errors, resilience, security, templating
     from app.extensions import cache, csrf, db, limiter, login_manager, migrate
     from app.mail import delivery
 
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = database.engine_options(app)
     db.init_app(app)
+    resilience.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
     csrf.init_app(app)
     caching.init_app(app)  # Redis settings, before the limiter and cache read them

@@ -9,6 +9,7 @@ from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.database import is_unavailable
+from app.resilience import Unavailable
 from app.extensions import db
 
 MESSAGES = {
@@ -110,7 +111,7 @@ def _unhandled_error(error: Exception):
     if isinstance(error, HTTPException):
         return _http_error(error)
     db.session.rollback()
-    if is_unavailable(error):
+    if isinstance(error, Unavailable) or is_unavailable(error):
         # A held lock, a database that does not answer, a full pool: the
         # timeouts ended the wait; say so, briefly, and ask for a retry.
         current_app.logger.warning("Database unavailable: %s", type(error).__name__)

@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from flask import Flask, current_app, g, request
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -69,3 +71,56 @@ class CircuitBreaker:
             return fallback
         self.succeeded()
         return result
+
+
+class Unavailable(Exception):
+    """The store cannot take this request now: answered with the 503 page."""
+
+
+def init_app(app: Flask) -> None:
+    """Give the app its write slots (WRITE_SLOTS, WRITE_SLOT_WAIT)."""
+    app.extensions["write_slots"] = WriteSlots(
+        app.config["WRITE_SLOTS"], app.config["WRITE_SLOT_WAIT"]
+    )
+    app.before_request(_take_write_slot)
+    app.teardown_request(_give_write_slot_back)
+
+
+def _take_write_slot() -> None:
+    if request.method != "POST":
+        return
+    if not current_app.extensions["write_slots"].enter():
+        raise Unavailable("no write slot came free")
+    g.write_slot = True
+
+
+def _give_write_slot_back(_error: BaseException | None) -> None:
+    if g.pop("write_slot", False):
+        current_app.extensions["write_slots"].leave()
+
+
+class WriteSlots:
+    """At most `slots` POSTs at once in this process (0: no limit).
+
+    Only a write can wait on a lock (PostgreSQL's reads never wait on row
+    locks, SQLite's WAL readers never wait on the writer), so keeping a
+    thread of each gunicorn worker free of writes keeps the catalogue,
+    /healthz and static files answering while writes queue on a held lock.
+    A POST that finds no slot within `wait` seconds gets the 503 page at once
+    (nothing written) instead of holding a thread. gunicorn.conf.py sets
+    WRITE_SLOTS to one less than the worker's threads.
+    """
+
+    def __init__(self, slots: int, wait: float) -> None:
+        self.slots, self.wait = slots, wait
+        self._semaphore = threading.BoundedSemaphore(slots) if slots > 0 else None
+
+    def enter(self) -> bool:
+        """Take a slot for this request; False when none came free in time."""
+        if self._semaphore is None:
+            return True
+        return self._semaphore.acquire(timeout=self.wait)
+
+    def leave(self) -> None:
+        if self._semaphore is not None:
+            self._semaphore.release()

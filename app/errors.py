@@ -9,8 +9,8 @@ from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.database import is_unavailable
-from app.resilience import Unavailable
 from app.extensions import db
+from app.resilience import Unavailable
 
 MESSAGES = {
     400: (

@@ -278,7 +278,7 @@ def test_s45_a_held_row_lock_costs_seconds_while_the_store_answers(
         finally:
             release()
         after = checkout_state(app)
-        browser, form = prepared[0]
+        browser = prepared[0][0]
         fresh = browser.get("/purchases/checkout")
         bought = browser.post("/purchases/checkout", checkout_fields(fresh.text))
 

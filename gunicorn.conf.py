@@ -28,6 +28,32 @@ raw_env = ["STORE_ENV=production"] if os.environ.get("STORE_ENV") is None else [
 # thread is always free for reads while writes wait on a held lock.
 if os.environ.get("WRITE_SLOTS") is None:
     raw_env.append(f"WRITE_SLOTS={max(1, threads - 1)}")
+
+
+def _refuse_per_process_limits() -> None:
+    """Production with several workers counts sign-in attempts in memory only
+    when told to (RATELIMIT_PER_PROCESS=true): each worker would count for
+    itself, so the limit of 10 a minute would be 10 per worker. Refused
+    otherwise, before a single worker starts."""
+    production = os.environ.get("STORE_ENV", "production") == "production"
+    storage = os.environ.get("RATELIMIT_STORAGE_URI") or "memory://"
+    if not (production and workers > 1 and storage.startswith("memory://")):
+        return
+    message = (
+        f"The sign-in limit would be counted by each of the {workers} workers "
+        "for itself (RATELIMIT_STORAGE_URI is memory://): set it to a Redis "
+        "shared by every worker"
+    )
+    if (os.environ.get("RATELIMIT_PER_PROCESS") or "").lower() in ("1", "true"):
+        print(f"WARNING: {message}. Counting per process, as asked.", flush=True)
+        return
+    raise SystemExit(
+        f"Refusing to start: {message}, or RATELIMIT_PER_PROCESS=true to count "
+        "per process knowingly (or GUNICORN_WORKERS=1)."
+    )
+
+
+_refuse_per_process_limits()
 # Gunicorn 27's control socket lives at one path per user (~/.gunicorn), so two
 # stores on one host would share it; the store is managed by signals instead.
 control_socket_disable = True

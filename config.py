@@ -176,6 +176,8 @@ class Config:
     # every visitor would share the proxy's address, and so one limit.
     TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES") or 0)
     HSTS = False
+    # Log lines: `text` (with each line's request id) or `json`, one object a line.
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
 
     # How long an unpaid order holds its stock before `flask orders expire`
     # cancels it, per payment method.
@@ -196,6 +198,7 @@ class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     HSTS = True
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")
 
 
 class TestingConfig(Config):

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.database import is_unavailable
 from app.extensions import db
+from app.observability import current_request_id
 from app.resilience import Unavailable
 
 MESSAGES = {
@@ -60,7 +61,7 @@ PLAIN_PAGE = """<!doctype html>
 <head><meta charset="utf-8"><title>{title} · Corner Store</title>
 <link rel="stylesheet" href="/static/css/store.css"></head>
 <body><main class="container">
-<h1>{title}</h1><p class="muted">Error {code}</p><p>{message}</p>
+<h1>{title}</h1><p class="muted">Error {code}</p><p>{message}</p>{reference}
 <p><a href="/items/">Browse the catalogue</a></p>
 </main></body>
 </html>
@@ -74,14 +75,30 @@ def render_error(code: int, message: str | None = None, plain: bool = False):
         code, ("Error", "The request could not be completed.")
     )
     message = message or default
+    # A store's fault (500, 503) names the request, for the visitor to quote
+    # and an operator to find in the logs; nothing else about it.
+    reference = current_request_id() if code >= 500 else None
     if not plain and has_request_context() and request_ctx.url_adapter is not None:
         try:
             return render_template(
-                "errors/error.html", code=code, title=title, message=message
+                "errors/error.html",
+                code=code,
+                title=title,
+                message=message,
+                reference=reference,
             ), code
         except Exception:  # the page must still answer; the log says why
             current_app.logger.exception("Could not draw the %s page", code)
-    page = PLAIN_PAGE.format(code=code, title=escape(title), message=escape(message))
+    page = PLAIN_PAGE.format(
+        code=code,
+        title=escape(title),
+        message=escape(message),
+        reference=(
+            f'<p class="muted">Reference: <code>{escape(reference)}</code></p>'
+            if reference
+            else ""
+        ),
+    )
     return page, code
 
 

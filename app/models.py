@@ -28,6 +28,7 @@ from app.limits import (
 )
 from app.mail.kinds import KINDS, PENDING
 from app.mail.kinds import STATUSES as OUTBOX_STATUSES
+from app.observability import current_request_id
 from app.orders.numbers import new_number
 from app.orders.statuses import STATUSES, sql_list
 
@@ -496,6 +497,10 @@ class AuditEvent(TimestampMixin, db.Model):
     subject_type: so.Mapped[str] = so.mapped_column(sa.String(20))
     subject_id: so.Mapped[int]
     changes: so.Mapped[str] = so.mapped_column(sa.Text, default="{}")
+    # The request (or command) that made the change: its log lines say more.
+    request_id: so.Mapped[str | None] = so.mapped_column(
+        sa.String(64), default=current_request_id
+    )
 
     actor: so.Mapped[User | None] = so.relationship()
 
@@ -571,6 +576,10 @@ class OutboxMessage(TimestampMixin, db.Model):
     claimed_by: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     claimed_until: so.Mapped[datetime | None]
     sent_at: so.Mapped[datetime | None]
+    # The request (or command) that wrote the email.
+    request_id: so.Mapped[str | None] = so.mapped_column(
+        sa.String(64), default=current_request_id
+    )
 
     def __repr__(self) -> str:
         return f"<OutboxMessage {self.id} {self.kind} {self.status}>"

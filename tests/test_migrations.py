@@ -80,6 +80,14 @@ def current_revision(url: str) -> str | None:
         engine.dispose()
 
 
+def column_names(url: str, table: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        return {c["name"] for c in sa.inspect(engine).get_columns(table)}
+    finally:
+        engine.dispose()
+
+
 def head_revision() -> str:
     return ScriptDirectory(str(ROOT / "migrations")).get_current_head()
 
@@ -89,7 +97,15 @@ def test_upgrade_downgrade_upgrade_round_trips(fresh_app, fresh_database_url):
 
     flask_db(fresh_app, "upgrade")
     assert table_names(fresh_database_url) == STORE_TABLES | {"alembic_version"}
-    assert current_revision(fresh_database_url) == head_revision() == "0008"
+    assert current_revision(fresh_database_url) == head_revision() == "0012"
+
+    # 0012 (request ids on audit events and outbox rows) undoes itself, and
+    # leaves the audit trail's guard in place (no table rebuild).
+    flask_db(fresh_app, "downgrade", "0008")
+    assert current_revision(fresh_database_url) == "0008"
+    assert "request_id" not in column_names(fresh_database_url, "audit_events")
+    flask_db(fresh_app, "upgrade")
+    assert "request_id" in column_names(fresh_database_url, "outbox")
 
     # One step down and up again: 0008 (the outbox, deleted accounts) undoes itself.
     flask_db(fresh_app, "downgrade", "0007")

@@ -48,7 +48,7 @@ PAYMENT_FAILURES = Counter(
 )
 STOCK_OUTS = Counter(
     "store_stock_outs",
-    "Checkouts refused because the stock no longer covered a line.",
+    "Cart lines a checkout refused because the stock no longer covered them.",
 )
 
 

@@ -105,7 +105,8 @@ def _configure_logging(app: Flask) -> None:
         return
     if root.handlers or app.testing:
         for handler in root.handlers:
-            handler.addFilter(RequestIdFilter())
+            if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
+                handler.addFilter(RequestIdFilter())
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.store_handler = True  # type: ignore[attr-defined]

@@ -34,6 +34,12 @@ def env_int(name: str, default: int) -> int:
     return int(text) if text else default
 
 
+def env_seconds(name: str, default: float) -> float:
+    """A duration in seconds (`2`, `0.5`); unset or empty is the default."""
+    text = (os.environ.get(name) or "").strip()
+    return float(text) if text else default
+
+
 def database_url(url: str | None) -> str:
     """Normalise a DATABASE_URL: default SQLite file, psycopg 3 for PostgreSQL."""
     if not url:
@@ -53,6 +59,25 @@ class Config:
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SQLALCHEMY_RECORD_QUERIES = False
+    # How long the store waits on its database before giving up with a clear
+    # 503 page (app/database.py sets them on every connection), so one held
+    # lock or a database that stops answering costs seconds, never a gunicorn
+    # thread each until it clears. PostgreSQL applies the lock timeout to each
+    # lock a statement waits for: a checkout waits at most about twice it.
+    DATABASE_CONNECT_TIMEOUT = env_seconds("DATABASE_CONNECT_TIMEOUT", 3)
+    DATABASE_LOCK_TIMEOUT = env_seconds("DATABASE_LOCK_TIMEOUT", 1)
+    DATABASE_STATEMENT_TIMEOUT = env_seconds("DATABASE_STATEMENT_TIMEOUT", 5)
+    DATABASE_IDLE_IN_TRANSACTION_TIMEOUT = env_seconds(
+        "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", 15
+    )
+    DATABASE_POOL_TIMEOUT = env_seconds("DATABASE_POOL_TIMEOUT", 3)
+    # SQLite: how long a writer queues for the one write lock.
+    DATABASE_BUSY_TIMEOUT = env_seconds("DATABASE_BUSY_TIMEOUT", 3)
+    # POSTs one process serves at once (0: any number; gunicorn.conf.py sets
+    # one less than its threads, so a thread is always free for reads), and
+    # how long a POST waits for a turn before the 503 page (app/resilience.py).
+    WRITE_SLOTS = env_int("WRITE_SLOTS", 0)
+    WRITE_SLOT_WAIT = env_seconds("WRITE_SLOT_WAIT", 0.5)
 
     MAX_CONTENT_LENGTH = 12 * 1024 * 1024
     ITEMS_PER_PAGE = 24
@@ -72,6 +97,11 @@ class Config:
     CACHE_REDIS_URL = os.environ.get("CACHE_REDIS_URL")
     CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "store:")
     CACHE_THRESHOLD = 5000  # SimpleCache: entries kept before the oldest go
+    # Seconds a Redis (the cache's and the limiter's) may take to connect and
+    # to answer each command; after a failure the cache skips it for
+    # REDIS_RETRY_SECONDS, and the limiter counts in memory meanwhile.
+    REDIS_TIMEOUT = env_seconds("REDIS_TIMEOUT", 0.5)
+    REDIS_RETRY_SECONDS = env_seconds("REDIS_RETRY_SECONDS", 30)
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -127,6 +157,9 @@ class Config:
     # How long a worker holds an email it claimed; renewed before each send.
     # A worker that dies leaves its emails to the others once this passes.
     OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 120)
+    # /healthz/ready reports the outbox `stale` when its most overdue email
+    # has waited longer than this (no worker running, or one stuck).
+    OUTBOX_STALE_SECONDS = env_int("OUTBOX_STALE_SECONDS", 600)
     # The worker also cancels unpaid orders past their window this often.
     ORDERS_EXPIRE_EVERY_SECONDS = env_int("ORDERS_EXPIRE_EVERY_SECONDS", 300)
 
@@ -144,6 +177,8 @@ class Config:
     # every visitor would share the proxy's address, and so one limit.
     TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES") or 0)
     HSTS = False
+    # Log lines: `text` (with each line's request id) or `json`, one object a line.
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
 
     # How long an unpaid order holds its stock before `flask orders expire`
     # cancels it, per payment method.
@@ -185,6 +220,7 @@ class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     HSTS = True
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")
 
 
 class TestingConfig(Config):

@@ -30,13 +30,26 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     _ensure_sqlite_folder(app)
 
     # Engine settings (SQLite pragmas, PostgreSQL UTC) hook into SQLAlchemy on import.
-    from app import auth, database, errors, security, templating  # noqa: F401
+    from app import (
+        auth,
+        caching,
+        database,
+        errors,
+        observability,
+        resilience,
+        security,
+        templating,
+    )
     from app.extensions import cache, csrf, db, limiter, login_manager, migrate
     from app.mail import delivery
 
+    observability.init_app(app)  # first: the request id for all that follows
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = database.engine_options(app)
     db.init_app(app)
+    resilience.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
     csrf.init_app(app)
+    caching.init_app(app)  # Redis settings, before the limiter and cache read them
     limiter.init_app(app)
     cache.init_app(app)
     login_manager.init_app(app)

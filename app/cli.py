@@ -7,12 +7,14 @@ import logging
 from pathlib import Path
 
 import click
+import psycopg
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask, current_app
 
+from app import roles
 from app.audit import events as audit
-from app.database import begin_write
+from app.database import begin_write, without_timeouts
 from app.demo import DEMO_PASSWORD, seed_store
 from app.extensions import db
 from app.items import csv_io
@@ -40,6 +42,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(orders)
     app.cli.add_command(outbox)
     app.cli.add_command(users)
+    app.cli.add_command(grant_app_role)
 
 
 @click.group("orders")
@@ -135,6 +138,26 @@ def set_password(email: str, password: str) -> None:
     click.echo(
         f"New password set for {user.name} <{user.email}>{state}; signed out everywhere."
     )
+
+
+@click.command("grant-app-role")
+@click.argument("role")
+def grant_app_role(role: str) -> None:
+    """Give ROLE what the store needs on PostgreSQL, and on the audit trail
+    only SELECT and INSERT (run as the tables' owner: DATABASE_URL names it).
+    The store then runs with DATABASE_URL naming ROLE; migrations stay the
+    owner's. The role must exist (createuser ROLE)."""
+    if db.engine.dialect.name != "postgresql":
+        raise click.UsageError("Roles are PostgreSQL's: SQLite has none.")
+    connection = db.engine.raw_connection()
+    try:
+        for statement in roles.grant(connection.driver_connection, role):
+            click.echo(f"{statement};")
+    except psycopg.Error as error:
+        raise click.ClickException(str(error).strip()) from None
+    finally:
+        connection.close()
+    click.echo(f"{role} may now run the store; the audit trail is append-only to it.")
 
 
 @click.command("create-admin")
@@ -253,6 +276,7 @@ def seed(
     n_items: int, n_users: int, n_purchases: int, random_seed: int, if_empty: bool
 ) -> None:
     """Add demo users, items and purchases (bulk inserts, fast at large counts)."""
+    without_timeouts(db.session.connection())  # a large seed's inserts take a while
     if if_empty and db.session.scalar(sa.select(sa.func.count(Item.id))):
         click.echo("The store has items already; not seeding.")
         return

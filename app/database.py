@@ -10,6 +10,7 @@ import sqlite3
 
 import psycopg
 import sqlalchemy as sa
+from flask import Flask
 
 from app.extensions import db
 
@@ -19,7 +20,8 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:
     """Make SQLite keep the same rules as PostgreSQL and wait for locks.
 
     Foreign keys are off by default in SQLite; WAL lets readers run beside the
-    one writer, and the busy timeout makes a writer queue instead of failing.
+    one writer, and the busy timeout (DATABASE_BUSY_TIMEOUT, the driver's
+    `timeout`: see engine_options) makes a writer queue instead of failing.
     The driver's own transaction handling is turned off so that SQLAlchemy's
     `begin` event below decides how each transaction starts.
     """
@@ -30,7 +32,6 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.execute("PRAGMA synchronous = NORMAL")
-    cursor.execute("PRAGMA busy_timeout = 15000")
     cursor.close()
 
 
@@ -48,6 +49,92 @@ def _postgresql_on_connect(dbapi_connection, _record) -> None:
     dbapi_connection.autocommit = True
     dbapi_connection.execute("SET TIME ZONE 'UTC'")
     dbapi_connection.autocommit = autocommit
+
+
+def engine_options(app: Flask) -> dict:
+    """The engine's options with the store's timeouts for its database.
+
+    PostgreSQL: libpq's connect timeout, and the server's lock, statement and
+    idle-in-transaction timeouts as the connection's own settings; SQLite:
+    the busy timeout. Any pool but SQLite's in-memory one waits at most
+    DATABASE_POOL_TIMEOUT for a free connection. Every wait ends in an error
+    that is_unavailable() knows, which the error pages answer with a 503.
+    """
+    config = app.config
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    url = sa.engine.make_url(config["SQLALCHEMY_DATABASE_URI"])
+    connect_args = dict(options.get("connect_args") or {})
+    if url.get_backend_name() == "postgresql":
+        settings = {
+            "lock_timeout": config["DATABASE_LOCK_TIMEOUT"],
+            "statement_timeout": config["DATABASE_STATEMENT_TIMEOUT"],
+            "idle_in_transaction_session_timeout": config[
+                "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT"
+            ],
+        }
+        connect_args.setdefault(
+            # libpq counts whole seconds, and takes less than 2 as 2.
+            "connect_timeout",
+            max(2, round(config["DATABASE_CONNECT_TIMEOUT"])),
+        )
+        connect_args.setdefault(
+            "options",
+            " ".join(f"-c {name}={_ms(v)}" for name, v in settings.items()),
+        )
+    elif url.get_backend_name() == "sqlite":
+        connect_args.setdefault("timeout", config["DATABASE_BUSY_TIMEOUT"])
+    options["connect_args"] = connect_args
+    in_memory = url.get_backend_name() == "sqlite" and url.database in (
+        None,
+        "",
+        ":memory:",
+    )
+    if not in_memory and "poolclass" not in options:
+        options.setdefault("pool_timeout", config["DATABASE_POOL_TIMEOUT"])
+    return options
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+def without_timeouts(connection: sa.Connection) -> None:
+    """Lift the statement and lock timeouts from `connection`, for work that
+    is long by nature (migrations, `flask seed`), never for a request.
+    Session-level: it lasts as long as that connection."""
+    if connection.dialect.name == "postgresql":
+        for name in (
+            "statement_timeout",
+            "lock_timeout",
+            "idle_in_transaction_session_timeout",
+        ):
+            connection.exec_driver_sql(f"SET {name} = 0")
+
+
+# SQLite's errors that mean "wait and try again", not a fault in the request.
+_SQLITE_UNAVAILABLE = (
+    "database is locked",
+    "database table is locked",
+    "unable to open database",
+    "disk i/o error",
+)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database is busy or out of reach (a lock or
+    statement timeout, a refused or timed-out connection, a full pool), not
+    that the request itself went wrong."""
+    if isinstance(error, sa.exc.TimeoutError):  # no free pooled connection
+        return True
+    if not isinstance(error, sa.exc.OperationalError):
+        return False
+    original = getattr(error, "orig", None)
+    if isinstance(original, sqlite3.OperationalError):
+        text = str(original).lower()
+        return any(marker in text for marker in _SQLITE_UNAVAILABLE)
+    # psycopg: lock_not_available, query_canceled, connection failures... all
+    # OperationalError; a missing table or bad SQL is a ProgrammingError.
+    return True
 
 
 @sa.event.listens_for(sa.Engine, "begin")

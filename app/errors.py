@@ -8,7 +8,10 @@ from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from app.database import is_unavailable
 from app.extensions import db
+from app.observability import current_request_id
+from app.resilience import Unavailable
 
 MESSAGES = {
     400: (
@@ -34,7 +37,14 @@ MESSAGES = {
         "Something went wrong",
         "Sorry, the store hit an error. Please try again shortly.",
     ),
+    503: (
+        "Temporarily unavailable",
+        "The store could not finish this in time, so nothing was changed. "
+        "Please try again in a moment.",
+    ),
 }
+# Seconds a client is asked to wait after a 503 (the database busy or away).
+RETRY_AFTER_UNAVAILABLE = 5
 
 
 def init_app(app: Flask) -> None:
@@ -51,26 +61,44 @@ PLAIN_PAGE = """<!doctype html>
 <head><meta charset="utf-8"><title>{title} · Corner Store</title>
 <link rel="stylesheet" href="/static/css/store.css"></head>
 <body><main class="container">
-<h1>{title}</h1><p class="muted">Error {code}</p><p>{message}</p>
+<h1>{title}</h1><p class="muted">Error {code}</p><p>{message}</p>{reference}
 <p><a href="/items/">Browse the catalogue</a></p>
 </main></body>
 </html>
 """
 
 
-def render_error(code: int, message: str | None = None):
+def render_error(code: int, message: str | None = None, plain: bool = False):
+    """The error page of `code`; `plain` draws it without the layout (which
+    may read the database, for the nav's signed-in user)."""
     title, default = MESSAGES.get(
         code, ("Error", "The request could not be completed.")
     )
     message = message or default
-    if has_request_context() and request_ctx.url_adapter is not None:
+    # A store's fault (500, 503) names the request, for the visitor to quote
+    # and an operator to find in the logs; nothing else about it.
+    reference = current_request_id() if code >= 500 else None
+    if not plain and has_request_context() and request_ctx.url_adapter is not None:
         try:
             return render_template(
-                "errors/error.html", code=code, title=title, message=message
+                "errors/error.html",
+                code=code,
+                title=title,
+                message=message,
+                reference=reference,
             ), code
         except Exception:  # the page must still answer; the log says why
             current_app.logger.exception("Could not draw the %s page", code)
-    page = PLAIN_PAGE.format(code=code, title=escape(title), message=escape(message))
+    page = PLAIN_PAGE.format(
+        code=code,
+        title=escape(title),
+        message=escape(message),
+        reference=(
+            f'<p class="muted">Reference: <code>{escape(reference)}</code></p>'
+            if reference
+            else ""
+        ),
+    )
     return page, code
 
 
@@ -100,5 +128,11 @@ def _unhandled_error(error: Exception):
     if isinstance(error, HTTPException):
         return _http_error(error)
     db.session.rollback()
+    if isinstance(error, Unavailable) or is_unavailable(error):
+        # A held lock, a database that does not answer, a full pool: the
+        # timeouts ended the wait; say so, briefly, and ask for a retry.
+        current_app.logger.warning("Database unavailable: %s", type(error).__name__)
+        body, code = render_error(503, plain=True)
+        return body, code, {"Retry-After": str(RETRY_AFTER_UNAVAILABLE)}
     current_app.logger.exception("Unhandled error", exc_info=error)
     return render_error(InternalServerError.code)

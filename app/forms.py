@@ -20,7 +20,14 @@ from app.limits import MAX_ID, MAX_QUANTITY, PRICE_MAX_CENTS, TAX_RATE_MAX_BP
 from app.money import cents_to_decimal_text, parse_amount
 from app.numbers import parse_whole_number
 
-CONTROL_CHARACTERS = "Remove the control characters from this text."
+CONTROL_CHARACTERS = (
+    "Remove the control characters from this text "
+    "(invisible ones too: bidirectional and zero-width marks)."
+)
+# Unicode's control (Cc) and format (Cf) characters: NUL and line breaks, and
+# the invisible marks (right-to-left overrides, zero-width spaces and joiners)
+# that make a name display as something else in an admin's list.
+HIDDEN_CATEGORIES = ("Cc", "Cf")
 
 
 def strip(value: str | None) -> str | None:
@@ -37,11 +44,16 @@ def without_control_characters(value: str | None) -> str | None:
 
 
 def has_control_characters(text: str, allow: str = "") -> bool:
-    return any(unicodedata.category(ch) == "Cc" and ch not in allow for ch in text)
+    """Whether `text` holds a control or invisible format character (Cc, Cf)
+    other than those in `allow`."""
+    return any(
+        unicodedata.category(ch) in HIDDEN_CATEGORIES and ch not in allow for ch in text
+    )
 
 
 class NoControlCharacters:
-    """Refuse control characters (PostgreSQL rejects NUL; none belong in a name)."""
+    """Refuse control and invisible format characters (PostgreSQL rejects NUL;
+    none belong in a name, and bidirectional marks disguise one)."""
 
     def __init__(self, allow: str = "") -> None:
         self.allow = allow

@@ -35,6 +35,7 @@ from app.limits import (
 )
 from app.mail.kinds import KINDS, PENDING
 from app.mail.kinds import STATUSES as OUTBOX_STATUSES
+from app.observability import current_request_id
 from app.orders.numbers import new_number
 from app.orders.statuses import STATUSES, sql_list
 
@@ -671,6 +672,10 @@ class AuditEvent(TimestampMixin, db.Model):
     subject_type: so.Mapped[str] = so.mapped_column(sa.String(20))
     subject_id: so.Mapped[int]
     changes: so.Mapped[str] = so.mapped_column(sa.Text, default="{}")
+    # The request (or command) that made the change: its log lines say more.
+    request_id: so.Mapped[str | None] = so.mapped_column(
+        sa.String(64), default=current_request_id
+    )
 
     actor: so.Mapped[User | None] = so.relationship()
 
@@ -749,6 +754,11 @@ class OutboxMessage(TimestampMixin, db.Model):
     # The email's List-Unsubscribe address (RFC 8058 one-click), for the
     # kinds a user can stop (back in stock); NULL for the others.
     list_unsubscribe: so.Mapped[str | None] = so.mapped_column(sa.String(500))
+
+    # The request (or command) that wrote the email.
+    request_id: so.Mapped[str | None] = so.mapped_column(
+        sa.String(64), default=current_request_id
+    )
 
     def __repr__(self) -> str:
         return f"<OutboxMessage {self.id} {self.kind} {self.status}>"

@@ -6,6 +6,8 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from app.database import without_timeouts
+
 config = context.config
 fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
@@ -59,6 +61,10 @@ def run_migrations_online():
     conf_args.setdefault("include_object", include_object)
 
     with get_engine().connect() as connection:
+        # A migration may rewrite a large table: the store's request
+        # timeouts (app/database.py) are not for it.
+        without_timeouts(connection)
+        connection.commit()
         context.configure(
             connection=connection, target_metadata=target_db.metadata, **conf_args
         )

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -871,6 +872,47 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def silent_server() -> Iterator[int]:
+    """A server on a free loopback port that accepts every connection and
+    never answers (a database or Redis that hangs); yields its port."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    listener.settimeout(0.2)
+    held: list[socket.socket] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:  # the timeout: look at `done` again
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        done.set()
+        thread.join(timeout=5)
+        for connection in held:
+            connection.close()
+        listener.close()
+
+
+@contextmanager
+def timed() -> Iterator[list[float]]:
+    """Measure a block: the list holds its seconds once the block ends."""
+    seconds: list[float] = []
+    started = time.monotonic()
+    try:
+        yield seconds
+    finally:
+        seconds.append(time.monotonic() - started)
 
 
 @dataclass

@@ -463,6 +463,8 @@ def test_s06_sql_in_the_login_email_is_an_ordinary_failure(app, store):
 
 BAD_SIGNUPS = (
     {"name": ""},
+    {"name": "Admin\u202e"},  # bidirectional override
+    {"name": "Ad\u200bmin"},  # zero-width space
     {"email": ""},
     {"password": "", "password_confirm": ""},
     {"password_confirm": ""},

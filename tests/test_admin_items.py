@@ -721,6 +721,11 @@ BAD_ITEM_FIELDS = [
     ("stock", str(10**20)),
     ("name", ""),
     ("name", "   "),
+    # Invisible format characters that make a name display as another:
+    # a right-to-left override, a zero-width space, a left-to-right mark.
+    ("name", "Lamp\u202egnp.exe"),
+    ("name", "Lamp\u200b"),
+    ("name", "\u200eLamp"),
     ("name", "x" * 201),
     ("name", "nul\x00byte"),
 ]

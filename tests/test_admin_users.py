@@ -10,9 +10,12 @@ from app.models import User, UserItem
 from tests.helpers import (
     HOSTILE,
     TEST_PASSWORD,
+    audit_events,
     count,
     count_queries,
     csrf_token_from,
+    flashes,
+    html_of,
     minutes_ago,
     post_form,
     row_of,
@@ -267,3 +270,57 @@ def test_joined_date_and_markers(app, client, admin, make_user):
     assert row[2] == "2024-05-01 12:00 UTC"  # stored and shown in UTC
     assert "Disabled" in row[6]
     assert "Enable" in row[6]
+
+
+@pytest.mark.parametrize(
+    "actions",
+    [("revoke-admin", "revoke-admin"), ("disable", "disable"),
+     ("revoke-admin", "disable")],
+    ids=["revoke-revoke", "disable-disable", "revoke-disable"],
+)  # fmt: skip
+def test_two_admins_taking_each_other_away_at_once_leave_one_admin(
+    app, make_app, make_user, actions
+):
+    """Each on an app of its own, at the same moment, several rounds: one
+    change applies, the other is refused with a message (never a deadlock's
+    500), one enabled admin is left, and one audit event is written."""
+    from tests.test_order_races import Side, race
+
+    for round_ in range(3):
+        ada = make_user("Ada", f"ada{round_}@example.com", is_admin=True)
+        bob = make_user("Bob", f"bob{round_}@example.com", is_admin=True)
+        with app.app_context():  # the earlier rounds' pair steps aside
+            db.session.execute(
+                sa.update(User).where(User.id.not_in((ada, bob))).values(is_admin=False)
+            )
+            db.session.commit()
+        events_before = len(audit_events(app))
+        sides = []
+        for email, target, action in (
+            (f"ada{round_}@example.com", bob, actions[0]),
+            (f"bob{round_}@example.com", ada, actions[1]),
+        ):
+            browser = make_app().test_client()
+            sign_in(browser, email)
+            token = csrf_token_from(browser.get("/users/").get_data(as_text=True))
+            sides.append(
+                Side(browser, f"/users/{target}/{action}", {"csrf_token": token})
+            )
+        answers = race(sides)
+        assert [a.status_code for a in answers] == [302, 302]
+        # The winner's page, and the loser's (a 403 for whoever was revoked),
+        # with the message each was flashed.
+        told = [
+            " ".join(flashes(html_of(side.client.get(a.headers["Location"]))))
+            for side, a in zip(sides, answers, strict=True)
+        ]
+        # The loser is told, unless the winner disabled them: then they are
+        # signed out, and the message goes with their ended session.
+        refused = [t for t in told if "must keep an enabled admin" in t]
+        assert len(refused) == 1 or "disable" in actions, told
+        with app.app_context():
+            left = db.session.scalars(
+                sa.select(User.id).where(User.is_admin, User.is_enabled)
+            ).all()
+        assert len(left) == 1, (told, left)
+        assert len(audit_events(app)) == events_before + 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from datetime import datetime, timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from config import ROOT
 from tests.helpers import (
     GOOD_ITEM,
     audit_events,
+    client_for,
     count,
     count_queries,
     csrf_token_from,
@@ -681,3 +683,65 @@ def test_pictures_and_a_category_change_are_in_the_trail(app, client, admin, mak
         None,
         home,
     )
+
+
+@pytest.fixture
+def app_role(app, engine_name, database_uri):
+    """A login role of its own, given the store's rights by `flask
+    grant-app-role` (run as the tables' owner); dropped afterwards. Yields
+    the database URL that connects as it."""
+    if engine_name != "postgresql":
+        pytest.skip("roles are PostgreSQL's")
+    role = f"store_app_{uuid.uuid4().hex[:8]}"
+    with app.app_context(), db.engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE ROLE "{role}" LOGIN'))
+        conn.commit()
+    result = app.test_cli_runner().invoke(args=["grant-app-role", role])
+    assert result.exit_code == 0, result.output
+    assert "REVOKE UPDATE, DELETE, TRUNCATE ON " in result.output
+    try:
+        yield sa.engine.make_url(database_uri).set(username=role, password=None)
+    finally:
+        with app.app_context(), db.engine.connect() as conn:
+            conn.execute(sa.text(f'DROP OWNED BY "{role}"'))
+            conn.execute(sa.text(f'DROP ROLE "{role}"'))
+            conn.commit()
+
+
+def test_s48_the_app_role_can_add_to_the_trail_but_not_alter_its_guard(
+    app, make_app, app_role, make_user, make_item
+):
+    """The store runs as the granted role: an admin's change writes its event;
+    but the role cannot update, delete or truncate events, nor disable or
+    drop the append-only trigger, nor alter the table."""
+    store_as_role = make_app(
+        SQLALCHEMY_DATABASE_URI=app_role.render_as_string(hide_password=False)
+    )
+    make_user("Ada", "ada@example.com", is_admin=True)
+    admin = client_for(store_as_role, "ada@example.com")
+    assert post_form(admin, "/items/new", GOOD_ITEM).status_code == 302
+    assert count(app, AuditEvent) == 1
+    engine = sa.create_engine(app_role)
+    try:
+        for statement in (
+            "UPDATE audit_events SET action = 'item.create'",
+            "DELETE FROM audit_events",
+            "TRUNCATE audit_events",
+            "ALTER TABLE audit_events DISABLE TRIGGER USER",
+            "DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events",
+            "ALTER TABLE audit_events ADD COLUMN hidden text",
+        ):
+            with pytest.raises(sa.exc.ProgrammingError), engine.begin() as conn:
+                conn.exec_driver_sql(statement)
+        with engine.begin() as conn:  # what the store does do
+            assert conn.exec_driver_sql("SELECT count(*) FROM audit_events").scalar()
+    finally:
+        engine.dispose()
+    assert count(app, AuditEvent) == 1
+
+
+def test_grant_app_role_refuses_sqlite_and_unknown_roles(app, engine_name):
+    result = app.test_cli_runner().invoke(args=["grant-app-role", "no_such_role"])
+    assert result.exit_code != 0
+    expected = "SQLite has none" if engine_name == "sqlite" else "does not exist"
+    assert expected in result.output

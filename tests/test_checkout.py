@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.forms import CONTROL_CHARACTERS
 from app.models import (
     Address,
     Item,
@@ -700,7 +701,7 @@ def test_a_forged_lower_price_is_named_and_the_real_one_shown(
 
 # --- bad input: 422, nothing written ----------------------------------------------
 
-CONTROL = "Remove the control characters from this text."
+CONTROL = CONTROL_CHARACTERS
 
 
 @pytest.mark.parametrize(
@@ -1274,3 +1275,36 @@ def test_s14_checkout_is_all_or_nothing(app, store):
     ]
     assert checkout_state(app) == before  # not even the lamps
     assert stock_of(app, store["lamp"]) == 4
+
+
+def test_a_checkout_token_another_account_used_is_a_stale_cart_not_a_500(
+    app, client, shopper, kettle, make_user
+):
+    """A token planted in the session (a pre-login cookie) that another
+    account's order already holds: the page again, a token of its own, and
+    nothing bought; the next press buys."""
+    make_user("Other", "other@example.com")
+    other = client_for(app, "other@example.com")
+    add_to_cart(other, kettle, 1)
+    with other.session_transaction() as session:
+        planted = session["checkout_token"]
+    assert checkout(other).status_code == 302
+    add_to_cart(client, kettle, 2)
+    with client.session_transaction() as session:
+        session["checkout_token"] = planted
+    before = checkout_state(app)
+
+    for _ in range(2):  # every try, not only the first
+        response = checkout(client)
+        assert response.status_code == 409
+        assert "Your cart changed since you opened this page" in html_of(response)
+        assert checkout_state(app) == before
+        with client.session_transaction() as session:
+            assert session["checkout_token"] != planted
+            session["checkout_token"] = planted
+
+    with client.session_transaction() as session:
+        session["checkout_token"] = "a-token-of-its-own"
+    placed = checkout(client)
+    assert placed.status_code == 302
+    assert stock_of(app, kettle) == 5 - 1 - 2

@@ -609,7 +609,7 @@ def add_sam_and_a_lamp(app: Flask) -> int:
         return lamp.id
 
 
-def test_s33_database_outage_gives_500_pages_then_recovers(
+def test_s33_database_outage_gives_503_pages_then_recovers(
     fresh_store, fresh_database_url
 ):
     url = fresh_database_url
@@ -650,8 +650,10 @@ def test_s33_database_outage_gives_500_pages_then_recovers(
             (admin, "POST", f"{order_page}/status", move),
         ):
             response = client.open(path, method=method, data=data)
-            html = assert_plain_error_page(response, 500)
-            assert "Something went wrong" in html, path
+            html = assert_plain_error_page(response, 503)
+            assert "Temporarily unavailable" in html, path
+            assert "nothing was changed" in html, path
+            assert response.headers["Retry-After"] == "5", path
             for secret in (
                 url,
                 sa.engine.make_url(url).database,

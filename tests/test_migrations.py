@@ -29,6 +29,19 @@ TABLES_ADDED = {
     "0009": {"payments", "payment_events"},
     "0010": {"reviews", "wishlist_items", "restocks"},
     "0011": {"categories", "item_images"},
+    "0012": set(),
+}
+# The columns each adds to tables that were there before it.
+COLUMNS_ADDED = {
+    "0010": {
+        ("items", "rating_count"),
+        ("items", "rating_sum"),
+        ("users", "wishlist_count"),
+        ("users", "back_in_stock_emails"),
+        ("outbox", "list_unsubscribe"),
+    },
+    "0011": {("items", "category_id")},
+    "0012": {("audit_events", "request_id"), ("outbox", "request_id")},
 }
 STORE_TABLES = {
     "store_totals",
@@ -73,6 +86,14 @@ def table_names(url: str) -> set[str]:
         engine.dispose()
 
 
+def column_names(url: str, table: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        return {c["name"] for c in sa.inspect(engine).get_columns(table)}
+    finally:
+        engine.dispose()
+
+
 def current_revision(url: str) -> str | None:
     engine = sa.create_engine(url)
     try:
@@ -106,6 +127,8 @@ def test_upgrade_downgrade_upgrade_round_trips(fresh_app, fresh_database_url):
             "alembic_version"
         }, revision
         assert current_revision(fresh_database_url) == below
+        for table, column in COLUMNS_ADDED.get(revision, ()):
+            assert column not in column_names(fresh_database_url, table), revision
     flask_db(fresh_app, "upgrade")
     assert table_names(fresh_database_url) == STORE_TABLES | {"alembic_version"}
 

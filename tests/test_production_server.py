@@ -66,6 +66,7 @@ UNSET = (
     "RATELIMIT_KEY_PREFIX",
     "LOGIN_RATE_LIMIT",
     "GUNICORN_CMD_ARGS",
+    "RATELIMIT_PER_PROCESS",
 )
 
 
@@ -174,6 +175,9 @@ def production_env(database_url: str, **settings: str) -> dict[str, str]:
         SECRET_KEY=secrets.token_hex(32),
         DATABASE_URL=database_url,
         GUNICORN_LOGLEVEL="info",
+        # Most servers here need no Redis: their limits counted per worker,
+        # knowingly (gunicorn.conf.py refuses that otherwise).
+        RATELIMIT_PER_PROCESS="true",
     )
     env.update(settings)
     return env
@@ -301,6 +305,9 @@ def test_s15_many_buyers_in_many_gunicorn_processes_get_exactly_the_units(
         threads=2,
         extra_args=NO_CONTROL_SOCKET,
         LOGIN_RATE_LIMIT="100000 per minute",
+        # Every thread may write: this race is about the database's rules,
+        # not about shedding writes beyond the slots (tests/test_faults.py).
+        WRITE_SLOTS="2",
     ) as server:
         with ThreadPoolExecutor(8) as pool:
             prepared = list(
@@ -448,7 +455,7 @@ def _redis_or_skip(url: str):
 def test_s24_the_login_limit_holds_across_gunicorn_workers_with_redis(
     app, database_uri, make_user, tmp_path
 ):
-    """3 sync workers share one Redis counter: 5 attempts a minute in total,
+    """4 sync workers share one Redis counter: 5 attempts a minute in total,
     and sign-up and password reset draw on the same budget (SECURITY 42)."""
     redis_url = "redis://127.0.0.1:6379"
     connection = _redis_or_skip(redis_url)
@@ -463,7 +470,7 @@ def test_s24_the_login_limit_holds_across_gunicorn_workers_with_redis(
         with gunicorn_store(
             database_uri,
             tmp_path,
-            workers=3,
+            workers=4,
             threads=1,
             extra_args=(
                 *NO_CONTROL_SOCKET,
@@ -540,6 +547,43 @@ def test_s24_the_login_limit_holds_across_gunicorn_workers_with_redis(
     assert len(workers) >= 2, (
         f"only worker(s) {workers} answered: not a multi-process test"
     )
+
+
+def test_s24_production_refuses_per_process_limits_with_several_workers(
+    database_uri, tmp_path
+):
+    """memory:// with 4 workers would give each its own count: gunicorn
+    refuses to start and says why, unless told to count per process (then it
+    says so loudly); one worker may count in its memory."""
+    with (
+        pytest.raises(AssertionError, match="RATELIMIT_STORAGE_URI is memory://"),
+        gunicorn_store(
+            database_uri,
+            tmp_path,
+            workers=4,
+            extra_args=NO_CONTROL_SOCKET,
+            boot_timeout=30,
+            RATELIMIT_PER_PROCESS="",
+        ),
+    ):
+        pass
+    with gunicorn_store(
+        database_uri,
+        tmp_path,
+        workers=2,
+        extra_args=NO_CONTROL_SOCKET,
+        RATELIMIT_PER_PROCESS="true",
+    ) as server:
+        assert server.browser().get("/healthz").status == 200
+    assert "Counting per process, as asked." in server.log_text()
+    with gunicorn_store(
+        database_uri,
+        tmp_path,
+        workers=1,
+        extra_args=NO_CONTROL_SOCKET,
+        RATELIMIT_PER_PROCESS="",
+    ) as server:
+        assert server.browser().get("/healthz").status == 200
 
 
 # --- no debugger, no weak key, no project files (SECURITY 34, 35) -------------------

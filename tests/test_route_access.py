@@ -48,6 +48,8 @@ ACCESS = {
     # the shop front
     "main.index": "anyone",
     "main.healthz": "anyone",
+    "main.live": "anyone",
+    "main.ready": "anyone",
     "static": "anyone",
     "items.index": "anyone",
     "items.detail": "anyone",  # archived items: admins only (404 for others)

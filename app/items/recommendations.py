@@ -74,7 +74,8 @@ def popular_cached(limit: int = 6) -> list[Card]:
     return remembered(
         f"popular:{limit}",
         current_app.config["POPULAR_CACHE_SECONDS"],
-        lambda: [Card(*row) for row in popular(limit)],
+        lambda: [list(row) for row in popular(limit)],
+        cards,
     )
 
 
@@ -85,8 +86,14 @@ def also_bought_cached(item_id: int, limit: int = 6) -> list[Card]:
     return remembered(
         f"also-bought:{item_id}:{limit}",
         current_app.config["ALSO_BOUGHT_CACHE_SECONDS"],
-        lambda: [Card(*row) for row in also_bought(item_id, limit)],
+        lambda: [list(row) for row in also_bought(item_id, limit)],
+        cards,
     )
+
+
+def cards(rows: list[list]) -> list[Card]:
+    """The cache's plain rows as Cards (a row of another shape raises)."""
+    return [Card(*row) for row in rows]
 
 
 def popular(limit: int = 6) -> list[sa.Row]:

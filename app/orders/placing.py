@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from app import metrics
 from app.database import begin_write, lock_in_key_order
 from app.extensions import db
 from app.limits import SAVED_ADDRESSES_MAX
@@ -152,6 +153,7 @@ def place(
     # transaction: no order without its email, no email without its order.
     messages.order_placed(order_id)
     db.session.commit()
+    metrics.ORDERS_PLACED.labels(payment_method=payment_method).inc()
     return Result(number=number, totals=money_)
 
 
@@ -192,6 +194,7 @@ def _why_not(wanted: dict[int, int], quote: Quote, missing: set[int]) -> list[st
                 else f"The price of {name} is {money(price)}."
             )
         elif stock < wanted[item_id]:
+            metrics.STOCK_OUTS.inc()
             problems.append(
                 f"Only {stock} of {name} left: lower the quantity in your cart."
                 if stock

@@ -77,6 +77,16 @@ def checkout():
             cart.clear()
             flash("This order was already placed.", "info")
             return redirect(url_for("purchases.order", number=placed))
+        if _token_taken(token):
+            # Another account's order holds this token (a cookie planted
+            # before sign-in, a shared browser): a stale cart, given a token
+            # of its own and shown again; nothing was bought.
+            cart.save(cart.quantities())
+            flash(
+                "Your cart changed since you opened this page: check it again.",
+                "warning",
+            )
+            return page.render(409, fresh=True)
         raise
     except sa.exc.OperationalError:
         db.session.rollback()
@@ -149,4 +159,11 @@ def _order_for_token(token: str) -> str | None:
         sa.select(Order.number).where(
             Order.token == token, Order.user_id == current_user.id
         )
+    )
+
+
+def _token_taken(token: str) -> bool:
+    """Whether any order, whoever placed it, holds this checkout token."""
+    return (
+        db.session.scalar(sa.select(Order.id).where(Order.token == token)) is not None
     )

@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from app.audit import events as audit
 from app.auth import admin_required
-from app.database import begin_write
+from app.database import begin_write, lock_in_key_order
 from app.extensions import db
 from app.models import User, UserItem
 from app.numbers import whole_number_or_none
@@ -83,16 +83,37 @@ def _back_to_list():
     )
 
 
+LAST_ADMIN = (
+    "The store must keep an enabled admin: {name} is the last one, "
+    "so this was not done."
+)
+
+
 def _change_user(
     user_id: int,
     action: str,
     refuse_self: str | None,
     change: Callable[[User], str],
+    takes_admin: bool = False,
 ):
     """Apply one access change to another user: write it and its audit event
-    together, flash, redirect."""
+    together, flash, redirect.
+
+    The target, the acting admin and every admin are locked first, in id
+    order: two admins revoking each other queue instead of deadlocking (each
+    change's audit event points at its actor's row, so locking only the
+    target let each wait on the other's). A change that takes an admin away
+    (`takes_admin`) then checks, under those locks, that another enabled
+    admin remains; of two admins revoking each other, the second is refused.
+    """
     begin_write()
-    user = db.session.get(User, user_id, with_for_update=True)
+    lock_in_key_order(
+        User.id,
+        sa.select(User.id).where(
+            sa.or_(User.is_admin, User.id.in_((user_id, current_user.id)))
+        ),
+    )
+    user = db.session.get(User, user_id, populate_existing=True)
     if user is None:
         abort(404)
     if refuse_self and user.id == current_user.id:
@@ -103,6 +124,10 @@ def _change_user(
         db.session.rollback()
         flash("That account was deleted by its owner: it cannot be changed.", "error")
         return _back_to_list()
+    if takes_admin and user.is_admin and user.is_enabled and not _other_admins(user):
+        db.session.rollback()
+        flash(LAST_ADMIN.format(name=user.name), "error")
+        return _back_to_list()
     before = {field: getattr(user, field) for field in audit.USER_FIELDS}
     message = change(user)
     after = {field: getattr(user, field) for field in audit.USER_FIELDS}
@@ -110,6 +135,18 @@ def _change_user(
     db.session.commit()
     flash(message, "success")
     return _back_to_list()
+
+
+def _other_admins(user: User) -> int:
+    """Enabled admins besides `user` (read under the locks _change_user took)."""
+    return db.session.scalar(
+        sa.select(sa.func.count(User.id)).where(
+            User.is_admin,
+            User.is_enabled,
+            User.deleted_at.is_(None),
+            User.id != user.id,
+        )
+    )
 
 
 @bp.post("/<int:user_id>/grant-admin")
@@ -134,7 +171,11 @@ def revoke_admin(user_id: int):
         return f"{user.name} is no longer an admin."
 
     return _change_user(
-        user_id, "user.revoke_admin", "You cannot remove your own admin rights.", change
+        user_id,
+        "user.revoke_admin",
+        "You cannot remove your own admin rights.",
+        change,
+        takes_admin=True,
     )
 
 
@@ -149,7 +190,11 @@ def disable(user_id: int):
         return f"Disabled {user.name}: signed out everywhere and cannot sign in."
 
     return _change_user(
-        user_id, "user.disable", "You cannot disable your own account.", change
+        user_id,
+        "user.disable",
+        "You cannot disable your own account.",
+        change,
+        takes_admin=True,
     )
 
 

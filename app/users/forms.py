@@ -19,7 +19,7 @@ from wtforms.validators import (
     Optional,
 )
 
-from app.forms import strip, without_control_characters
+from app.forms import NoControlCharacters, strip, without_control_characters
 from app.limits import EMAIL_MAX, PASSWORD_MAX, USER_NAME_MAX
 from app.passwords import password_problem
 
@@ -41,7 +41,11 @@ def name_field() -> StringField:
         "Name",
         filters=[without_control_characters],
         # DataRequired: a name of only spaces is empty once stripped.
-        validators=[DataRequired("Enter your name."), Length(max=USER_NAME_MAX)],
+        validators=[
+            DataRequired("Enter your name."),
+            Length(max=USER_NAME_MAX),
+            NoControlCharacters(),  # the invisible ones the filter keeps
+        ],
     )
 
 

@@ -1560,32 +1560,10 @@ def serve(app: Flask) -> Iterator[str]:
 
 
 @contextmanager
-def silent_server() -> Iterator[str]:
-    """A server that accepts connections and never answers: a hung provider."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        for connection in held:
-            connection.close()
-        listener.close()
+def silent_url() -> Iterator[str]:
+    """The URL of a server that accepts connections and never answers: a hung provider."""
+    with silent_server() as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 # --- reviews and the wishlist -----------------------------------------------------

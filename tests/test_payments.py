@@ -35,7 +35,7 @@ from tests.helpers import (
     refund_order,
     serve,
     signed_event,
-    silent_server,
+    silent_url,
     stock_of,
     store_state,
 )
@@ -512,7 +512,7 @@ def test_refund_when_the_provider_is_down_records_nothing(
     card_app, make_app, local_stripe, people, lamp
 ):
     _, number, intent_id = _paid_card_order(card_app, local_stripe, people, lamp)
-    with silent_server() as url:
+    with silent_url() as url:
         hung = make_app(**{**local_stripe.settings(), "STRIPE_API_BASE": url})
         admin = client_for(hung, people["admin"])
         before = store_state(hung)
@@ -552,7 +552,7 @@ def test_admin_refund_in_full_of_a_card_order_goes_through_the_provider(
 def test_provider_down_keeps_the_order_and_says_so(
     make_app, local_stripe, people, lamp
 ):
-    with silent_server() as url:
+    with silent_url() as url:
         hung = make_app(**{**local_stripe.settings(), "STRIPE_API_BASE": url})
         shopper = client_for(hung, people["shopper"])
         number = place_card_order(shopper, {lamp: 1})
@@ -626,7 +626,7 @@ def test_expiry_waits_when_the_provider_is_down(make_app, local_stripe, people, 
         order = db.session.scalar(sa.select(Order).where(Order.number == number))
         order.created_at = order.created_at - timedelta(days=1)
         db.session.commit()
-    with silent_server() as url:
+    with silent_url() as url:
         hung = make_app(**{**local_stripe.settings(), "STRIPE_API_BASE": url})
         result = hung.test_cli_runner().invoke(args=["orders", "expire"])
     assert result.exit_code == 0
@@ -712,7 +712,7 @@ def test_a_retried_refund_sends_the_same_key_and_refunds_once(
         return real(intent, amount, key)
 
     monkeypatch.setattr(stripe_card, "refund", recording)
-    with silent_server() as url:
+    with silent_url() as url:
         hung = make_app(**{**local_stripe.settings(), "STRIPE_API_BASE": url})
         refund_order(client_for(hung, people["admin"]), number, "5.00")
     assert order_of(card_app, number).refunded_cents == 0

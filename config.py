@@ -65,6 +65,10 @@ class Config:
     # The admin's order tabs: counting 500,000 orders by status takes ~100 ms;
     # an admin's own move forgets the counts at once.
     ORDER_COUNTS_CACHE_SECONDS = 10
+    # Anonymous catalogue and item pages kept per process, keyed by the page
+    # version the database bumps on every write they show (app/page_cache.py);
+    # 0 draws every page afresh.
+    PAGE_CACHE_ENTRIES = env_int("PAGE_CACHE_ENTRIES", 256)
     # Flask-Caching: each process's own memory by default; CACHE_TYPE=RedisCache
     # with CACHE_REDIS_URL shares one cache between every process and host.
     CACHE_TYPE = os.environ.get("CACHE_TYPE", "SimpleCache")
@@ -187,6 +191,7 @@ class TestingConfig(Config):
     ALSO_BOUGHT_CACHE_SECONDS = 0
     SEARCH_COUNT_CACHE_SECONDS = 0
     ORDER_COUNTS_CACHE_SECONDS = 0
+    PAGE_CACHE_ENTRIES = 0  # tests that keep pages turn it on
 
 
 def config_for_environment() -> type[Config]:

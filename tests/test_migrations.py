@@ -35,6 +35,7 @@ STORE_TABLES = {
     "shop_settings",
     "addresses",
     "outbox",
+    "page_versions",
 }
 # The tables migration 0007 adds.
 ORDER_TABLES = {"order_events", "shipping_methods", "shop_settings", "addresses"}
@@ -89,11 +90,14 @@ def test_upgrade_downgrade_upgrade_round_trips(fresh_app, fresh_database_url):
 
     flask_db(fresh_app, "upgrade")
     assert table_names(fresh_database_url) == STORE_TABLES | {"alembic_version"}
-    assert current_revision(fresh_database_url) == head_revision() == "0008"
+    assert current_revision(fresh_database_url) == head_revision() == "0014"
 
     # One step down and up again: 0008 (the outbox, deleted accounts) undoes itself.
     flask_db(fresh_app, "downgrade", "0007")
-    assert table_names(fresh_database_url) == STORE_TABLES - {"outbox"} | {
+    assert table_names(fresh_database_url) == STORE_TABLES - {
+        "outbox",
+        "page_versions",
+    } | {
         "alembic_version"
     }
     assert current_revision(fresh_database_url) == "0007"
@@ -102,7 +106,8 @@ def test_upgrade_downgrade_upgrade_round_trips(fresh_app, fresh_database_url):
     # And 0007 (the order lifecycle) too.
     flask_db(fresh_app, "downgrade", "0006")
     assert table_names(fresh_database_url) == STORE_TABLES - ORDER_TABLES - {
-        "outbox"
+        "outbox",
+        "page_versions",
     } | {"alembic_version"}
     assert current_revision(fresh_database_url) == "0006"
     flask_db(fresh_app, "upgrade")
@@ -298,9 +303,9 @@ def test_required_columns_are_not_null(schema):
         for table in STORE_TABLES
         for c in schema.get_columns(table)
     }
-    # store_totals is one row of counters kept by triggers: it has no timestamps;
-    # an order's events are written once, with the time of the move.
-    for table in STORE_TABLES - {"store_totals", "order_events"}:
+    # store_totals and page_versions are counters kept by triggers: they have
+    # no timestamps; an order's events are written once, with the time of the move.
+    for table in STORE_TABLES - {"store_totals", "page_versions", "order_events"}:
         for column in ("id", "created_at", "updated_at"):
             if (table, column) != ("order_events", "updated_at"):
                 assert nullable[(table, column)] is False, (table, column)

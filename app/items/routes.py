@@ -16,6 +16,7 @@ from app.items import bp
 from app.items.pages import render_item_page
 from app.items.recommendations import popular_cached
 from app.models import Item, StoreTotals
+from app.page_cache import anonymous_cached
 from app.pagination import page_arg, paginate_rows
 from app.search import contains, search_text
 
@@ -92,6 +93,7 @@ def _live_total(q: str) -> int:
 
 
 @bp.get("/")
+@anonymous_cached
 def index():
     """The catalogue: 24 items a page, searchable and sortable."""
     q = search_text()
@@ -129,6 +131,7 @@ def index():
 
 
 @bp.get("/<int:item_id>")
+@anonymous_cached
 def detail(item_id: int):
     """One item: price, stock, description and the add-to-cart form."""
     item = db.get_or_404(Item, item_id)

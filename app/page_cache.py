@@ -39,9 +39,10 @@ from flask_wtf.csrf import generate_csrf
 from app.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
-# Session keys an anonymous visitor's page does not depend on (the CSRF
-# token's secret is written into the page per visitor).
-NEUTRAL_SESSION_KEYS = frozenset({"csrf_token"})
+# Session keys an anonymous visitor's page does not depend on: the CSRF
+# token's secret (written into the page per visitor), and Flask-Login's mark
+# that a session holds no fresh sign-in.
+NEUTRAL_SESSION_KEYS = frozenset({"csrf_token", "_fresh"})
 CSRF_FIELD = "csrf_token"
 VERSION = sa.text("SELECT sum(version) FROM page_versions")
 
@@ -97,7 +98,10 @@ class Pages:
             self._version = -1
 
 
-pages = Pages()
+def pages_of(app) -> Pages:
+    """The app's kept pages (one app per process in production; each app of
+    the test suite keeps its own)."""
+    return app.extensions.setdefault("page_cache", Pages())
 
 
 def page_version() -> int:
@@ -109,7 +113,10 @@ def _anonymous_and_neutral() -> bool:
     """No signed-in user, nothing in the session a page shows (cart, messages)."""
     if request.method not in ("GET", "HEAD"):
         return False
-    if current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies:
+    if (
+        current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+        in request.cookies
+    ):
         return False
     return set(session.keys()) <= NEUTRAL_SESSION_KEYS
 
@@ -145,7 +152,7 @@ def anonymous_cached(view: Callable) -> Callable:
             return view(*args, **kwargs)
         version = page_version()  # before any of the page's rows
         path = request.full_path
-        kept = pages.get(version, path)
+        kept = pages_of(current_app).get(version, path)
         if kept is not None:
             return _answer(kept[0], kept[1], version)
         if CSRF_FIELD in g:  # a token drawn already would be kept for everyone
@@ -168,7 +175,7 @@ def anonymous_cached(view: Callable) -> Callable:
             if with_form:  # not kept: the visitor's own token, drawn now
                 response.set_data(body.replace(PLACEHOLDER, generate_csrf()))
             return response
-        pages.put(version, path, (body, with_form), most)
+        pages_of(current_app).put(version, path, (body, with_form), most)
         return _answer(body, with_form, version)
 
     return cached_view

@@ -238,6 +238,12 @@ def engine_rows(result: dict) -> list[dict]:
     if result.get("last_units_race"):
         rows.append(last_units_race_row(result["last_units_race"]))
     rows.append(memory_row(result["memory"]))
+    if "seed_seconds" in result:
+        rows.append(
+            {**row("`flask seed` of the large store (bulk inserts, then ANALYZE)",
+                   None, None, "progress shown"),
+             "ratio": f"{result['seed_seconds']:.0f} s", "ok": None}
+        )  # fmt: skip
     return rows
 
 
@@ -365,6 +371,7 @@ def locust_section(load: dict) -> list[str]:
         f"as `flask seed` leaves it (seeded in {load['seed_seconds']:.0f} s, no "
         "VACUUM).",
         "",
+        *([load["note"], ""] if load.get("note") else []),
         "![requests/s and latency per page under Locust](docs/locust.png)",
         "",
         locust_table(load),

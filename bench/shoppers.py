@@ -227,6 +227,7 @@ def main() -> None:
         "orders_seen_by_buyers": tally["orders"],
         "turned_away": tally["turned_away"],
         "oversold": wrong,
+        "note": args.note,
     }
     print(report.locust_table(result), flush=True)
     if args.no_write:

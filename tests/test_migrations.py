@@ -97,9 +97,7 @@ def test_upgrade_downgrade_upgrade_round_trips(fresh_app, fresh_database_url):
     assert table_names(fresh_database_url) == STORE_TABLES - {
         "outbox",
         "page_versions",
-    } | {
-        "alembic_version"
-    }
+    } | {"alembic_version"}
     assert current_revision(fresh_database_url) == "0007"
     flask_db(fresh_app, "upgrade")
 

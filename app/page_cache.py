@@ -153,7 +153,8 @@ def anonymous_cached(view: Callable) -> Callable:
         if most <= 0 or not _anonymous_and_neutral():
             return view(*args, **kwargs)
         version = page_version()  # before any of the page's rows
-        path = request.full_path
+        # The scheme and host too: a page may carry absolute links (canonical).
+        path = f"{request.scheme}://{request.host}{request.full_path}"
         kept = pages_of(current_app).get(version, path)
         if kept is not None:
             return _answer(kept[0], kept[1], version)

@@ -11,7 +11,7 @@ DEMO_ADMIN_PASSWORD ?= demo-admin-pass
 DEMO_SHOPPER_EMAIL ?= shopper@example.com
 DEMO_SHOPPER_PASSWORD ?= demo-shopper-pass
 
-.PHONY: venv run db seed test test-sqlite test-postgres test-browser lint format bench explain clean
+.PHONY: venv run db seed test test-sqlite test-postgres test-browser lint format bench explain load clean
 
 venv: $(STAMP)
 
@@ -100,6 +100,16 @@ bench: venv
 		if [ "$$(id -u)" = 0 ]; then apt-get install -y -qq wrk; else exit 1; fi; }
 	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Shoppers under Locust (bench/locustfile.py): 50 users for a minute against the
+# production gunicorn settings on PostgreSQL (DATABASE_URL or TEST_DATABASE_URL)
+# with Redis (REDIS_URL, default redis://127.0.0.1:6379). LOAD_ARGS="--items 10000
+# --shoppers 1000 --purchases 100000 --seconds 30" for a quick run. Per-page
+# requests/s, p50/p95/p99, errors, orders and oversells into bench/results.json,
+# BENCHMARKS.md and docs/locust.png.
+load: venv
+	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
+	$(BIN)/python bench/shoppers.py $(LOAD_ARGS)
 
 # The plans of every statement the benchmarked pages run (after make bench).
 explain: venv

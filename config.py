@@ -91,6 +91,10 @@ class Config:
     # The admin's order tabs: counting 500,000 orders by status takes ~100 ms;
     # an admin's own move forgets the counts at once.
     ORDER_COUNTS_CACHE_SECONDS = 10
+    # Anonymous catalogue and item pages kept per process, keyed by the page
+    # version the database bumps on every write they show (app/page_cache.py);
+    # 0 draws every page afresh.
+    PAGE_CACHE_ENTRIES = env_int("PAGE_CACHE_ENTRIES", 256)
     # Flask-Caching: each process's own memory by default; CACHE_TYPE=RedisCache
     # with CACHE_REDIS_URL shares one cache between every process and host.
     CACHE_TYPE = os.environ.get("CACHE_TYPE", "SimpleCache")
@@ -255,6 +259,8 @@ class TestingConfig(Config):
 
     # Tests that write pictures give each app a folder of its own.
     MEDIA_ROOT = str(Path(tempfile.gettempdir()) / "store-test-media")
+
+    PAGE_CACHE_ENTRIES = 0  # tests that keep pages turn it on
 
 
 def config_for_environment() -> type[Config]:

@@ -14,7 +14,7 @@ from flask import Flask, current_app
 
 from app import roles
 from app.audit import events as audit
-from app.database import begin_write, without_timeouts
+from app.database import begin_write, gather_statistics, without_timeouts
 from app.demo import DEMO_PASSWORD, seed_store
 from app.extensions import db
 from app.items import csv_io
@@ -250,6 +250,8 @@ def import_items(path: Path, apply_: bool) -> None:
         click.echo(f"Nothing was imported: {conflict}; run again.", err=True)
         raise SystemExit(1) from None
     db.session.commit()
+    if csv_io.needs_statistics(applied):
+        gather_statistics("items")
     click.echo(
         f"Imported {applied.added} new and {applied.updated} updated items "
         f"({applied.unchanged} unchanged); the audit trail records them."
@@ -282,6 +284,8 @@ def seed(
         return
     seeded = seed_store(n_items, n_users, n_purchases, random_seed)
     db.session.commit()
+    click.echo("Gathering the planner's statistics for the new rows (ANALYZE)...")
+    gather_statistics("items", "users", "orders", "user_items", "order_events")
     click.echo(
         f"Seeded {seeded.items} items, {seeded.users} users, {seeded.lines} purchase "
         f"lines in {seeded.orders} orders. Demo shoppers sign in with password "

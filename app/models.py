@@ -380,6 +380,19 @@ class StoreTotals(db.Model):
     live_items: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
 
 
+class PageVersion(db.Model):
+    """One shard of the page version, bumped by the database on every write
+    an anonymous page shows (migration 0014; app/page_cache.py sums them)."""
+
+    __tablename__ = "page_versions"
+    __table_args__ = (sa.CheckConstraint("id >= 0 AND id < 8", name="shard"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True, autoincrement=False)
+    version: so.Mapped[int] = so.mapped_column(
+        sa.BigInteger, default=0, server_default="0"
+    )
+
+
 class UserItem(TimestampMixin, db.Model):
     """One purchase line: a user bought `quantity` of an item at `unit_price_cents`."""
 

@@ -1,8 +1,12 @@
 """The floor of this stack: bare Flask views that draw the benchmarked pages
 straight from the database driver, each with one small template.
 
-- `catalogue`: the catalogue page (a COUNT and 24 rows), the baseline of every
-  page that has no baseline of its own.
+- `catalogue`: the strict floor, the baseline of every page that has no
+  baseline of its own: the catalogue page read the cheapest way, as the store
+  itself reads it (the running total of live items, one row, and 24 rows).
+- `counting_catalogue` (`/counting/items/`): the same page with a COUNT of the
+  live items on every view, the floor before the store kept a running total;
+  the report shows each page against it too.
 - `checkout`: the checkout page of the signed-in shopper's cart: the cart's
   items, the active shipping methods, the shop's settings row and the
   shopper's saved addresses, with each delivery's total.
@@ -33,6 +37,7 @@ URL = database_url(os.environ.get("DATABASE_URL"))
 SQLITE = URL.startswith("sqlite")
 ORDERS_PER_PAGE = 50
 COUNT = "SELECT count(*) FROM items WHERE archived_at IS NULL"
+LIVE_ITEMS = "SELECT live_items FROM store_totals WHERE id = 1"
 PAGE = (
     "SELECT id, name, price_cents, stock FROM items WHERE archived_at IS NULL "
     "ORDER BY name, id LIMIT 24 OFFSET {offset}"
@@ -132,9 +137,20 @@ def shortdate(value) -> str:
 
 @app.get("/items/")
 def catalogue():
+    """The strict floor: the running total's row and the page's 24 rows."""
+    return catalogue_page(LIVE_ITEMS)
+
+
+@app.get("/counting/items/")
+def counting_catalogue():
+    """The counting floor: a COUNT of every live item, then the 24 rows."""
+    return catalogue_page(COUNT)
+
+
+def catalogue_page(total_sql: str):
     page = max(request.args.get("page", 1, type=int), 1)
     cur = connection().cursor()
-    cur.execute(COUNT)
+    cur.execute(total_sql)
     (total,) = cur.fetchone()
     cur.execute(PAGE.format(offset=(page - 1) * 24))
     rows = cur.fetchall()

@@ -54,18 +54,26 @@ class Target:
         return f"≥ {self.ratio} × {self.against}"
 
 
-# Each page's requests/s ÷ the baseline's, by the page's key in the results.
+# Each page's requests/s ÷ the strict floor's (or its own baseline's), by the
+# page's key in the results.
 PAGE_TARGETS = {
     "catalogue": Target(0.9),
-    "catalogue_deep": Target(0.9),
-    "search": Target(0.5),
-    "sort_price": Target(0.5),
+    "catalogue_deep": Target(0.8),
+    "search": Target(0.9),
+    "sort_price": Target(0.9),
     "item": Target(0.9),
-    "history": Target(0.7),
+    "history": Target(0.5),
+    "order": Target(0.5),
+    "cart": Target(0.5),
     "admin_buyers": Target(0.7),
     "checkout": Target(0.5, "checkout baseline"),
     "admin_orders": Target(0.5, "order-list baseline"),
 }
+# The same pages with checkouts running beside them: held to the same targets.
+for _key in ("catalogue", "catalogue_deep", "search", "sort_price", "item"):
+    PAGE_TARGETS[f"{_key}_writes"] = PAGE_TARGETS[_key]
+# The floor before the store kept a running total: a second ratio column.
+COUNTING_FLOOR = "baseline_counting"
 # Pages that older results lack: their rows say "—" until they are measured.
 LATER_PAGES = {
     "checkout": "Checkout page (signed in, 3 items in the cart)",
@@ -81,8 +89,8 @@ RECOMMENDATIONS = (
 SCALE = ("Catalogue 100k items ÷ 1k items", Target(0.8, "1k"))
 CHECKOUT_LOOP = (
     "Checkout loop (wrk: signed-in buyers add to cart, open the checkout page, "
-    "place the order)",
-    Target(0.3, "catalogue"),
+    "place the order; completed orders/s)",
+    Target(0.25, "catalogue"),
 )
 LAST_UNITS_RACE = "Last units race (completed checkouts/s; p50/p99 of the buy)"
 MEMORY_LABEL = "Memory: largest gunicorn worker (MB RSS)"
@@ -109,7 +117,13 @@ def latency_ok(m: dict) -> bool:
     return m["errors"] == 0 and (m["p99_ms"] <= 5 * m["p50_ms"] or m["p99_ms"] < 5)
 
 
-def row(label: str, m: dict | None, ratio: float | None, target=None) -> dict:
+def row(
+    label: str,
+    m: dict | None,
+    ratio: float | None,
+    target=None,
+    counting: float | None = None,
+) -> dict:
     """A table row, its cells as printed: m holds requests_per_s, p50_ms,
     p99_ms and errors (None for a row that is a ratio alone); target is a
     Target to check the ratio against, or text to show. `ok` is None for a
@@ -124,6 +138,7 @@ def row(label: str, m: dict | None, ratio: float | None, target=None) -> dict:
         "p99": f"{m['p99_ms']:.1f}" if m else "",
         "errors": str(int(m["errors"])) if m else "",
         "ratio": f"{ratio:.2f}" if ratio is not None else "",
+        "counting": f"{counting:.2f}" if counting is not None else "",
         "target": str(target) if target else "",
         "ok": ok,
         "note": "",
@@ -132,7 +147,7 @@ def row(label: str, m: dict | None, ratio: float | None, target=None) -> dict:
 
 def not_measured_row(label: str, target) -> dict:
     """A page these results do not have: dashes, and neither met nor missed."""
-    cells = dict.fromkeys(("rps", "p50", "p99", "errors", "ratio"), "—")
+    cells = dict.fromkeys(("rps", "p50", "p99", "errors", "ratio", "counting"), "—")
     return {**row(label, None, None, target), **cells, "ok": None}
 
 
@@ -155,7 +170,10 @@ def page_rows(pages: dict[str, dict]) -> list[dict]:
         if ratio is None:
             rows.append(not_measured_row(page["label"], PAGE_TARGETS.get(key)))
             continue
-        rows.append(row(page["label"], m, ratio, PAGE_TARGETS.get(key)))
+        counting = None
+        if page.get("baseline", "baseline") == "baseline" and COUNTING_FLOOR in pages:
+            counting = m["requests_per_s"] / rps(pages, COUNTING_FLOOR)
+        rows.append(row(page["label"], m, ratio, PAGE_TARGETS.get(key), counting))
         if key == "item":
             rows.append(row(RECOMMENDATIONS[0], m, ratio, RECOMMENDATIONS[1]))
     for key, label in LATER_PAGES.items():
@@ -175,11 +193,10 @@ def checkout_loop_row(loop: dict, catalogue_rps: float) -> dict:
     ratio to the catalogue's; its note gives completed checkouts/s."""
     per_s = loop["completed_checkouts_per_s"]
     label, target = CHECKOUT_LOOP
-    r = row(label, loop, loop["requests_per_s"] / catalogue_rps, target)
+    r = row(label, loop, per_s / catalogue_rps, target)
     r["note"] = (
-        f"requests/s of the three steps; {per_s:.0f} completed checkouts/s = "
-        f"{per_s / catalogue_rps:.2f} × catalogue; "
-        f"{loop['completed_checkouts']} bought, oversold {loop['oversold']}"
+        f"req/s: the three steps, {loop['buyers']} buyers; {per_s:.0f} completed "
+        f"orders/s; {loop['completed_checkouts']} bought, oversold {loop['oversold']}"
     )
     r["ok"] = r["ok"] and loop["oversold"] == 0
     return r
@@ -221,6 +238,12 @@ def engine_rows(result: dict) -> list[dict]:
     if result.get("last_units_race"):
         rows.append(last_units_race_row(result["last_units_race"]))
     rows.append(memory_row(result["memory"]))
+    if "seed_seconds" in result:
+        rows.append(
+            {**row("`flask seed` of the large store (bulk inserts, then ANALYZE)",
+                   None, None, "progress shown"),
+             "ratio": f"{result['seed_seconds']:.0f} s", "ok": None}
+        )  # fmt: skip
     return rows
 
 
@@ -228,15 +251,18 @@ def engine_rows(result: dict) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    head = "| page | req/s | p50 ms | p99 ms | errors | ratio | target | met |\n"
-    head += "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |\n"
+    head = (
+        "| page | req/s | p50 ms | p99 ms | errors | ÷ strict floor | ÷ counting floor "
+        "| target | met |\n"
+    )
+    head += "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n"
     body = ""
     for r in rows:
         met = "—" if r["ok"] is None else "yes" if r["ok"] else "**no**"
         note = f" ({r['note']})" if r["note"] else ""
         body += (
             f"| {r['label']}{note} | {r['rps']} | {r['p50']} | {r['p99']} | {r['errors']} "
-            f"| {r['ratio']} | {r['target']} | {met} |\n"
+            f"| {r['ratio']} | {r.get('counting', '')} | {r['target']} | {met} |\n"
         )
     return head + body
 
@@ -257,8 +283,12 @@ def preamble(run: dict) -> list[str]:
         f"{store['purchases']:,} purchase lines. wrk: {wrk['connections']} connections, "
         f"{wrk['seconds']} s a page, {wrk['rounds']} alternating rounds (medians shown). "
         "Every server runs under `gunicorn.conf.py` with the production config. "
-        "Ratio = the page's requests/s ÷ the baseline's (a bare Flask view rendering "
-        "the same catalogue page straight from the driver). The checkout page and "
+        "The strict floor is a bare Flask view rendering the same catalogue page "
+        "straight from the driver, read as the store reads it (the running total's "
+        "row and 24 rows, one template); each page's requests/s ÷ the strict "
+        "floor's is what the stack costs. The counting floor is the same view "
+        "counting the live items on every view, as the floor did before the store "
+        "kept a running total: the second column. The checkout page and "
         "the admin's order list each have a baseline of their own: a bare view "
         "running the queries that page needs, the cheapest way, signed in with the "
         "same session cookie.",
@@ -267,12 +297,14 @@ def preamble(run: dict) -> list[str]:
         "servers and the database share the cores. The checkout loop is wrk running "
         f"`bench/checkout.lua` with {checkout['buyers']} signed-in buyers, each looping "
         "add to cart, checkout page, place the order on its own connection: its req/s "
-        "counts those three requests, its ratio is to the catalogue's req/s, and its "
-        "note gives "
-        f"completed checkouts/s. The last-units race is {checkout['buyers']} buyers "
+        "counts those three requests, its ratio is the completed orders/s ÷ the "
+        "catalogue's req/s. The last-units race is {checkout['buyers']} buyers "
         f"(Python threads) racing for {checkout['stock']} units: its req/s is completed "
         "checkouts/s, its p50/p99 the buy request's, and it checks that what was sold "
         "is exactly what there was.",
+        "",
+        "Where a target is missed, why, and what would close it: "
+        "[docs/benchmarks.md](docs/benchmarks.md#where-the-targets-stand).",
         "",
         "![each page's throughput as a ratio to the baseline](docs/benchmarks.png)",
         "",
@@ -282,8 +314,103 @@ def preamble(run: dict) -> list[str]:
 def markdown(results: dict) -> str:
     lines = preamble(results["run"])
     for engine in results["engines"]:
-        lines += [f"## {engine}", "", engine_table(results, engine)]
+        lines += [f"## {engine}", ""]
+        if COUNTING_FLOOR not in results["engines"][engine]["pages"]:
+            lines += [
+                "Measured before the strict floor was served: the baseline of "
+                "these numbers counts the live items on every view, so the first "
+                "ratio column is ÷ that counting floor, and the targets (set for "
+                "the strict floor) are not theirs to meet.",
+                "",
+            ]
+        lines += [engine_table(results, engine)]
+    if results.get("locust"):
+        lines += locust_section(results["locust"])
     return "\n".join(lines)
+
+
+# --- make load: shoppers under Locust -----------------------------------------------
+
+LOCUST_PLOT = ROOT / "docs" / "locust.png"
+
+
+def locust_table(load: dict) -> str:
+    """Per page: requests/s, p50/p95/p99 and failures; then what the buyers did."""
+    head = "| page | requests | req/s | p50 ms | p95 ms | p99 ms | failures |\n"
+    head += "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+    body = ""
+    for name, m in load["pages"].items():
+        body += (
+            f"| {name} | {m['requests']:,} | {m['requests_per_s']:.1f} | "
+            f"{m['p50_ms']:.0f} | {m['p95_ms']:.0f} | {m['p99_ms']:.0f} | "
+            f"{m['failures']} |\n"
+        )
+    failures = load["pages"].get("all", {}).get("failures", 0)
+    verdict = "yes" if failures == 0 and load["oversold"] == 0 else "**no**"
+    body += (
+        f"\nOrders placed: {load['orders_placed']:,} "
+        f"({load['orders_placed'] / load['seconds']:.1f}/s); turned away (the stock "
+        f"went to another buyer first): {load['turned_away']:,}; oversold units: "
+        f"{load['oversold']}; errors: {failures}. Zero errors and zero oversold: "
+        f"{verdict}.\n"
+    )
+    return head + body
+
+
+def locust_section(load: dict) -> list[str]:
+    store = load["store"]
+    return [
+        "## Shoppers under Locust (`make load`)",
+        "",
+        f"{load['date']}: {load['users']} concurrent Locust users for "
+        f"{load['seconds']} s on loopback (`bench/locustfile.py`: nine in ten "
+        "browse the catalogue, search, sort and open items; one in ten signs in, "
+        "adds an item, opens the cart and the checkout page and places the "
+        "order), against gunicorn.conf.py's production settings "
+        f"({load['workers']} workers) on PostgreSQL with Redis for the cache and "
+        f"the sign-in limits. The store: {store['items']:,} items, "
+        f"{store['users']:,} shoppers, {store['purchases']:,} purchase lines, "
+        f"as `flask seed` leaves it (seeded in {load['seed_seconds']:.0f} s, no "
+        "VACUUM).",
+        "",
+        *([load["note"], ""] if load.get("note") else []),
+        "![requests/s and latency per page under Locust](docs/locust.png)",
+        "",
+        locust_table(load),
+    ]
+
+
+def plot_locust(load: dict, path: Path = LOCUST_PLOT) -> None:
+    """p50/p95/p99 per page, with each page's requests/s in its label."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib not installed: no plot (pip install -r requirements-bench.txt)")
+        return
+    pages = [(n, m) for n, m in load["pages"].items() if n != "all"]
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(pages) + 2))
+    for n, (key, colour) in enumerate(
+        (("p50_ms", "tab:green"), ("p95_ms", "tab:orange"), ("p99_ms", "tab:red"))
+    ):
+        ax.barh([i + n * 0.27 for i in range(len(pages))],
+                [m[key] for _, m in pages], 0.27, label=key[:3], color=colour)  # fmt: skip
+    ax.set_yticks(
+        [i + 0.27 for i in range(len(pages))],
+        [f"{name} ({m['requests_per_s']:.0f}/s)" for name, m in pages],
+    )
+    ax.invert_yaxis()
+    ax.set_xlabel("latency, ms")
+    ax.set_title(
+        f"{load['users']} Locust shoppers, {load['seconds']} s: latency per page"
+    )
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(exist_ok=True)
+    fig.savefig(path, dpi=110)
+    log(f"plot written to {path.relative_to(ROOT)}")
 
 
 def write_markdown(results: dict, path: Path = MARKDOWN) -> None:
@@ -366,7 +493,10 @@ def finish_plot(fig, ax, cores: int, path: Path) -> None:
 
 def write_report(results: dict) -> None:
     write_markdown(results)
-    plot(results)
+    if results.get("engines"):
+        plot(results)
+    if results.get("locust"):
+        plot_locust(results["locust"])
 
 
 def main() -> None:

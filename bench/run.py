@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -102,6 +103,7 @@ class StoreFacts:
     cart_email: str
     cart_items: list[int]  # in that cart, one unit of each
     orders: int
+    top_order: str  # the number of the top shopper's latest order
 
 
 # --- processes -----------------------------------------------------------------
@@ -196,7 +198,7 @@ def fresh_database(engine: str, name: str, server: str | None) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
-def prepare(url: str, label: str, env: dict, size: dict) -> dict:
+def prepare(url: str, label: str, env: dict, size: dict, vacuum: bool = True) -> dict:
     """Migrates and seeds the store at `url`, adds the bench's admin; the
     environment that serves it."""
     env = {**env, "DATABASE_URL": url}
@@ -208,8 +210,9 @@ def prepare(url: str, label: str, env: dict, size: dict) -> dict:
     started = time.time()
     flask(env, "seed", "--items", str(size["items"]), "--users", str(size["users"]),
           "--purchases", str(size["purchases"]))  # fmt: skip
-    log(f"{label}: seeded in {time.time() - started:.0f} s")
-    if url.startswith("postgresql"):
+    env["BENCH_SEED_SECONDS"] = f"{time.time() - started:.1f}"
+    log(f"{label}: seeded in {env['BENCH_SEED_SECONDS']} s")
+    if vacuum and url.startswith("postgresql"):
         # As autovacuum would soon: statistics for the planner, and a visibility
         # map so covering indexes answer without visiting the table.
         engine = sa.create_engine(database_url(url), isolation_level="AUTOCOMMIT")
@@ -258,10 +261,14 @@ def store_facts(db: sa.Engine, buyers: int) -> StoreFacts:
             c=checkout_item, n=CART_ITEMS,
         ).scalars()  # fmt: skip
         orders = query("SELECT count(*) FROM orders").scalar()
+        top_order = query(
+            "SELECT number FROM orders WHERE user_id = :u ORDER BY id DESC LIMIT 1",
+            u=top_user,
+        ).scalar()
     return StoreFacts(
         top_user, top_email, user_lines, best_item, best_lines,
         list(buyer_emails), live_items, checkout_item,
-        cart_user, cart_email, list(cart_items), orders,
+        cart_user, cart_email, list(cart_items), orders, top_order,
     )  # fmt: skip
 
 
@@ -308,7 +315,10 @@ def bench_pages(store: StoreFacts, ports: dict) -> list[Page]:
     cart = shopper_with_cart(ports["store"], store)
     deep_page = min(200, max(1, store.live_items // 24))
     return [
-        Page("baseline", "Baseline (raw driver, same page)", "/items/", "baseline"),
+        Page("baseline", "Strict floor (raw driver: running-total row + 24 rows)",
+             "/items/", "baseline"),
+        Page("baseline_counting", "Counting floor (raw driver: COUNT of live items + "
+             "24 rows)", "/counting/items/", "baseline"),
         Page("catalogue", "Catalogue page 1 (with Popular)", "/items/"),
         Page("catalogue_deep", f"Catalogue page {deep_page}", f"/items/?page={deep_page}"),
         Page("search", f"Search ?q={WORD}", f"/items/?q={WORD}"),
@@ -317,6 +327,10 @@ def bench_pages(store: StoreFacts, ports: dict) -> list[Page]:
              f"/items/{store.best_item}"),
         Page("history", f"Purchase history ({store.user_lines:,} lines)", "/purchases/",
              browser=shopper),
+        Page("order", "Order page (the top shopper's latest order)",
+             f"/purchases/orders/{store.top_order}", browser=shopper),
+        Page("cart", f"Cart ({len(store.cart_items)} items)", "/purchases/cart",
+             browser=cart),
         Page("admin_buyers", f"Admin: buyers of best seller ({store.best_lines:,} lines)",
              f"/items/{store.best_item}", browser=admin),
         Page("baseline_checkout", "Baseline: checkout page (raw driver)",
@@ -357,6 +371,45 @@ def measure_pages(engine: str, pages: list[Page], ports: dict, args) -> None:
             port = ports[page.server]
             run = wrk_page(port, page.path, args.seconds, args.connections, cookie)
             page.rounds.append(run)
+
+
+# The pages loaded again while signed-in buyers check out beside them: every
+# checkout bumps the page version, so the anonymous pages are drawn afresh.
+WRITE_LOAD_PAGES = ("catalogue", "catalogue_deep", "search", "sort_price", "item")
+
+
+def measure_under_writes(
+    db: sa.Engine, pages: list[Page], ports: dict, store: StoreFacts, args
+) -> tuple[list[Page], dict]:
+    """Each of WRITE_LOAD_PAGES under wrk once more while the checkout loop
+    runs beside it (its own wrk, its buyers on their own connections): the
+    pages' numbers, and what the checkouts did meanwhile."""
+    chosen = [page for page in pages if page.key in WRITE_LOAD_PAGES]
+    seconds = args.seconds * len(chosen) + 2
+    log(f"write load: {len(chosen)} pages with checkouts running beside them")
+    done: dict = {}
+    buyers = threading.Thread(
+        target=lambda: done.update(
+            checkout_loop(
+                db, ports["store"], store.buyer_emails, store.checkout_item, seconds
+            )
+        )
+    )
+    buyers.start()
+    time.sleep(2 + len(store.buyer_emails) * 0.05)  # the buyers sign in first
+    loaded = []
+    for page in chosen:
+        run = wrk_page(ports[page.server], page.path, args.seconds, args.connections)
+        loaded.append(
+            Page(
+                f"{page.key}_writes",
+                f"{page.label}, checkouts running beside",
+                page.path,
+                rounds=[run],
+            )
+        )
+    buyers.join()
+    return loaded, done
 
 
 def measure_checkout(db: sa.Engine, port: int, store: StoreFacts, args) -> dict:
@@ -400,8 +453,9 @@ def bench_engine(engine: str, args: argparse.Namespace, server: str | None) -> d
     env = base_env()
     big_url = fresh_database(engine, "store_bench", server)
     small_url = fresh_database(engine, "store_bench_small", server)
-    big_env = prepare(big_url, f"{engine} large", env, store_size(args))
-    small_env = prepare(small_url, f"{engine} small", env, SMALL_STORE)
+    vacuum = not args.bare_seed  # --bare-seed: only what `flask seed` does itself
+    big_env = prepare(big_url, f"{engine} large", env, store_size(args), vacuum)
+    small_env = prepare(small_url, f"{engine} small", env, SMALL_STORE, vacuum)
 
     db = sa.create_engine(database_url(big_url))
     try:
@@ -417,6 +471,10 @@ def bench_engine(engine: str, args: argparse.Namespace, server: str | None) -> d
         try:
             pages = bench_pages(store, ports)
             measure_pages(engine, pages, ports, args)
+            write_load = None
+            if not args.no_write_load:
+                loaded, write_load = measure_under_writes(db, pages, ports, store, args)
+                pages += loaded
             checkout = {"checkout_loop": None, "last_units_race": None}
             if engine == "postgresql" or args.checkout_sqlite:
                 checkout = measure_checkout(db, ports["store"], store, args)
@@ -428,7 +486,10 @@ def bench_engine(engine: str, args: argparse.Namespace, server: str | None) -> d
     return {
         "pages": {page.key: page.result() for page in pages},
         **checkout,
+        "write_load_checkouts": write_load,
         "memory": used,
+        "vacuumed": vacuum,
+        "seed_seconds": float(big_env["BENCH_SEED_SECONDS"]),
     }
 
 
@@ -471,6 +532,16 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--engines", default="auto", help="sqlite,postgresql or auto")
     parser.add_argument(
+        "--bare-seed",
+        action="store_true",
+        help="no VACUUM ANALYZE after the seed: the store as `flask seed` leaves it",
+    )
+    parser.add_argument(
+        "--no-write-load",
+        action="store_true",
+        help="skip loading the catalogue pages again with checkouts running beside",
+    )
+    parser.add_argument(
         "--no-write",
         action="store_true",
         help=f"print the tables only: leave {RESULTS_JSON.relative_to(ROOT)}, "
@@ -506,10 +577,14 @@ def main() -> None:
         engines = args.engines.split(",")
     results = {"run": run_facts(args), "engines": {}}
     for engine in engines:
-        results["engines"][engine] = bench_engine(engine, args, server)
-        print(f"\n## {engine}\n\n{report.engine_table(results, engine)}", flush=True)
+        key = f"{engine}, right after flask seed" if args.bare_seed else engine
+        results["engines"][key] = bench_engine(engine, args, server)
+        print(f"\n## {key}\n\n{report.engine_table(results, key)}", flush=True)
     if args.no_write:
         return
+    # make load's numbers stay beside these
+    if RESULTS_JSON.exists() and (locust := report.load_results().get("locust")):
+        results["locust"] = locust
     report.save_results(results)
     report.write_report(results)
 

@@ -1665,3 +1665,38 @@ def assert_ratings_match_reviews(app: Flask) -> None:
             .where(User.wishlist_count != sa.func.coalesce(counts.c.n, 0))
         ).all()
         assert not wrong_wishes, wrong_wishes
+
+
+# --- the planner's statistics --------------------------------------------------------
+
+
+def forget_statistics(app: Flask) -> None:
+    """SQLite: drop what ANALYZE kept (sqlite_stat1), so a later ANALYZE shows."""
+    with app.app_context(), db.engine.begin() as conn:
+        if (
+            conn.dialect.name == "sqlite"
+            and conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
+            ).first()
+        ):
+            conn.exec_driver_sql("DELETE FROM sqlite_stat1")
+
+
+def statistics_marks(app: Flask) -> dict[str, object]:
+    """Per table, a mark of the planner's statistics: the time of the last
+    ANALYZE on PostgreSQL, SQLite's sqlite_stat1 rows for it."""
+    with app.app_context(), db.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            rows = conn.exec_driver_sql(
+                "SELECT relname, last_analyze FROM pg_stat_user_tables"
+            )
+            return {name: when for name, when in rows if when is not None}
+        if not conn.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
+        ).first():
+            return {}
+        rows = conn.exec_driver_sql("SELECT tbl, idx, stat FROM sqlite_stat1")
+        marks: dict[str, object] = {}
+        for table, index, stat in rows:
+            marks.setdefault(table, []).append((index, stat))
+        return marks

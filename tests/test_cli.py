@@ -15,6 +15,7 @@ from tests.helpers import (
     assert_totals_match_rows,
     client_for,
     count,
+    forget_statistics,
     order_events_of,
     order_row,
     order_status,
@@ -22,6 +23,7 @@ from tests.helpers import (
     post_form,
     row_of,
     set_order,
+    statistics_marks,
     stock_of,
     the_only,
 )
@@ -184,6 +186,18 @@ def seeded(app, runner) -> dict[int, int]:
     seed(runner, "--items", "50", "--users", "10", "--purchases", "200")
     with app.app_context():
         return dict(db.session.execute(sa.select(Item.id, Item.price_cents)).all())
+
+
+def test_seed_gathers_the_planners_statistics(app, runner):
+    """Right after a seed the planner knows the new rows (ANALYZE), rather
+    than guessing until autovacuum gets round to them."""
+    forget_statistics(app)
+    before = statistics_marks(app)
+    seed(runner, "--items", "50", "--users", "10", "--purchases", "200")
+    after = statistics_marks(app)
+    for table in ("items", "users", "orders", "user_items", "order_events"):
+        assert table in after, table
+        assert after[table] != before.get(table), table
 
 
 def test_seed_writes_the_counts_asked_for(app, seeded):

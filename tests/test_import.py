@@ -30,12 +30,14 @@ from tests.helpers import (
     count,
     csrf_token_from,
     db_state,
+    forget_statistics,
     import_file,
     item_rows,
     press_apply,
     preview,
     set_item,
     sign_in,
+    statistics_marks,
     upload,
 )
 
@@ -154,6 +156,19 @@ def test_preview_lists_every_row_and_writes_nothing_then_apply_writes_all(
             "stock": 7,
         },
     }
+
+
+def test_a_large_import_gathers_the_planners_statistics(app, client, admin):
+    """A bulk load through the import page leaves the planner knowing the new
+    rows (ANALYZE after the commit); a handful of rows does not pay for it."""
+    forget_statistics(app)
+    before = statistics_marks(app)
+    import_file(client, HEADER + "One Lamp,,1.00,1\n")
+    assert statistics_marks(app).get("items") == before.get("items")
+    rows = "".join(f"Lamp {n},,1.00,1\n" for n in range(csv_io.STATISTICS_ROWS))
+    import_file(client, HEADER + rows)
+    after = statistics_marks(app)
+    assert "items" in after and after["items"] != before.get("items")
 
 
 def test_apply_twice_imports_once(app, client, admin):

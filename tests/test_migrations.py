@@ -30,6 +30,7 @@ TABLES_ADDED = {
     "0010": {"reviews", "wishlist_items", "restocks"},
     "0011": {"categories", "item_images"},
     "0012": set(),
+    "0014": {"page_versions"},
 }
 # The columns each adds to tables that were there before it.
 COLUMNS_ADDED = {
@@ -119,8 +120,9 @@ def test_upgrade_downgrade_upgrade_round_trips(fresh_app, fresh_database_url):
     # Down one migration at a time to 0006: each drops exactly the tables it
     # added (and its columns: the next upgrade would fail on a leftover one).
     dropped: set[str] = set()
+    scripts = ScriptDirectory(str(ROOT / "migrations"))
     for revision in sorted(TABLES_ADDED, reverse=True):
-        below = f"{int(revision) - 1:04d}"
+        below = scripts.get_revision(revision).down_revision
         flask_db(fresh_app, "downgrade", below)
         dropped |= TABLES_ADDED[revision]
         assert table_names(fresh_database_url) == STORE_TABLES - dropped | {
@@ -325,9 +327,9 @@ def test_required_columns_are_not_null(schema):
         for table in STORE_TABLES
         for c in schema.get_columns(table)
     }
-    # store_totals is one row of counters kept by triggers: it has no timestamps;
-    # an order's events are written once, with the time of the move.
-    for table in STORE_TABLES - {"store_totals", "order_events"}:
+    # store_totals and page_versions are counters kept by triggers: they have
+    # no timestamps; an order's events are written once, with the time of the move.
+    for table in STORE_TABLES - {"store_totals", "page_versions", "order_events"}:
         for column in ("id", "created_at", "updated_at"):
             if (table, column) != ("order_events", "updated_at"):
                 assert nullable[(table, column)] is False, (table, column)

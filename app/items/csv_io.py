@@ -388,6 +388,15 @@ def check(data: bytes | str, *, lock: bool = False) -> Check:
 # --- writing --------------------------------------------------------------------------
 
 
+# An import of this many rows or more is a bulk load: the planner's statistics
+# for items are gathered again after it (a handful of edits need not pay that).
+STATISTICS_ROWS = 200
+
+
+def needs_statistics(applied: Applied) -> bool:
+    return applied.added + applied.updated >= STATISTICS_ROWS
+
+
 def apply(checked: Check) -> Applied:
     """Write every row of a clean check, with its audit events; the caller
     began the write transaction (checking with lock=True) and commits it."""

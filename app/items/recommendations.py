@@ -65,35 +65,50 @@ class Card(NamedTuple):
 
 
 def popular_cached(limit: int = 6) -> list[Card]:
-    """popular(), worked out at most once per POPULAR_CACHE_SECONDS.
+    """popular(), ranked at most once per POPULAR_CACHE_SECONDS.
 
     The block is the same for every visitor of the catalogue's landing page,
-    the busiest page of the store, so it need not be worked out per request.
-    For that long a sold-out item may still show in it (its page says so).
+    the busiest page of the store, so its ranking need not be worked out per
+    request; the cards' prices and stock are read as they are now (see
+    `current_cards`), so the block never shows an old price or stock.
     """
-    return remembered(
-        f"popular:{limit}",
-        current_app.config["POPULAR_CACHE_SECONDS"],
-        lambda: [list(row) for row in popular(limit)],
-        cards,
+    seconds = current_app.config["POPULAR_CACHE_SECONDS"]
+    if seconds <= 0:
+        return [Card(*row) for row in popular(limit)]
+    ranked = remembered(
+        f"popular-ids:{limit}", seconds, lambda: [row.id for row in popular(limit)]
     )
+    return current_cards(ranked)
 
 
 def also_bought_cached(item_id: int, limit: int = 6) -> list[Card]:
-    """also_bought(), worked out at most once per ALSO_BOUGHT_CACHE_SECONDS per
+    """also_bought(), ranked at most once per ALSO_BOUGHT_CACHE_SECONDS per
     item: a best seller's page is the one most visited, and its block is the
-    same for every visitor."""
-    return remembered(
-        f"also-bought:{item_id}:{limit}",
-        current_app.config["ALSO_BOUGHT_CACHE_SECONDS"],
-        lambda: [list(row) for row in also_bought(item_id, limit)],
-        cards,
+    same for every visitor. The cards are read as they are now."""
+    seconds = current_app.config["ALSO_BOUGHT_CACHE_SECONDS"]
+    if seconds <= 0:
+        return [Card(*row) for row in also_bought(item_id, limit)]
+    ranked = remembered(
+        f"also-bought-ids:{item_id}:{limit}",
+        seconds,
+        lambda: [row.id for row in also_bought(item_id, limit)],
     )
+    return current_cards(ranked)
 
 
-def cards(rows: list[list]) -> list[Card]:
-    """The cache's plain rows as Cards (a row of another shape raises)."""
-    return [Card(*row) for row in rows]
+def current_cards(ids: list[int]) -> list[Card]:
+    """The cards of a remembered ranking as the items are now, in its order:
+    one primary-key lookup of at most a few rows. An item archived or sold
+    out since it was ranked drops out."""
+    if not ids:
+        return []
+    rows = db.session.execute(
+        sa.select(Item.id, Item.name, Item.price_cents, Item.stock).where(
+            Item.id.in_(ids), Item.archived_at.is_(None), Item.stock > 0
+        )
+    )
+    cards = {row.id: Card(*row) for row in rows}
+    return [cards[i] for i in ids if i in cards]
 
 
 def popular(limit: int = 6) -> list[sa.Row]:

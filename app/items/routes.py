@@ -23,6 +23,7 @@ from app.items.catalogue import (
 from app.items.pages import render_item_page
 from app.items.recommendations import popular_cached
 from app.models import Item, StoreTotals, first_image_columns
+from app.page_cache import anonymous_cached
 from app.pagination import page_arg, paginate_rows
 from app.wishlist import wished_ids
 
@@ -76,6 +77,7 @@ def _live_total(q: str) -> int:
 
 
 @bp.get("/")
+@anonymous_cached
 def index():
     """The catalogue: 24 items a page, searchable, sortable and filtered by
     category (its whole subtree), price and stock, with the counts of the
@@ -137,6 +139,7 @@ def index():
 
 
 @bp.get("/<int:item_id>")
+@anonymous_cached
 def detail(item_id: int):
     """One item: price, stock, description and the add-to-cart form."""
     item = db.get_or_404(Item, item_id, options=[so.selectinload(Item.images)])

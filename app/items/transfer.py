@@ -32,7 +32,7 @@ from wtforms import HiddenField
 
 from app.auth import admin_required
 from app.csv_files import csv_lines, csv_response
-from app.database import begin_write
+from app.database import begin_write, gather_statistics
 from app.extensions import db
 from app.items import bp, csv_io
 from app.models import ItemImport, utcnow
@@ -175,6 +175,8 @@ def _apply():
         return redirect(url_for("items.import_items", token=token))
     db.session.delete(pending)
     db.session.commit()
+    if csv_io.needs_statistics(applied):
+        gather_statistics("items")
     flash(
         f"Imported {filename}: {applied.added} added, {applied.updated} updated, "
         f"{applied.unchanged} unchanged.",

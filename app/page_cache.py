@@ -1,0 +1,184 @@
+"""Anonymous pages drawn once per page version, never stale.
+
+The catalogue and item pages look the same to every visitor who is not
+signed in, has nothing in the cart and no message waiting. For them a page is
+kept, in each process's memory, under the page version (migration 0014: a
+number the database bumps in the same transaction as every write that changes
+what these pages show: a checkout taking stock, an edit, an archive, an
+import, a cancellation's restock) and the request's path and query string.
+Reading the version is one primary-key range of a few rows, so a write in
+any process, or in psql, is seen by the very next view in every process.
+
+The version is read before the page's rows, so a page kept under a version
+was drawn from rows at least that new.
+
+A form on the page carries a CSRF token bound to the visitor's session:
+the kept page holds a placeholder instead, and each view writes the
+visitor's own token in (starting their session as the page always did), so
+no visitor is ever given another's token.
+
+Every kept page has an ETag (the code's build, the version, and for a page
+with a form the visitor's token), so a browser that has the page asks with
+If-None-Match and is answered 304 until something it shows changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+
+from flask import Response, current_app, g, request, session
+from flask_wtf.csrf import generate_csrf
+
+from app.extensions import db
+
+ROOT = Path(__file__).resolve().parent.parent
+# Session keys an anonymous visitor's page does not depend on: the CSRF
+# token's secret (written into the page per visitor), and Flask-Login's mark
+# that a session holds no fresh sign-in.
+NEUTRAL_SESSION_KEYS = frozenset({"csrf_token", "_fresh"})
+CSRF_FIELD = "csrf_token"
+VERSION = "SELECT sum(version) FROM page_versions"
+
+
+def _build() -> str:
+    """Changes whenever the code or the templates do, so a new release never
+    answers 304 with a page the old one drew."""
+    digest = hashlib.blake2b(digest_size=8)
+    for folder, pattern in (("app", "*.py"), ("templates", "*.html")):
+        for path in sorted((ROOT / folder).rglob(pattern)):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+BUILD = _build()
+# What a kept page holds where the visitor's CSRF token goes: random per
+# process, so no page text can forge it.
+PLACEHOLDER = "csrf-placeholder-" + secrets.token_hex(16)
+
+
+class Pages:
+    """A bounded, thread-safe map of (version, path) to drawn pages. A newer
+    version empties it: pages of older versions can never be served again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pages: OrderedDict[str, tuple[str, bool]] = OrderedDict()
+        self._version = -1
+
+    def get(self, version: int, path: str) -> tuple[str, bool] | None:
+        with self._lock:
+            if version != self._version:
+                return None
+            page = self._pages.get(path)
+            if page is not None:
+                self._pages.move_to_end(path)
+            return page
+
+    def put(self, version: int, path: str, page: tuple[str, bool], most: int) -> None:
+        with self._lock:
+            if version < self._version:
+                return  # drawn while a newer version was already being served
+            if version > self._version:
+                self._pages.clear()
+                self._version = version
+            self._pages[path] = page
+            while len(self._pages) > most:
+                self._pages.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pages.clear()
+            self._version = -1
+
+
+def pages_of(app) -> Pages:
+    """The app's kept pages (one app per process in production; each app of
+    the test suite keeps its own)."""
+    return app.extensions.setdefault("page_cache", Pages())
+
+
+def page_version() -> int:
+    """The database's page version (see migration 0014), on a pooled
+    connection of its own: half the cost of a session's statement, and a page
+    served from memory then never opens a session at all."""
+    with db.engine.connect() as conn:
+        return int(conn.exec_driver_sql(VERSION).scalar() or 0)
+
+
+def _anonymous_and_neutral() -> bool:
+    """No signed-in user, nothing in the session a page shows (cart, messages)."""
+    if request.method not in ("GET", "HEAD"):
+        return False
+    if (
+        current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+        in request.cookies
+    ):
+        return False
+    return set(session.keys()) <= NEUTRAL_SESSION_KEYS
+
+
+def _etag(version: int, with_form: bool) -> str:
+    tag = f"{BUILD}-{version}"
+    if with_form:  # the visitor's own token is on the page
+        raw = str(session.get(CSRF_FIELD, ""))
+        tag += "-" + hashlib.blake2b(raw.encode(), digest_size=6).hexdigest()
+    return tag
+
+
+def _answer(body: str, with_form: bool, version: int) -> Response:
+    if with_form:
+        g.pop(CSRF_FIELD, None)
+        body = body.replace(PLACEHOLDER, generate_csrf())
+    response = Response(body, mimetype="text/html")
+    response.set_etag(_etag(version, with_form))
+    # Kept by the browser, asked again each time (If-None-Match): a private
+    # cache only, since a page with a form holds the visitor's token.
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.vary.add("Cookie")
+    return response.make_conditional(request)
+
+
+def anonymous_cached(view: Callable) -> Callable:
+    """Serve an anonymous visitor the page drawn for this version, or draw it."""
+
+    @wraps(view)
+    def cached_view(*args, **kwargs):
+        most = current_app.config["PAGE_CACHE_ENTRIES"]
+        if most <= 0 or not _anonymous_and_neutral():
+            return view(*args, **kwargs)
+        version = page_version()  # before any of the page's rows
+        # The scheme and host too: a page may carry absolute links (canonical).
+        path = f"{request.scheme}://{request.host}{request.full_path}"
+        kept = pages_of(current_app).get(version, path)
+        if kept is not None:
+            return _answer(kept[0], kept[1], version)
+        if CSRF_FIELD in g:  # a token drawn already would be kept for everyone
+            return view(*args, **kwargs)
+        g.csrf_token = PLACEHOLDER  # forms draw the placeholder
+        try:
+            response = current_app.make_response(view(*args, **kwargs))
+        except BaseException:  # an error page draws its own token, if any
+            g.pop(CSRF_FIELD, None)
+            raise
+        body = response.get_data(as_text=True)
+        with_form = PLACEHOLDER in body
+        if (
+            response.status_code != 200
+            or response.mimetype != "text/html"
+            or session.modified
+            or "Set-Cookie" in response.headers
+        ):
+            g.pop(CSRF_FIELD, None)
+            if with_form:  # not kept: the visitor's own token, drawn now
+                response.set_data(body.replace(PLACEHOLDER, generate_csrf()))
+            return response
+        pages_of(current_app).put(version, path, (body, with_form), most)
+        return _answer(body, with_form, version)
+
+    return cached_view

@@ -1,0 +1,342 @@
+"""The anonymous page cache (app/page_cache.py) never shows an old price or stock.
+
+Pages are kept per process under the page version the database bumps
+(migration 0014). Each way a shown item can change is written here, through
+the store's own forms where a person would, and every kept page (catalogue,
+item page, search, sort, "Popular") must show the item as it now is: in one
+process, and across two gunicorn processes that both kept the old page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from app.extensions import cache, db
+from app.models import Item
+from app.money import money
+from tests.helpers import (
+    CSRF_RE,
+    cancel_order,
+    client_for,
+    count_queries,
+    csrf_token_from,
+    get_html,
+    html_of,
+    import_file,
+    ours,
+    place_order,
+    post_form,
+    set_item,
+)
+from tests.test_production_server import NO_CONTROL_SOCKET, gunicorn_store
+
+WORD = "walnut"
+# Every anonymous page that shows the watched item: the catalogue (with
+# "Popular"), a search, another order, and its own page.
+PAGES = ("/items/", f"/items/?q={WORD}", "/items/?sort=price", "/items/?sort=-price")
+CACHED = {
+    "PAGE_CACHE_ENTRIES": 64,
+    # As in production: the blocks' rankings are remembered too.
+    "POPULAR_CACHE_SECONDS": 60,
+    "ALSO_BOUGHT_CACHE_SECONDS": 60,
+    "SEARCH_COUNT_CACHE_SECONDS": 60,
+}
+CARD_RE = r'href="/items/{id}">[^<]*</a></h\d>\s*<p class="price">([^<]+)</p>\s*<footer>(.*?)</footer>'
+DETAIL_RE = re.compile(
+    r'<span class="price big">([^<]+)</span> · (<span[^>]*>[^<]*</span>)'
+)
+TAG_RE = re.compile(r"<[^>]+>")
+
+
+def text(html: str) -> str:
+    return TAG_RE.sub("", html).strip()
+
+
+def stock_text(stock: int) -> str:
+    if stock <= 0:
+        return "Out of stock"
+    return f"{stock} left" if stock <= 5 else f"{stock} in stock"
+
+
+def cards(html: str, item_id: int) -> list[tuple[str, str]]:
+    """Every card of the item on a page: (price, stock) as shown."""
+    found = re.findall(CARD_RE.format(id=item_id), html, re.S)
+    return [(price, text(stock)) for price, stock in found]
+
+
+def shown(visit, item_id: int) -> dict[str, list[tuple[str, str]] | None]:
+    """What each page shows of the item; the item page's own line, or None
+    when the item page is not found."""
+    seen: dict[str, list[tuple[str, str]] | None] = {}
+    for path in PAGES:
+        status, html = visit(path)
+        assert status == 200, path
+        seen[path] = cards(html, item_id)
+    status, html = visit(f"/items/{item_id}")
+    if status == 404:
+        seen["item"] = None
+    else:
+        assert status == 200
+        match = DETAIL_RE.search(html)
+        seen["item"] = [(match.group(1), text(match.group(2)))]
+    return seen
+
+
+def now_in(db_app: Flask, item_id: int) -> tuple[str, str, bool]:
+    """The item's price, stock (as a card shows them) and whether it is live."""
+    with db_app.app_context():
+        item = db.session.get(Item, item_id)
+        return (
+            money(item.price_cents),
+            stock_text(item.stock),
+            item.archived_at is None,
+        )
+
+
+def assert_current(seen: dict, db_app: Flask, item_id: int, where: str) -> None:
+    price, stock, live = now_in(db_app, item_id)
+    if not live:
+        assert seen["item"] is None, where
+        assert all(not found for found in seen.values() if found is not None), where
+        return
+    assert seen["item"] == [(price, stock)], where
+    for path in PAGES:
+        if path == "/items/" and stock == "Out of stock":
+            # Sold out: still listed, no longer "Popular".
+            assert (price, stock) in seen[path], (where, path)
+        assert seen[path], (where, path, "the item is not on the page")
+        assert set(seen[path]) == {(price, stock)}, (where, path, seen[path])
+
+
+@pytest.fixture
+def cached_app(make_app) -> Iterator[Flask]:
+    app = make_app(**CACHED)
+    with app.app_context():
+        cache.clear()
+    yield app
+    with app.app_context():
+        cache.clear()
+
+
+@pytest.fixture
+def watched(make_item, make_items) -> int:
+    """A walnut item among a few others, all on the catalogue's first page."""
+    make_items(5, prefix="Walnut Shelf")
+    return make_item(name="Walnut Lamp", price_cents=1250, stock=10)
+
+
+def test_kept_pages_cost_one_statement_and_answer_304(cached_app, watched):
+    """Proof the pages are kept: a second view runs only the version's
+    statement, and a browser that has the page is answered 304."""
+    visitor = cached_app.test_client()
+    for path in (*PAGES, f"/items/{watched}"):
+        first = visitor.get(path)
+        assert first.status_code == 200 and first.headers["ETag"], path
+        with count_queries(cached_app) as statements:
+            again = visitor.get(path)
+        assert again.status_code == 200
+        assert len(ours(statements)) == 1, statements
+        assert "page_versions" in ours(statements)[0]
+        assert "no-store" not in again.headers["Cache-Control"]
+        etag = again.headers["ETag"]
+        revalidated = visitor.get(path, headers={"If-None-Match": etag})
+        assert revalidated.status_code == 304, path
+        assert revalidated.data == b""
+
+
+def test_no_visitor_is_shown_an_old_price_or_stock(
+    cached_app, watched, make_user, make_item
+):
+    """Every write that changes the item, each after both pages were kept."""
+    visitor = cached_app.test_client()
+
+    def visit(path: str) -> tuple[int, str]:
+        response = visitor.get(path)
+        return response.status_code, html_of(response)
+
+    admin_id = make_user(name="Ada Admin", email="ada@example.com", is_admin=True)
+    shopper_id = make_user(name="Sam", email="sam@example.com")
+    assert admin_id and shopper_id
+    admin = client_for(cached_app, "ada@example.com")
+    shopper = client_for(cached_app, "sam@example.com")
+    etag = visitor.get(f"/items/{watched}").headers["ETag"]
+    shown(visit, watched)  # every page kept
+
+    def after(where: str) -> None:
+        nonlocal etag
+        seen = shown(visit, watched)
+        assert_current(seen, cached_app, watched, where)
+        assert shown(visit, watched) == seen, where  # kept, and still right
+        if seen["item"] is not None:
+            # A browser holding the old page is sent the new one, not a 304.
+            response = visitor.get(f"/items/{watched}", headers={"If-None-Match": etag})
+            assert response.status_code == 200, where
+            etag = response.headers["ETag"]
+            unchanged = {"If-None-Match": etag}
+            assert (
+                visitor.get(f"/items/{watched}", headers=unchanged).status_code == 304
+            )
+
+    number = place_order(shopper, {watched: 2})  # a checkout takes stock
+    after("a checkout took 2")
+    response = post_form(
+        admin,
+        f"/items/{watched}/edit",
+        {"name": "Walnut Lamp", "description": "A fine thing.", "price": "9.75",
+         "stock": "8"},
+    )  # fmt: skip
+    assert response.status_code == 302, html_of(response)
+    after("an admin's edit of the price")
+    import_file(
+        admin,
+        f"id,name,description,price,stock\n{watched},Walnut Lamp,A fine thing.,8.40,4\n",
+    )
+    after("a CSV import")
+    response = cancel_order(shopper, number)
+    assert response.status_code == 302, html_of(response)
+    after("a cancellation's restock")
+    set_item(cached_app, watched, price_cents=777, stock=0)  # psql, another process
+    after("a write outside the store")
+    set_item(cached_app, watched, stock=3)
+    after("back in stock")
+    make_item(name="Walnut Clock", price_cents=100)  # a new item on every page
+    assert "Walnut Clock" in get_html(visitor, "/items/?sort=price")
+    response = post_form(admin, f"/items/{watched}/archive", page=f"/items/{watched}")
+    assert response.status_code == 302
+    after("an archive")
+
+
+def test_popular_shows_the_price_and_stock_of_now(cached_app, watched, make_user):
+    """The landing page's "Popular" ranking is remembered; its cards are not."""
+    make_user(name="Sam", email="sam@example.com")
+    shopper = client_for(cached_app, "sam@example.com")
+    place_order(shopper, {watched: 1})
+    visitor = cached_app.test_client()
+    assert len(cards(get_html(visitor, "/items/"), watched)) == 2  # listed, popular
+    set_item(cached_app, watched, price_cents=4321, stock=2)
+    assert cards(get_html(visitor, "/items/"), watched) == [("$43.21", "2 left")] * 2
+
+
+def test_each_visitor_gets_their_own_csrf_token(cached_app, watched):
+    """The kept item page is written out with each visitor's own token: each
+    can add to the cart with it, and one visitor's token fails for another."""
+    first, second = cached_app.test_client(), cached_app.test_client()
+    tokens = []
+    for visitor in (first, second, first):
+        tokens.append(csrf_token_from(get_html(visitor, f"/items/{watched}")))
+    assert tokens[0] != tokens[1]
+    refused = second.post(
+        "/purchases/cart",
+        data={"csrf_token": tokens[0], "item_id": watched, "quantity": 1},
+    )
+    assert refused.status_code == 400
+    for visitor, token in ((first, tokens[2]), (second, tokens[1])):
+        added = visitor.post(
+            "/purchases/cart",
+            data={"csrf_token": token, "item_id": watched, "quantity": 1},
+        )
+        assert added.status_code == 302
+    assert "placeholder" not in get_html(first, f"/items/{watched}")
+
+
+def test_a_cart_or_an_account_is_never_served_a_kept_page(
+    cached_app, watched, make_user
+):
+    visitor = cached_app.test_client()
+    get_html(visitor, f"/items/{watched}")  # kept, with an empty cart
+    token = csrf_token_from(get_html(visitor, f"/items/{watched}"))
+    visitor.post(
+        "/purchases/cart", data={"csrf_token": token, "item_id": watched, "quantity": 2}
+    )
+    html = get_html(visitor, f"/items/{watched}")
+    assert 'Cart <span class="badge">2</span>' in html
+    make_user(name="Grace Admin", email="grace@example.com", is_admin=True)
+    admin = client_for(cached_app, "grace@example.com")
+    assert "Edit" in get_html(admin, f"/items/{watched}")
+    assert 'Cart <span class="badge">0</span>' in get_html(
+        cached_app.test_client(), f"/items/{watched}"
+    )
+
+
+# --- across processes -------------------------------------------------------------------
+
+ACCESS_FORMAT = "served-by %(p)s %(r)s %(s)s"
+
+
+def served_by(log: str) -> dict[str, set[str]]:
+    """Which worker pids answered each path (with its query), from the access log."""
+    seen: dict[str, set[str]] = {}
+    for pid, path, status in re.findall(r"served-by <(\d+)> GET (\S+) \S+ (\d+)", log):
+        if status == "200":
+            seen.setdefault(path, set()).add(pid)
+    return seen
+
+
+def test_two_gunicorn_processes_never_show_an_old_price(
+    app, database_uri, tmp_path, watched, make_user
+):
+    """Both workers keep the pages; a write through one worker, and one from a
+    third process, are seen by every view from either worker."""
+    make_user(name="Ada Admin", email="ada@example.com", is_admin=True)
+    with gunicorn_store(
+        database_uri,
+        tmp_path,
+        workers=2,
+        threads=1,
+        extra_args=(*NO_CONTROL_SOCKET, "--access-logformat", ACCESS_FORMAT),
+        LOGIN_RATE_LIMIT="1000 per minute",
+        GUNICORN_ACCESSLOG="-",
+    ) as server:
+        paths = (*PAGES, f"/items/{watched}")
+
+        def visit(path: str) -> tuple[int, str]:
+            reply = server.browser().get(path)  # a new visitor, no cookies
+            return reply.status, reply.text
+
+        def views_from_both_workers(where: str) -> None:
+            """Views until both workers served (and so kept) every page; each
+            must show the item as the database has it."""
+            start = len(server.log_text())
+            for _ in range(20):
+                # Visitors four at a time, so that both workers answer.
+                with ThreadPoolExecutor(4) as pool:
+                    views = list(pool.map(lambda _: shown(visit, watched), range(4)))
+                for seen in views:
+                    assert_current(seen, app, watched, where)
+                workers = served_by(server.log_text()[start:])
+                if all(len(workers.get(p, ())) == 2 for p in paths):
+                    return
+            pytest.fail(f"{where}: the two workers did not both serve every page")
+
+        views_from_both_workers("first views")
+        admin = server.browser()
+        html = admin.get("/users/login").text
+        token = CSRF_RE.search(html).group(1)
+        signed = admin.post(
+            "/users/login",
+            {"csrf_token": token, "email": "ada@example.com",
+             "password": "correct-horse-battery"},
+        )  # fmt: skip
+        assert signed.status == 302
+        edited = admin.submit(
+            f"/items/{watched}/edit",
+            f"/items/{watched}/edit",
+            {"name": "Walnut Lamp", "description": "A fine thing.", "price": "6.10",
+             "stock": "7"},
+        )  # fmt: skip
+        assert edited.status == 302, edited.text
+        views_from_both_workers("an admin's edit through one worker")
+        set_item(app, watched, price_cents=505, stock=1)  # a third process
+        views_from_both_workers("a write from another process")
+        with app.app_context():
+            db.session.execute(
+                sa.update(Item).where(Item.id == watched).values(stock=Item.stock - 1)
+            )
+            db.session.commit()
+        views_from_both_workers("the last unit taken")

@@ -123,6 +123,13 @@ def _anonymous_and_neutral() -> bool:
     return set(session.keys()) <= NEUTRAL_SESSION_KEYS
 
 
+def _shown_session() -> dict:
+    """What the session holds besides the neutral keys: a view that changes it
+    (a flash, a cart) drew a page for this visitor only. Flask-Login marking a
+    session not fresh, or the CSRF secret, does not count."""
+    return {k: v for k, v in session.items() if k not in NEUTRAL_SESSION_KEYS}
+
+
 def _etag(version: int, with_form: bool) -> str:
     tag = f"{BUILD}-{version}"
     if with_form:  # the visitor's own token is on the page
@@ -161,6 +168,7 @@ def anonymous_cached(view: Callable) -> Callable:
         if CSRF_FIELD in g:  # a token drawn already would be kept for everyone
             return view(*args, **kwargs)
         g.csrf_token = PLACEHOLDER  # forms draw the placeholder
+        before = _shown_session()
         try:
             response = current_app.make_response(view(*args, **kwargs))
         except BaseException:  # an error page draws its own token, if any
@@ -171,7 +179,7 @@ def anonymous_cached(view: Callable) -> Callable:
         if (
             response.status_code != 200
             or response.mimetype != "text/html"
-            or session.modified
+            or _shown_session() != before
             or "Set-Cookie" in response.headers
         ):
             g.pop(CSRF_FIELD, None)

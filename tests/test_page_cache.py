@@ -47,7 +47,7 @@ CACHED = {
     "ALSO_BOUGHT_CACHE_SECONDS": 60,
     "SEARCH_COUNT_CACHE_SECONDS": 60,
 }
-CARD_RE = r'href="/items/{id}">[^<]*</a></h\d>\s*<p class="price">([^<]+)</p>\s*<footer>(.*?)</footer>'
+CARD_RE = r'href="/items/{id}">[^<]*</a></h\d>\s*<p class="price">([^<]+)</p>.*?<footer>(.*?)</footer>'
 DETAIL_RE = re.compile(
     r'<span class="price big">([^<]+)</span> · (<span[^>]*>[^<]*</span>)'
 )
@@ -67,7 +67,8 @@ def stock_text(stock: int) -> str:
 def cards(html: str, item_id: int) -> list[tuple[str, str]]:
     """Every card of the item on a page: (price, stock) as shown."""
     found = re.findall(CARD_RE.format(id=item_id), html, re.S)
-    return [(price, text(stock)) for price, stock in found]
+    # The stock, not the wishlist button's form beside it.
+    return [(price, text(stock.split("<form")[0])) for price, stock in found]
 
 
 def shown(visit, item_id: int) -> dict[str, list[tuple[str, str]] | None]:

@@ -706,7 +706,6 @@ _ITEM_COLUMNS = (
     Item.price_cents,
     Item.stock,
     Item.archived_at,
-    Item.category_id,
 )
 
 
@@ -1272,6 +1271,9 @@ def store_state(app: Flask) -> dict:
         }
         for table in SEEDED_TABLES:
             extra[table] = rows(sa.text(f"SELECT * FROM {table} ORDER BY id")).all()
+        extra["item_categories"] = rows(
+            sa.select(Item.id, Item.category_id).order_by(Item.id)
+        ).all()
         for model in (ItemImage, Category):
             extra[model.__tablename__] = rows(
                 sa.select(model.__table__).order_by(model.id)

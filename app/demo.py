@@ -490,8 +490,12 @@ REVIEW_WORDS = {
 
 def _demo_reviews(rng: random.Random, lines: list[dict], now) -> list[dict]:
     """About one counted purchase in four gets its buyer's review, once per
-    buyer and item, a few days after the purchase."""
-    reviewed: set[tuple[int, int]] = set()
+    buyer and item (a store seeded again keeps the reviews it has), a few
+    days after the purchase."""
+    reviewed: set[tuple[int, int]] = {
+        (row.user_id, row.item_id)
+        for row in db.session.execute(sa.select(Review.user_id, Review.item_id))
+    }
     rows = []
     for line in lines:
         pair = (line["user_id"], line["item_id"])

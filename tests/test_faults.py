@@ -177,7 +177,7 @@ def test_s46_a_value_planted_in_the_cache_is_a_miss_never_code(
         CACHE_KEY_PREFIX=prefix,
         POPULAR_CACHE_SECONDS=30,
     )
-    key = f"{prefix}popular:6"
+    key = f"{prefix}popular-ids:6"
     # The very bytes Flask-Caching's own (pickling) Redis cache writes.
     connection.set(key, b"!" + pickle.dumps(_Planted(marker)))
     try:

@@ -72,6 +72,17 @@ class Config:
     CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "store:")
     CACHE_THRESHOLD = 5000  # SimpleCache: entries kept before the oldest go
 
+    # Flask-Compress: pages, feeds and JSON in brotli or gzip, whichever the
+    # browser accepts (static files come compressed already: app/static_files.py).
+    COMPRESS_ALGORITHM = ["br", "gzip"]
+    COMPRESS_MIMETYPES = [
+        "text/html",
+        "text/xml",
+        "text/plain",
+        "application/xml",
+        "application/json",
+    ]
+
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False

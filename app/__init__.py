@@ -30,8 +30,23 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     _ensure_sqlite_folder(app)
 
     # Engine settings (SQLite pragmas, PostgreSQL UTC) hook into SQLAlchemy on import.
-    from app import auth, database, errors, security, templating  # noqa: F401
-    from app.extensions import cache, csrf, db, limiter, login_manager, migrate
+    from app import (  # noqa: F401
+        auth,
+        database,
+        errors,
+        security,
+        static_files,
+        templating,
+    )
+    from app.extensions import (
+        cache,
+        compress,
+        csrf,
+        db,
+        limiter,
+        login_manager,
+        migrate,
+    )
     from app.mail import delivery
 
     db.init_app(app)
@@ -39,9 +54,11 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
     cache.init_app(app)
+    compress.init_app(app)
     login_manager.init_app(app)
     delivery.init_app(app)
     auth.init_app(app)
+    static_files.init_app(app)
     security.init_app(app)
     templating.init_app(app)
     errors.init_app(app)

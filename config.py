@@ -56,7 +56,7 @@ class Config:
 
     MAX_CONTENT_LENGTH = 12 * 1024 * 1024
     ITEMS_PER_PAGE = 24
-    LOW_STOCK_THRESHOLD = 5
+    LOW_STOCK_THRESHOLD = 5  # the admin's "Low stock" tab: time to restock
     # Worked out at most this often and kept in the cache below (0: on every
     # request): each is the same for every visitor who asks for it.
     POPULAR_CACHE_SECONDS = 30  # the catalogue's "Popular" block

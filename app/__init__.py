@@ -83,6 +83,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.items import transfer as items_transfer  # noqa: F401
     from app.mail import bp as mail_bp
     from app.mail import routes as mail_routes  # noqa: F401
+    from app.pages import bp as pages_bp
+    from app.pages import routes as pages_routes  # noqa: F401
     from app.purchases import admin as purchases_admin  # noqa: F401
     from app.purchases import bp as purchases_bp
     from app.purchases import checkout as purchases_checkout  # noqa: F401
@@ -94,7 +96,15 @@ def _register_blueprints(app: Flask) -> None:
     from app.users import bp as users_bp
     from app.users import routes as users_routes  # noqa: F401
 
-    for bp in (items_bp, users_bp, purchases_bp, audit_bp, mail_bp, main.bp):
+    for bp in (
+        items_bp,
+        users_bp,
+        purchases_bp,
+        audit_bp,
+        mail_bp,
+        pages_bp,
+        main.bp,
+    ):
         app.register_blueprint(bp)
 
 

@@ -19,6 +19,7 @@ from app.limits import (
     EMAIL_MAX,
     ITEM_NAME_MAX,
     ORDER_NUMBER_MAX,
+    PAGE_TITLE_MAX,
     POSTCODE_MAX,
     SHIPPING_CODE_MAX,
     SHIPPING_NAME_MAX,
@@ -476,7 +477,7 @@ class AuditEvent(TimestampMixin, db.Model):
     __tablename__ = "audit_events"
     __table_args__ = (
         sa.CheckConstraint(
-            "subject_type IN ('item', 'user', 'shipping', 'settings')",
+            "subject_type IN ('item', 'user', 'shipping', 'settings', 'page')",
             name="subject_type",
         ),
         # "This item's (or user's) history", "everything", "every <action>":
@@ -574,3 +575,19 @@ class OutboxMessage(TimestampMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<OutboxMessage {self.id} {self.kind} {self.status}>"
+
+
+class ContentPage(TimestampMixin, db.Model):
+    """One of the shop's own pages (About, Shipping, Returns...): a title and
+    a plain-text body an admin edits; the slugs are fixed (app/content.py)."""
+
+    __tablename__ = "content_pages"
+    __table_args__ = (
+        sa.CheckConstraint("length(slug) >= 1", name="slug_not_empty"),
+        sa.CheckConstraint("length(title) >= 1", name="title_not_empty"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    slug: so.Mapped[str] = so.mapped_column(sa.String(40), unique=True)
+    title: so.Mapped[str] = so.mapped_column(sa.String(PAGE_TITLE_MAX))
+    body: so.Mapped[str] = so.mapped_column(sa.Text, default="", server_default="")

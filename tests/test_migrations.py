@@ -89,20 +89,30 @@ def test_upgrade_downgrade_upgrade_round_trips(fresh_app, fresh_database_url):
 
     flask_db(fresh_app, "upgrade")
     assert table_names(fresh_database_url) == STORE_TABLES | {"alembic_version"}
-    assert current_revision(fresh_database_url) == head_revision() == "0008"
+    assert current_revision(fresh_database_url) == head_revision() == "0013"
 
-    # One step down and up again: 0008 (the outbox, deleted accounts) undoes itself.
-    flask_db(fresh_app, "downgrade", "0007")
-    assert table_names(fresh_database_url) == STORE_TABLES - {"outbox"} | {
+    # One step down and up again: 0013 (the content pages) undoes itself.
+    flask_db(fresh_app, "downgrade", "0008")
+    assert table_names(fresh_database_url) == STORE_TABLES - {"content_pages"} | {
         "alembic_version"
     }
+    assert current_revision(fresh_database_url) == "0008"
+    flask_db(fresh_app, "upgrade")
+
+    # And 0008 (the outbox, deleted accounts).
+    flask_db(fresh_app, "downgrade", "0007")
+    assert table_names(fresh_database_url) == STORE_TABLES - {
+        "outbox",
+        "content_pages",
+    } | {"alembic_version"}
     assert current_revision(fresh_database_url) == "0007"
     flask_db(fresh_app, "upgrade")
 
     # And 0007 (the order lifecycle) too.
     flask_db(fresh_app, "downgrade", "0006")
     assert table_names(fresh_database_url) == STORE_TABLES - ORDER_TABLES - {
-        "outbox"
+        "outbox",
+        "content_pages",
     } | {"alembic_version"}
     assert current_revision(fresh_database_url) == "0006"
     flask_db(fresh_app, "upgrade")

@@ -36,6 +36,11 @@ ACCESS = {
     # the shop front
     "main.index": "anyone",
     "main.healthz": "anyone",
+    "main.sitemap": "anyone",
+    "main.sitemap_pages": "anyone",
+    "main.sitemap_items": "anyone",
+    "main.robots": "anyone",
+    "pages.show": "anyone",
     "static": "anyone",
     "items.index": "anyone",
     "items.detail": "anyone",  # archived items: admins only (404 for others)
@@ -80,6 +85,8 @@ ACCESS = {
     "purchases.orders_export": "admin",
     "purchases.settings": "admin",
     "audit.index": "admin",
+    "pages.index": "admin",
+    "pages.edit": "admin",
     "mail.index": "admin",
     "mail.retry": "admin",
 }

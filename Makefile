@@ -11,7 +11,7 @@ DEMO_ADMIN_PASSWORD ?= demo-admin-pass
 DEMO_SHOPPER_EMAIL ?= shopper@example.com
 DEMO_SHOPPER_PASSWORD ?= demo-shopper-pass
 
-.PHONY: venv static run db seed test test-sqlite test-postgres test-browser lint format bench explain clean
+.PHONY: venv run db seed test test-sqlite test-postgres test-browser lint format bench explain clean
 
 venv: $(STAMP)
 
@@ -29,11 +29,6 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
-
-# The .br and .gz copies WhiteNoise serves beside each stylesheet and icon
-# (tests/test_storefront.py fails when one is older than its file).
-static: venv
-	$(BIN)/python -m whitenoise.compress --quiet static md jpg jpeg png gif webp avif gz br woff woff2
 
 db: venv
 	$(FLASK) db upgrade

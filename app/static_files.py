@@ -5,22 +5,31 @@
 stylesheet is a new URL, so the old one may be kept forever
 (`Cache-Control: max-age=315360000, public, immutable`). The plain name
 still answers, with a short cache, for anything that links to it directly.
-WhiteNoise serves both in front of Flask, picking the `.br` or `.gz` copy
-beside a file (written by `make static`) when the browser accepts it.
+
+At start-up each file is copied under its hashed name into
+STATIC_BUILD_FOLDER (instance/static by default) with a brotli and a gzip
+copy beside it, which WhiteNoise serves to browsers that accept them. The
+names are content hashes, so a copy is never stale: a changed file gets a
+new name, and the next start writes it (one process's half-written file is
+never seen by another: each is written aside, then renamed into place).
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import os
+import tempfile
 from pathlib import Path
 
+import brotli
 from flask import Flask
 from whitenoise import WhiteNoise
 
 HASH_LENGTH = 12
-# Copies WhiteNoise serves in place of a file; never linked themselves.
-COMPRESSED_SUFFIXES = (".gz", ".br")
 PLAIN_MAX_AGE = 3600  # seconds: a file asked for by its unversioned name
+# Already compressed: served as they are.
+INCOMPRESSIBLE = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".avif", ".woff", ".woff2"}
 
 
 def hashed_name(filename: str, content: bytes) -> str:
@@ -32,20 +41,56 @@ def hashed_name(filename: str, content: bytes) -> str:
     return f"{folder}/{versioned}" if folder else versioned
 
 
-def build_manifest(root: Path) -> dict[str, str]:
-    """Every static file's name (relative, with /) -> its hashed name."""
+def _write_once(path: Path, data: bytes) -> None:
+    """Write `path` unless it exists, atomically (aside, then renamed)."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, aside = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    os.replace(aside, path)
+
+
+def build(root: Path, build_folder: Path) -> dict[str, str]:
+    """Copy every static file to its hashed name (with .br and .gz copies where
+    they are smaller) under `build_folder`; returns name -> hashed name."""
     manifest = {}
     for path in sorted(root.rglob("*")):
-        if path.is_file() and path.suffix not in COMPRESSED_SUFFIXES:
-            filename = path.relative_to(root).as_posix()
-            manifest[filename] = hashed_name(filename, path.read_bytes())
+        if not path.is_file():
+            continue
+        content = path.read_bytes()
+        filename = path.relative_to(root).as_posix()
+        hashed = hashed_name(filename, content)
+        manifest[filename] = hashed
+        target = build_folder / hashed
+        _write_once(target, content)
+        if path.suffix.lower() in INCOMPRESSIBLE:
+            continue
+        for suffix, compress in ((".br", _brotli), (".gz", _gzip)):
+            copy = target.with_name(target.name + suffix)
+            if not copy.exists():
+                squeezed = compress(content)
+                if len(squeezed) < len(content):
+                    _write_once(copy, squeezed)
     return manifest
+
+
+def _brotli(data: bytes) -> bytes:
+    return brotli.compress(data, quality=11)
+
+
+def _gzip(data: bytes) -> bytes:
+    return gzip.compress(data, compresslevel=9, mtime=0)
 
 
 def init_app(app: Flask) -> None:
     root = Path(app.static_folder)
+    build_folder = Path(
+        app.config.get("STATIC_BUILD_FOLDER") or Path(app.instance_path) / "static"
+    )
     prefix = (app.static_url_path or "/static").rstrip("/") + "/"
-    manifest = build_manifest(root)
+    manifest = build(root, build_folder)
     app.extensions["static_manifest"] = manifest
     immutable = {prefix + hashed for hashed in manifest.values()}
 
@@ -60,8 +105,8 @@ def init_app(app: Flask) -> None:
         immutable_file_test=lambda path, url: url in immutable,
     )
     server.add_files(str(root), prefix=prefix)
-    for filename, hashed in manifest.items():
-        server.add_file_to_dictionary(prefix + hashed, str(root / filename))
+    for hashed in manifest.values():
+        server.add_file_to_dictionary(prefix + hashed, str(build_folder / hashed))
     app.wsgi_app = server
 
     @app.url_defaults

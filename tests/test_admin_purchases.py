@@ -81,7 +81,7 @@ def test_admin_sees_every_line_newest_first(client, admin, shop):
     ]
     assert rows[0][0] == "2024-05-01 11:50 UTC"  # stored and shown in UTC
     assert summary_of(html) == {
-        "Purchase lines": "4",
+        "Purchases": "4",
         "Units sold": "7",
         "Customers": "2",
         "Revenue": "$195.00",
@@ -113,7 +113,7 @@ def test_lines_of_cancelled_and_refunded_orders_leave_the_list_and_the_csv(
         ("Bob", "Mug", "1"),
     ]
     assert summary_of(html) == {
-        "Purchase lines": "2",
+        "Purchases": "2",
         "Units sold": "2",
         "Customers": "2",
         "Revenue": "$50.00",
@@ -192,7 +192,7 @@ def test_list_pages_by_fifty(client, admin, make_item, make_purchase, make_users
     second = client.get("/purchases/all?page=2").get_data(as_text=True)
     assert len(table_rows(first)) == 50
     assert len(table_rows(second)) == 5
-    assert summary_of(second)["Purchase lines"] == "55"
+    assert summary_of(second)["Purchases"] == "55"
     assert 'href="/purchases/all?page=2"' in first
     filtered = client.get(f"/purchases/all?item_id={item}").get_data(as_text=True)
     assert f'href="/purchases/all?item_id={item}&amp;page=2"' in filtered

@@ -492,6 +492,7 @@ def test_no_route_updates_or_deletes_audit_events(
         "number": number,
         "token": "not-a-real-token",
         "message_id": 1,
+        "slug": "about",
     }
     payload = {
         "id": "1",
@@ -514,6 +515,9 @@ def test_no_route_updates_or_deletes_audit_events(
         "new-code": "drone",
         "new-name": "Drone",
         "new-price": "9.00",
+        # a content page's edit: an audit event of its own too
+        "title": "About us",
+        "body": "audit_events",
     }
     write_rules = [
         rule
@@ -581,6 +585,7 @@ ACTIONS = {
     "shipping.create",
     "shipping.update",
     "settings.update",
+    "page.update",
 }
 RECORDED = re.compile(r"""\brecord(?:_many)?\(\s*["']([a-z_]+\.[a-z_]+)["']""")
 

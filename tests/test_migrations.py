@@ -35,6 +35,7 @@ STORE_TABLES = {
     "shop_settings",
     "addresses",
     "outbox",
+    "content_pages",
 }
 # The tables migration 0007 adds.
 ORDER_TABLES = {"order_events", "shipping_methods", "shop_settings", "addresses"}

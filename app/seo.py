@@ -8,7 +8,6 @@ from typing import Any
 from app.content import summary
 from app.models import Item
 from app.money import cents_to_decimal_text
-from app.templating import site_url
 
 CURRENCY = "USD"
 

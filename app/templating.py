@@ -10,9 +10,9 @@ from markupsafe import Markup
 
 from app.limits import LOW_STOCK_SHOWN
 from app.mail.links import store_url
-from app.security import PUBLIC_ENDPOINTS
 from app.money import cents_to_decimal_text, money
 from app.orders.pricing import format_rate
+from app.security import PUBLIC_ENDPOINTS
 
 
 def number(value: int | None) -> str:
@@ -62,7 +62,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(country_name, "country")
     app.add_template_global(cart_count)
     app.add_template_global(site_url)
-    app.add_template_global(PUBLIC_ENDPOINTS.__contains__, 'public_endpoint')
+    app.add_template_global(PUBLIC_ENDPOINTS.__contains__, "public_endpoint")
     app.add_template_global(stock_label)
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -364,3 +364,31 @@ def test_export_is_for_admins_only(app, shop):
     assert response.status_code == 403
     assert "bob@example.com" not in response.get_data(as_text=True)
     assert count(app, UserItem) == 4
+
+
+def test_the_list_filters_by_part_of_a_customers_name_or_email(client, admin, shop):
+    def customers(url: str) -> list[str]:
+        html = client.get(url).get_data(as_text=True)
+        return [row[1].split()[0] for row in table_rows(html)]
+
+    assert customers("/purchases/all?customer=bob") == ["Bob", "Bob"]
+    assert customers("/purchases/all?customer=ANN%40EXAMPLE") == ["Ann", "Ann"]
+    assert customers("/purchases/all?customer=example.com") == [
+        "Bob",
+        "Ann",
+        "Bob",
+        "Ann",
+    ]
+    # Wildcards are letters like any other; an id still narrows as before.
+    assert customers("/purchases/all?customer=%25") == []
+    assert customers("/purchases/all?customer=_nn") == []
+    both = f"/purchases/all?customer=example&user_id={shop['ann']}"
+    assert customers(both) == ["Ann", "Ann"]
+    html = client.get("/purchases/all?customer=bob").get_data(as_text=True)
+    assert summary_of(html)["Purchases"] == "2"
+    assert 'value="bob"' in html
+    export = client.get("/purchases/export.csv?customer=bob")
+    assert [row[3] for row in read_csv(export)[1:]] == [
+        "bob@example.com",
+        "bob@example.com",
+    ]

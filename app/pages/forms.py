@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
-from wtforms.validators import InputRequired, Length
+from wtforms.validators import DataRequired, Length
 
 from app.forms import NoControlCharacters, strip
 from app.limits import PAGE_BODY_MAX, PAGE_TITLE_MAX
@@ -17,7 +17,7 @@ class ContentPageForm(FlaskForm):
         "Title",
         filters=[strip],
         validators=[
-            InputRequired("Give the page a title."),
+            DataRequired("Give the page a title."),
             Length(
                 max=PAGE_TITLE_MAX, message=f"Use at most {PAGE_TITLE_MAX} characters."
             ),
@@ -28,7 +28,7 @@ class ContentPageForm(FlaskForm):
         "Text",
         filters=[strip],
         validators=[
-            InputRequired("Write the page's text."),
+            DataRequired("Write the page's text."),
             Length(
                 max=PAGE_BODY_MAX,
                 message=f"Use at most {PAGE_BODY_MAX:,} characters.",

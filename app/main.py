@@ -18,6 +18,8 @@ from app.templating import site_url
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 SITEMAP_CACHE_SECONDS = 3600
+# Public pages under a folder the rules below close (longest rule wins).
+ROBOTS_ALLOW = ("/users/login", "/users/register")
 # Pages that are one visitor's own, or an admin's: never worth a crawl.
 ROBOTS_DISALLOW = (
     "/purchases/",
@@ -114,6 +116,7 @@ def sitemap_items(part: int):
 def robots():
     """Crawl the catalogue, items and pages; not the carts, accounts or admin."""
     lines = ["User-agent: *"]
+    lines += [f"Allow: {path}" for path in ROBOTS_ALLOW]
     lines += [f"Disallow: {path}" for path in ROBOTS_DISALLOW]
     lines += ["", f"Sitemap: {site_url(url_for('main.sitemap'))}", ""]
     return Response(

@@ -312,6 +312,8 @@ def test_robots_txt_keeps_crawlers_out_of_private_pages_and_names_the_sitemap(cl
     for path in ("/purchases/", "/users/", "/audit/", "/items/*/edit"):
         assert f"Disallow: {path}\n" in text
     assert "Disallow: /items/\n" not in text
+    # Sign-in and sign-up are public pages, open to crawlers.
+    assert "Allow: /users/login\n" in text and "Allow: /users/register\n" in text
     assert f"Sitemap: {STORE_URL}/sitemap.xml" in text
 
 

@@ -1,15 +1,23 @@
-"""What search engines read: item pages' schema.org Product data, meta
-descriptions cut from an item's text, the sitemap and robots.txt."""
+"""What search engines read on item pages: schema.org Product data (as JSON
+safe inside a script block) and a meta description cut from the item's text.
+The sitemap and robots.txt are app/main.py's."""
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
+
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
 
 from app.content import summary
 from app.models import Item
 from app.money import cents_to_decimal_text
 
 CURRENCY = "USD"
+# An escape sequence inside a JSON string: a backslash and the one character after.
+JSON_ESCAPE = re.compile(r"\\(.)", re.S)
 
 
 def item_description(item: Item) -> str:
@@ -40,3 +48,19 @@ def product_data(item: Item, url: str) -> dict[str, Any]:
     if item.description:
         data["description"] = item.description
     return data
+
+
+def _dumps_quotes_escaped(data: Any, **kwargs: Any) -> str:
+    """json.dumps with each quote inside a string written as \\u0022."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), **kwargs)
+    return JSON_ESCAPE.sub(
+        lambda m: "\\u0022" if m.group(1) == '"' else m.group(0), text
+    )
+
+
+def json_for_script(data: dict[str, Any]) -> Markup:
+    """JSON for a `<script type="application/ld+json">` block with no
+    character HTML gives a meaning to: Jinja's `tojson` escapes `< > & '`,
+    and the quote inside a string is a \\u escape too (JSON reads both back
+    alike), so nothing in it can end the block or pass for an attribute."""
+    return htmlsafe_json_dumps(data, dumps=_dumps_quotes_escaped)

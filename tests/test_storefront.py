@@ -20,6 +20,7 @@ from app.content import PAGES, render_body, summary
 from app.extensions import db
 from app.limits import LOW_STOCK_SHOWN, META_DESCRIPTION_MAX, PAGE_BODY_MAX
 from app.models import AuditEvent, ContentPage
+from app.seo import json_for_script
 from app.static_files import build, hashed_name
 from tests.helpers import (
     audit_events,
@@ -251,14 +252,37 @@ def test_an_item_page_carries_schema_org_product_data(client, make_item):
     assert 'content="product"' in get_html(client, f"/items/{gone}")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"onmouseover=x',
+        "ends with a backslash \\",
+        'a \\"quoted\\" one',
+        "</script>",
+        "it's & <b>",
+    ],
+)
+def test_json_for_script_reads_back_alike_with_nothing_html_reads(text):
+    data = {"name": text, "nested": {"list": [text, 1, None]}}
+    written = str(json_for_script(data))
+    assert json.loads(written) == data
+    assert not set("<>&'") & set(written)
+    if '"' in text:
+        assert "\\u0022" in written
+
+
 def test_product_data_cannot_close_its_script(client, make_item):
     item = make_item(
-        name="</script><script>alert(1)</script>", description="<!-- & -->"
+        name='</script><script>alert(1)</script>"onmouseover=',
+        description="<!-- & -->",
     )
     html = get_html(client, f"/items/{item}")
     block = JSON_LD_RE.search(html).group(1)
     assert "<" not in block and ">" not in block
-    assert json.loads(block)["name"] == "</script><script>alert(1)</script>"
+    assert (
+        json.loads(block)["name"] == '</script><script>alert(1)</script>"onmouseover='
+    )
+    assert '"onmouseover=' not in html
     assert "<script>alert(1)" not in html
 
 

@@ -16,7 +16,7 @@ from app.forms import CartAddForm
 from app.items.recommendations import also_bought_cached
 from app.models import Item, User, UserItem
 from app.pagination import page_arg, paginate_rows
-from app.seo import item_description, product_data
+from app.seo import item_description, json_for_script, product_data
 from app.templating import site_url
 
 BUYERS_PER_PAGE = 20
@@ -34,7 +34,7 @@ def render_item_page(item: Item, form: CartAddForm, status: int = 200):
         buyers=buyers,
         also_bought=also_bought_cached(item.id),
         description=item_description(item),
-        product=product_data(item, site_url(f"/items/{item.id}")),
+        product=json_for_script(product_data(item, site_url(f"/items/{item.id}"))),
     ), status
 
 

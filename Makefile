@@ -11,7 +11,7 @@ DEMO_ADMIN_PASSWORD ?= demo-admin-pass
 DEMO_SHOPPER_EMAIL ?= shopper@example.com
 DEMO_SHOPPER_PASSWORD ?= demo-shopper-pass
 
-.PHONY: venv run db seed test test-sqlite test-postgres test-browser lint format bench explain load clean
+.PHONY: venv run db seed lighthouse test test-sqlite test-postgres test-browser lint format bench explain load clean
 
 venv: $(STAMP)
 
@@ -87,6 +87,15 @@ test-browser: venv
 	else \
 		echo "Skipping the browser tests: no Chromium at $(CHROMIUM) (sudo apt-get install chromium)."; \
 	fi
+
+# Lighthouse 12 (tools/lighthouse/package.json) on the catalogue, an item, a
+# search, the cart and sign-in, mobile and desktop, against the demo store under
+# gunicorn; the scores go to docs/lighthouse.md. Needs npm and Chromium.
+lighthouse: venv
+	@command -v npm >/dev/null || { echo "make lighthouse needs npm (apt-get install npm)" >&2; exit 1; }
+	@[ -x tools/lighthouse/node_modules/.bin/lighthouse ] || \
+		(cd tools/lighthouse && npm install --no-audit --no-fund --loglevel=error)
+	CHROME_PATH=$${CHROME_PATH:-$(CHROMIUM)} $(BIN)/python tools/lighthouse/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

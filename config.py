@@ -81,7 +81,7 @@ class Config:
 
     MAX_CONTENT_LENGTH = 12 * 1024 * 1024
     ITEMS_PER_PAGE = 24
-    LOW_STOCK_THRESHOLD = 5
+    LOW_STOCK_THRESHOLD = 5  # the admin's "Low stock" tab: time to restock
     # Worked out at most this often and kept in the cache below (0: on every
     # request): each is the same for every visitor who asks for it.
     POPULAR_CACHE_SECONDS = 30  # the catalogue's "Popular" block
@@ -106,6 +106,17 @@ class Config:
     # REDIS_RETRY_SECONDS, and the limiter counts in memory meanwhile.
     REDIS_TIMEOUT = env_seconds("REDIS_TIMEOUT", 0.5)
     REDIS_RETRY_SECONDS = env_seconds("REDIS_RETRY_SECONDS", 30)
+
+    # Flask-Compress: pages, feeds and JSON in brotli or gzip, whichever the
+    # browser accepts (static files come compressed already: app/static_files.py).
+    COMPRESS_ALGORITHM = ["br", "gzip"]
+    COMPRESS_MIMETYPES = [
+        "text/html",
+        "text/xml",
+        "text/plain",
+        "application/xml",
+        "application/json",
+    ]
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

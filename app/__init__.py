@@ -38,9 +38,18 @@ def create_app(config_class: type[Config] = Config) -> Flask:
         observability,
         resilience,
         security,
+        static_files,
         templating,
     )
-    from app.extensions import cache, csrf, db, limiter, login_manager, migrate
+    from app.extensions import (
+        cache,
+        compress,
+        csrf,
+        db,
+        limiter,
+        login_manager,
+        migrate,
+    )
     from app.mail import delivery
 
     observability.init_app(app)  # first: the request id for all that follows
@@ -52,9 +61,11 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     caching.init_app(app)  # Redis settings, before the limiter and cache read them
     limiter.init_app(app)
     cache.init_app(app)
+    compress.init_app(app)
     login_manager.init_app(app)
     delivery.init_app(app)
     auth.init_app(app)
+    static_files.init_app(app)
     security.init_app(app)
     templating.init_app(app)
     errors.init_app(app)
@@ -84,6 +95,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.mail import routes as mail_routes  # noqa: F401
     from app.media import bp as media_bp
     from app.media import routes as media_routes  # noqa: F401
+    from app.pages import bp as pages_bp
+    from app.pages import routes as pages_routes  # noqa: F401
     from app.purchases import admin as purchases_admin  # noqa: F401
     from app.purchases import bp as purchases_bp
     from app.purchases import checkout as purchases_checkout  # noqa: F401
@@ -97,7 +110,16 @@ def _register_blueprints(app: Flask) -> None:
     from app.users import routes as users_routes  # noqa: F401
     from app.users import wishlist as users_wishlist  # noqa: F401
 
-    for bp in (items_bp, users_bp, purchases_bp, audit_bp, mail_bp, media_bp, main.bp):
+    for bp in (
+        items_bp,
+        users_bp,
+        purchases_bp,
+        audit_bp,
+        mail_bp,
+        media_bp,
+        pages_bp,
+        main.bp,
+    ):
         app.register_blueprint(bp)
 
 

@@ -72,3 +72,13 @@ IMAGE_WIDTHS = (160, 320, 640, 1024)
 CATEGORY_NAME_MAX = 80
 CATEGORY_SLUG_MAX = 100
 CATEGORIES_MAX = 500
+
+# The storefront
+# "Only N left" shows from this many units down: a true count, and only when
+# it is low enough to matter to a shopper (higher counts read "N in stock").
+LOW_STOCK_SHOWN = 3
+PAGE_TITLE_MAX = 100  # an About, Shipping... page's title
+PAGE_BODY_MAX = 20_000  # characters of its plain text
+META_DESCRIPTION_MAX = 160  # characters search engines show under a title
+SITEMAP_URLS_MAX = 50_000  # per sitemap file (the sitemaps.org limit)
+SITEMAP_ITEMS_MAX = 100_000  # items listed across the sitemap's files

@@ -1,4 +1,5 @@
-"""Routes that belong to no feature: the front page and the health checks.
+"""Routes that belong to no feature: the front page, the health checks, and
+what crawlers read (the sitemap and robots.txt).
 
 `/healthz` is the original check (the database), kept as it is for the
 clients that use it; `/healthz/live` says the process answers (it touches
@@ -9,11 +10,35 @@ email is.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from flask import Blueprint, current_app, redirect, url_for
+from datetime import datetime
+from math import ceil
+from xml.sax.saxutils import escape
 
+import sqlalchemy as sa
+from flask import Blueprint, Response, abort, current_app, redirect, url_for
+
+from app.content import PAGES
 from app.extensions import cache, db, limiter
-from app.models import OutboxMessage, utcnow
+from app.limits import SITEMAP_ITEMS_MAX, SITEMAP_URLS_MAX
+from app.models import Item, OutboxMessage, StoreTotals, utcnow
+from app.templating import site_url
+
+SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+SITEMAP_CACHE_SECONDS = 3600
+# Public pages under a folder the rules below close (longest rule wins).
+ROBOTS_ALLOW = ("/users/login", "/users/register")
+# Pages that are one visitor's own, or an admin's: never worth a crawl.
+ROBOTS_DISALLOW = (
+    "/purchases/",
+    "/users/",
+    "/audit/",
+    "/mail/",
+    "/items/new",
+    "/items/manage",
+    "/items/import",
+    "/items/*/edit",
+    "/pages/*/edit",
+)
 
 bp = Blueprint("main", __name__)
 
@@ -100,3 +125,76 @@ def _outbox_overdue_seconds() -> int:
     if oldest is None:
         return 0
     return max(0, int((utcnow() - oldest).total_seconds()))
+
+
+def _live_items() -> int:
+    return db.session.scalar(sa.select(StoreTotals.live_items)) or 0
+
+
+def _xml(body: str) -> Response:
+    return Response(
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + body,
+        mimetype="application/xml",
+        headers={"Cache-Control": f"public, max-age={SITEMAP_CACHE_SECONDS}"},
+    )
+
+
+def _url_entry(path: str, updated: datetime | None = None) -> str:
+    lastmod = f"<lastmod>{updated:%Y-%m-%d}</lastmod>" if updated else ""
+    return f"<url><loc>{escape(site_url(path))}</loc>{lastmod}</url>"
+
+
+@bp.get("/sitemap.xml")
+def sitemap():
+    """A sitemap index: the shop's pages, then the live items
+    SITEMAP_URLS_MAX to a file, SITEMAP_ITEMS_MAX in all."""
+    files = ceil(min(_live_items(), SITEMAP_ITEMS_MAX) / SITEMAP_URLS_MAX)
+    paths = [url_for("main.sitemap_pages")] + [
+        url_for("main.sitemap_items", part=n) for n in range(1, files + 1)
+    ]
+    entries = "".join(
+        f"<sitemap><loc>{escape(site_url(path))}</loc></sitemap>" for path in paths
+    )
+    return _xml(f'<sitemapindex xmlns="{SITEMAP_NS}">{entries}</sitemapindex>')
+
+
+@bp.get("/sitemap-pages.xml")
+def sitemap_pages():
+    """The catalogue's front and the shop's own pages."""
+    paths = [url_for("items.index")] + [
+        url_for("pages.show", slug=slug) for slug in PAGES
+    ]
+    entries = "".join(_url_entry(path) for path in paths)
+    return _xml(f'<urlset xmlns="{SITEMAP_NS}">{entries}</urlset>')
+
+
+@bp.get("/sitemap-items-<int(min=1):part>.xml")
+def sitemap_items(part: int):
+    """One file of live items, by id, with the day each last changed."""
+    start = (part - 1) * SITEMAP_URLS_MAX
+    if start >= min(_live_items(), SITEMAP_ITEMS_MAX):
+        abort(404)
+    rows = db.session.execute(
+        sa.select(Item.id, Item.updated_at)
+        .where(Item.archived_at.is_(None))
+        .order_by(Item.id)
+        .offset(start)
+        .limit(min(SITEMAP_URLS_MAX, SITEMAP_ITEMS_MAX - start))
+    )
+    base = url_for("items.index")
+    entries = "".join(_url_entry(f"{base}{id_}", updated) for id_, updated in rows)
+    return _xml(f'<urlset xmlns="{SITEMAP_NS}">{entries}</urlset>')
+
+
+@bp.get("/robots.txt")
+def robots():
+    """Crawl the catalogue, items and pages; not the carts, accounts or admin."""
+    lines = ["User-agent: *"]
+    lines += [f"Allow: {path}" for path in ROBOTS_ALLOW]
+    lines += [f"Disallow: {path}" for path in ROBOTS_DISALLOW]
+    lines += ["", f"Sitemap: {site_url(url_for('main.sitemap'))}", ""]
+    return Response(
+        "\n".join(lines),
+        mimetype="text/plain",
+        headers={"Cache-Control": f"public, max-age={SITEMAP_CACHE_SECONDS}"},
+    )

@@ -22,6 +22,7 @@ from app.limits import (
     IMAGE_ALT_MAX,
     ITEM_NAME_MAX,
     ORDER_NUMBER_MAX,
+    PAGE_TITLE_MAX,
     POSTCODE_MAX,
     RATING_MAX,
     RATING_MIN,
@@ -665,7 +666,7 @@ class AuditEvent(TimestampMixin, db.Model):
     __tablename__ = "audit_events"
     __table_args__ = (
         sa.CheckConstraint(
-            "subject_type IN ('item', 'user', 'shipping', 'settings')",
+            "subject_type IN ('item', 'user', 'shipping', 'settings', 'page')",
             name="subject_type",
         ),
         # "This item's (or user's) history", "everything", "every <action>":
@@ -926,3 +927,19 @@ class Restock(TimestampMixin, db.Model):
     # The stock it came back with.
     stock: so.Mapped[int]
     notified_at: so.Mapped[datetime | None]
+
+
+class ContentPage(TimestampMixin, db.Model):
+    """One of the shop's own pages (About, Shipping, Returns...): a title and
+    a plain-text body an admin edits; the slugs are fixed (app/content.py)."""
+
+    __tablename__ = "content_pages"
+    __table_args__ = (
+        sa.CheckConstraint("length(slug) >= 1", name="slug_not_empty"),
+        sa.CheckConstraint("length(title) >= 1", name="title_not_empty"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    slug: so.Mapped[str] = so.mapped_column(sa.String(40), unique=True)
+    title: so.Mapped[str] = so.mapped_column(sa.String(PAGE_TITLE_MAX))
+    body: so.Mapped[str] = so.mapped_column(sa.Text, default="", server_default="")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, request
+from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 CSP = (
@@ -10,6 +11,23 @@ CSP = (
     "font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; "
     "object-src 'none'"
 )
+# Pages that show nothing of one visitor's own (beyond the header's name and
+# cart count): the browser may keep them, for the back/forward cache, but must
+# ask again before reusing one. Every other page (the cart, checkout, orders,
+# the account, every admin page, the emailed links) is never stored. Admins
+# see buyers on item pages, so for them every page is private.
+PUBLIC_ENDPOINTS = frozenset(
+    {
+        "items.index",
+        "items.detail",
+        "pages.show",
+        "users.login",
+        "users.register",
+        "users.forgot_password",
+    }
+)
+PUBLIC_CACHE_CONTROL = "private, no-cache"
+PRIVATE_CACHE_CONTROL = "no-store"
 
 
 def card_step_csp(script_origin: str, api_origin: str) -> str:
@@ -41,10 +59,21 @@ def _set_headers(response: Response) -> Response:
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if response.mimetype == "text/html" and request.endpoint != "static":
-        # Pages show a user's cart and account: never keep them in shared caches.
-        headers.setdefault("Cache-Control", "no-store")
+        headers.setdefault("Cache-Control", cache_control_for_page(response))
     if current_app.config.get("HSTS"):
         headers.setdefault(
             "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
         )
     return response
+
+
+def cache_control_for_page(response: Response) -> str:
+    """`private, no-cache` for a public page a shopper may go back to;
+    `no-store` for everything private (see PUBLIC_ENDPOINTS)."""
+    public = (
+        request.endpoint in PUBLIC_ENDPOINTS
+        and request.method in ("GET", "HEAD")
+        and response.status_code < 400
+        and not (current_user.is_authenticated and current_user.is_admin)
+    )
+    return PUBLIC_CACHE_CONTROL if public else PRIVATE_CACHE_CONTROL

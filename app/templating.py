@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 import pycountry
-from flask import Flask, current_app, session
+from flask import Flask, session
 from markupsafe import Markup
 
+from app.limits import LOW_STOCK_SHOWN
+from app.mail.links import store_url
 from app.money import cents_to_decimal_text, money
 from app.orders.pricing import format_rate
+from app.security import PUBLIC_ENDPOINTS
 
 
 def number(value: int | None) -> str:
@@ -29,12 +32,19 @@ def country_name(code: str | None) -> str:
 
 
 def stock_label(stock: int) -> Markup:
-    """ "Out of stock", "3 left" (low stock) or "40 in stock", marked for styling."""
+    """ "Out of stock", "Only 3 left" (true and low: LOW_STOCK_SHOWN) or
+    "40 in stock", marked for styling."""
     if stock <= 0:
         return Markup('<span class="stock-out">Out of stock</span>')
-    if stock <= current_app.config["LOW_STOCK_THRESHOLD"]:
-        return Markup('<span class="stock-low">%d left</span>') % stock
+    if stock <= LOW_STOCK_SHOWN:
+        return Markup('<span class="stock-low">Only %d left</span>') % stock
     return Markup("<span>%d in stock</span>") % stock
+
+
+def site_url(path: str) -> str:
+    """A path on the store's own address (STORE_URL), never the request's
+    Host header: canonical links and sitemaps name one site."""
+    return store_url() + path
 
 
 def cart_count() -> int:
@@ -51,6 +61,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(format_rate, "rate")
     app.add_template_filter(country_name, "country")
     app.add_template_global(cart_count)
+    app.add_template_global(site_url)
+    app.add_template_global(PUBLIC_ENDPOINTS.__contains__, "public_endpoint")
     app.add_template_global(stock_label)
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

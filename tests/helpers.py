@@ -153,7 +153,7 @@ TABLES = (
 APPEND_ONLY = ("audit_events", "order_events")
 # Rows the migrations write (the shop's settings and shipping methods): put
 # back as they were after every test.
-SEEDED_TABLES = ("shipping_methods", "shop_settings")
+SEEDED_TABLES = ("shipping_methods", "shop_settings", "content_pages")
 _seeded_rows: dict[str, list[dict]] = {}
 # Where a test order ships when the test does not care.
 TEST_ADDRESS = {
@@ -661,7 +661,6 @@ def url_for_rule(rule, store: dict[str, int], user_id: int | None = None) -> str
         else store["lamp"],
         "user_id": store["sam"] if user_id is None else user_id,
         "order_id": store["olive_order"],
-        "number": store["olive_number"],
         "message_id": 1,
         "review_id": 1,
         "token": "not-a-real-token",
@@ -669,6 +668,9 @@ def url_for_rule(rule, store: dict[str, int], user_id: int | None = None) -> str
         "image_id": store["lamp_image"],
         "category_id": store["lighting"],
         "key": f"{store['lamp_image_key']}-160.webp",
+        "slug": "shipping",
+        "number": store["olive_number"],
+        "part": 1,
     }
     return rule.build({name: values[name] for name in rule.arguments})[1]
 

@@ -398,7 +398,7 @@ def test_profile_lists_the_items_the_user_bought_with_units(
     assert "$37.00" in mug_row
     kettle_row = html[html.index(f'href="/items/{items["kettle"]}"') :]
     assert '<td class="num">1</td>' in kettle_row.split("</tr>")[0]
-    assert "3 purchase lines, $82.00 spent." in html
+    assert "3 purchases, $82.00 spent." in html
     assert_no_hash(html)
 
 

@@ -499,6 +499,7 @@ def test_no_route_updates_or_deletes_audit_events(
         "review_id": write_review_row(app, olive, item_id, 4),
         "image_id": 1,
         "category_id": 1,
+        "slug": "about",
     }
     payload = {
         "id": "1",
@@ -521,6 +522,9 @@ def test_no_route_updates_or_deletes_audit_events(
         "new-code": "drone",
         "new-name": "Drone",
         "new-price": "9.00",
+        # a content page's edit: an audit event of its own too
+        "title": "About us",
+        "body": "audit_events",
     }
     write_rules = [
         rule
@@ -593,6 +597,7 @@ ACTIONS = {
     "shipping.create",
     "shipping.update",
     "settings.update",
+    "page.update",
 }
 RECORDED = re.compile(r"""\brecord(?:_many)?\(\s*["']([a-z_]+\.[a-z_]+)["']""")
 

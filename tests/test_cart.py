@@ -216,11 +216,11 @@ def test_cart_shows_line_totals_and_the_cart_total(client, widget, make_item):
     rows = html.split("<tbody>")[1].split("</tbody>")[0].split("</tr>")
     dear_row = next(row for row in rows if "Dear thing" in row)
     widget_row = next(row for row in rows if "Widget" in row)
-    assert '<td class="num">$1,234.56</td>' in dear_row
-    assert '<td class="num">$2,469.12</td>' in dear_row
+    assert '<td class="num" data-label="Price">$1,234.56</td>' in dear_row
+    assert '<td class="num" data-label="Line total">$2,469.12</td>' in dear_row
     assert 'name="quantity" value="2"' in dear_row
-    assert '<td class="num">$12.50</td>' in widget_row
-    assert '<td class="num">$37.50</td>' in widget_row
+    assert '<td class="num" data-label="Price">$12.50</td>' in widget_row
+    assert '<td class="num" data-label="Line total">$37.50</td>' in widget_row
     assert 'name="quantity" value="3"' in widget_row
     assert '<strong id="cart-total">$2,506.62</strong>' in html
     assert cart_count(html) == 5

@@ -985,7 +985,7 @@ def test_renaming_an_item_keeps_the_name_it_was_bought_under(
     assert f'<a href="/items/{kettle}">Copper Kettle</a>' in order_page
     assert "Kettle Mk II" not in order_page
     history = html_of(client.get("/purchases/"))
-    assert "2 × Copper Kettle" in history
+    assert f'2 × <a href="/items/{kettle}">Copper Kettle</a>' in history
     assert "Kettle Mk II" not in history
 
 

@@ -30,6 +30,7 @@ TABLES_ADDED = {
     "0010": {"reviews", "wishlist_items", "restocks"},
     "0011": {"categories", "item_images"},
     "0012": set(),
+    "0013": {"content_pages"},
     "0014": {"page_versions"},
 }
 # The columns each adds to tables that were there before it.

@@ -388,22 +388,20 @@ def test_s18_production_cookies_are_secure_httponly_and_lax(production_server, s
 
 def test_s19_headers_as_gunicorn_serves_them(production_server, store):
     browser = production_server.browser()
-    for url, status in (
-        ("/items/", 200),
-        (f"/items/{store['lamp']}", 200),
-        ("/users/login", 200),
-        ("/no-such-page", 404),
-        ("/users/logout", 405),
+    # Public pages may be kept for the back/forward cache (never by a shared
+    # cache); the cart and error pages are never stored.
+    for url, status, cache in (
+        ("/items/", 200, "private, no-cache"),
+        (f"/items/{store['lamp']}", 200, "private, no-cache"),
+        ("/users/login", 200, "private, no-cache"),
+        ("/purchases/cart", 200, "no-store"),
+        ("/no-such-page", 404, "no-store"),
+        ("/users/logout", 405, "no-store"),
     ):
         reply = browser.get(url)
         assert reply.status == status, url
         assert_security_headers(reply.headers, url)
-        # Anonymous catalogue and item pages are kept by the browser and asked
-        # again on every view (ETag; app/page_cache.py); any other page not at all.
-        expected = (
-            "private, no-cache" if status == 200 and "/items/" in url else "no-store"
-        )
-        assert reply.header("Cache-Control") == expected, url
+        assert reply.header("Cache-Control") == cache, url
     assert browser.get("/healthz").header("X-Content-Type-Options") == "nosniff"
 
 

@@ -50,6 +50,11 @@ ACCESS = {
     "main.healthz": "anyone",
     "main.live": "anyone",
     "main.ready": "anyone",
+    "main.sitemap": "anyone",
+    "main.sitemap_pages": "anyone",
+    "main.sitemap_items": "anyone",
+    "main.robots": "anyone",
+    "pages.show": "anyone",
     "static": "anyone",
     "items.index": "anyone",
     "items.detail": "anyone",  # archived items: admins only (404 for others)
@@ -117,6 +122,8 @@ ACCESS = {
     "purchases.orders_export": "admin",
     "purchases.settings": "admin",
     "audit.index": "admin",
+    "pages.index": "admin",
+    "pages.edit": "admin",
     "mail.index": "admin",
     "mail.retry": "admin",
 }

@@ -171,7 +171,7 @@ def test_totals_show_on_the_pages_that_read_them(
     html = client.get(f"/items/{lamp}").get_data(as_text=True)
     assert "3 units sold" in html
     assert "to 1 customer" in html
-    assert "in 2 purchase lines" in html
+    assert "in 2 purchases" in html
     assert "$29.00" in html
     assert_totals_match_rows(app)
 

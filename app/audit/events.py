@@ -38,8 +38,9 @@ ACTIONS = {
     "shipping.create": "Shipping method added",
     "shipping.update": "Shipping method edited",
     "settings.update": "Shop settings changed",
+    "page.update": "Page edited",
 }
-SUBJECT_TYPES = ("item", "user", "shipping", "settings")
+SUBJECT_TYPES = ("item", "user", "shipping", "settings", "page")
 ITEM_FIELDS = ("name", "description", "price_cents", "stock")
 USER_FIELDS = ("is_admin", "is_enabled")
 

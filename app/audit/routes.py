@@ -18,7 +18,7 @@ from app.audit import bp
 from app.audit.events import ACTIONS, SUBJECT_TYPES
 from app.auth import admin_required
 from app.extensions import db
-from app.models import AuditEvent, Item, ShippingMethod, User
+from app.models import AuditEvent, ContentPage, Item, ShippingMethod, User
 from app.money import money
 from app.orders.pricing import format_rate
 from app.pagination import id_arg, page_arg
@@ -119,6 +119,9 @@ def subjects_of(events: list[AuditEvent]) -> dict[tuple[str, int], Subject]:
             ShippingMethod.name,
             sa.literal(""),
         ).where(ShippingMethod.id.in_(wanted["shipping"])),
+        sa.select(
+            sa.literal("page"), ContentPage.id, ContentPage.title, ContentPage.slug
+        ).where(ContentPage.id.in_(wanted["page"])),
     )
     found: dict[tuple[str, int], Subject] = {}
     for kind, subject_id, name, email in db.session.execute(names):
@@ -128,6 +131,9 @@ def subjects_of(events: list[AuditEvent]) -> dict[tuple[str, int], Subject]:
             )
         elif kind == "shipping":
             found[kind, subject_id] = Subject(name, "purchases.settings", {})
+        elif kind == "page":
+            # The page's slug rides in the email column of the union.
+            found[kind, subject_id] = Subject(name, "pages.show", {"slug": email})
         else:
             found[kind, subject_id] = Subject(
                 f"{name} <{email}>", "users.detail", {"user_id": subject_id}

@@ -19,6 +19,8 @@ from app.items.recommendations import also_bought_cached
 from app.items.tree import ancestors
 from app.models import Item, User, UserItem
 from app.pagination import page_arg, paginate_rows
+from app.seo import item_description, json_for_script, product_data
+from app.templating import site_url
 from app.wishlist import wished_ids
 
 BUYERS_PER_PAGE = 20
@@ -46,6 +48,8 @@ def render_item_page(item: Item, form: CartAddForm, status: int = 200):
         review_form=ReviewForm(formdata=None),
         wished=wished_ids([item.id, *(row.id for row in also_bought)]),
         trail=ancestors(category_id=item.category_id) if item.category_id else [],
+        description=item_description(item),
+        product=json_for_script(product_data(item, site_url(f"/items/{item.id}"))),
     ), status
 
 

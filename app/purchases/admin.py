@@ -15,6 +15,7 @@ from app.models import Item, User, UserItem
 from app.money import cents_to_decimal_text
 from app.pagination import id_arg, page_arg
 from app.purchases import bp
+from app.search import contains, search_text
 
 PER_PAGE = 50
 CSV_HEADER = (
@@ -32,10 +33,12 @@ CSV_HEADER = (
 
 @dataclass(frozen=True)
 class Filters:
-    """The `?user_id=` / `?item_id=` filters, with the rows they name."""
+    """The `?customer=` (a name or email, any part, any case), `?user_id=`
+    and `?item_id=` filters, with the rows the ids name."""
 
     user: User | None
     item: Item | None
+    customer: str = ""
 
     @property
     def conditions(self) -> list[sa.ColumnElement[bool]]:
@@ -45,16 +48,29 @@ class Filters:
             found.append(UserItem.user_id == self.user.id)
         if self.item:
             found.append(UserItem.item_id == self.item.id)
+        if self.customer:
+            found.append(
+                UserItem.user_id.in_(
+                    sa.select(User.id).where(
+                        sa.or_(
+                            contains(User.name, self.customer),
+                            contains(User.email, self.customer),
+                        )
+                    )
+                )
+            )
         return found
 
     @property
-    def args(self) -> dict[str, int]:
+    def args(self) -> dict[str, int | str]:
         """The query-string arguments that reproduce these filters in a link."""
         found = {}
         if self.user:
             found["user_id"] = self.user.id
         if self.item:
             found["item_id"] = self.item.id
+        if self.customer:
+            found["customer"] = self.customer
         return found
 
 
@@ -63,7 +79,7 @@ def _filters() -> Filters:
     user_id, item_id = id_arg("user_id"), id_arg("item_id")
     user = db.get_or_404(User, user_id) if user_id else None
     item = db.get_or_404(Item, item_id) if item_id else None
-    return Filters(user=user, item=item)
+    return Filters(user=user, item=item, customer=search_text("customer"))
 
 
 @bp.get("/all")

@@ -11,7 +11,7 @@ from app.extensions import db
 from app.forms import CartAddForm
 from app.items.pages import render_item_page
 from app.limits import MAX_CART_LINES, MAX_QUANTITY
-from app.models import Item, Order
+from app.models import Item, Order, UserItem
 from app.orders.statuses import LABELS
 from app.pagination import page_arg
 from app.purchases import bp, cart
@@ -116,7 +116,8 @@ def index():
     orders = db.paginate(
         sa.select(Order)
         .where(Order.user_id == current_user.id)
-        .options(so.selectinload(Order.lines))
+        # The lines' items in the same SELECT: each name links to its page.
+        .options(so.selectinload(Order.lines).joinedload(UserItem.item))
         .order_by(Order.created_at.desc(), Order.id.desc()),
         page=page_arg(),
         per_page=HISTORY_PER_PAGE,

@@ -20,7 +20,7 @@ name to SHOWN_TABLES (a table added by a later migration: one call of
 `drop_page_version_triggers(name)` in its downgrade).
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-01
 """
 
@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

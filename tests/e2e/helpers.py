@@ -204,11 +204,24 @@ class Look:
 # --- what a person does -----------------------------------------------------
 
 
+def open_menu(page: Page) -> None:
+    """On a phone the header's links sit in a <details> menu: open it (a
+    click on its summary, as a person taps it). Wider, they show already."""
+    menu = page.locator("header.site-header details.menu")
+    if menu.locator("summary").is_visible() and menu.get_attribute("open") is None:
+        menu.locator("summary").click()
+        expect(menu).to_have_attribute("open", "")
+
+
+def main_nav(page: Page):
+    """The site's main navigation, its menu opened first on a phone."""
+    open_menu(page)
+    return page.get_by_role("navigation", name="Main")
+
+
 def sign_in(page: Page, person: dict) -> None:
     """From any page: the nav's Sign in link, the form, the button."""
-    page.get_by_role("navigation", name="Main").get_by_role(
-        "link", name="Sign in"
-    ).click()
+    main_nav(page).get_by_role("link", name="Sign in").click()
     page.get_by_label("Email", exact=True).fill(person["email"])
     page.get_by_label("Password", exact=True).fill(person["password"])
     page.get_by_role("button", name="Sign in").click()
@@ -216,13 +229,10 @@ def sign_in(page: Page, person: dict) -> None:
 
 
 def sign_out(page: Page) -> None:
-    page.get_by_role("button", name="Sign out").click()
+    main_nav(page).get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("status")).to_contain_text("You are signed out.")
-    nav = page.get_by_role("navigation", name="Main")
-    expect(nav.get_by_role("link", name="Sign in")).to_be_visible()
+    expect(main_nav(page).get_by_role("link", name="Sign in")).to_be_visible()
 
 
 def nav_link(page: Page, name: str):
-    return page.get_by_role("navigation", name="Main").get_by_role(
-        "link", name=name, exact=True
-    )
+    return main_nav(page).get_by_role("link", name=name, exact=True)

@@ -126,11 +126,11 @@ def test_admin_manages_an_item_and_sees_its_buyers(
     expect(page.get_by_role("link", name="Bea Buyer", exact=True)).to_be_visible()
     look("admin-customers")
 
-    # Every purchase line (from the orders page), filtered to the walnut
+    # Every item sold (from the orders page), filtered to the walnut
     # board, then to Bea.
     nav_link(page, "Orders").click()
     expect(page.get_by_role("heading", name="Orders", level=1)).to_be_visible()
-    page.get_by_role("link", name="Every purchase line").click()
+    page.get_by_role("link", name="Every item sold").click()
     expect(page.get_by_role("heading", name="All purchases")).to_be_visible()
     look("admin-purchases")
     walnut_id = store.item_id("Walnut Cutting Board")
@@ -141,7 +141,7 @@ def test_admin_manages_an_item_and_sees_its_buyers(
     expect(table).to_contain_text("Walnut Cutting Board")
     expect(table).not_to_contain_text("Ceramic Mug")
     table.get_by_role("link", name="Bea Buyer", exact=True).click()
-    expect(page.get_by_text("Lines by Bea Buyer")).to_be_visible()
+    expect(page.get_by_text("Purchases by Bea Buyer")).to_be_visible()
     expect(page.get_by_label("Item id")).to_have_value(str(walnut_id))
     look("admin-purchases-filtered")
 

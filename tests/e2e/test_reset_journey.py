@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import sign_in
+from tests.e2e.helpers import main_nav, sign_in
 from tests.helpers import LINK_RE
 
 pytestmark = pytest.mark.browser
@@ -20,9 +20,7 @@ def test_a_forgotten_password_is_reset_by_email(page: Page, store, smtp, worker,
     store.add_user(RITA)
     worker()  # the store's earlier emails (other journeys' orders) go first
     page.goto("/")
-    page.get_by_role("navigation", name="Main").get_by_role(
-        "link", name="Sign in"
-    ).click()
+    main_nav(page).get_by_role("link", name="Sign in").click()
     page.get_by_role("link", name="Forgot your password?").click()
     expect(page.get_by_role("heading", name="Forgot your password?")).to_be_visible()
     page.get_by_label("Email").fill(RITA["email"])

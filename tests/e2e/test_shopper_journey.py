@@ -178,7 +178,7 @@ def test_new_shopper_buys_and_finds_the_purchase(
     # The profile lists the item bought.
     nav_link(page, shopper["name"]).click()
     expect(page.get_by_role("heading", name=shopper["name"], level=1)).to_be_visible()
-    expect(page.get_by_text("1 purchase line, $73.50 spent.")).to_be_visible()
+    expect(page.get_by_text("1 purchase, $73.50 spent.")).to_be_visible()
     bought = page.get_by_role("region", name="Items bought")
     expect(bought.get_by_role("link", name="Brass Desk Lamp")).to_be_visible()
     look("profile")

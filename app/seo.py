@@ -28,8 +28,11 @@ def item_description(item: Item) -> str:
     return f"{item.name}: {cents_to_decimal_text(item.price_cents)} {CURRENCY} at Corner Store."
 
 
-def product_data(item: Item, url: str) -> dict[str, Any]:
-    """schema.org Product with its Offer: price, currency and availability."""
+def product_data(
+    item: Item, url: str, image_urls: list[str] | None = None
+) -> dict[str, Any]:
+    """schema.org Product with its Offer: price, currency and availability,
+    and the absolute URLs of its pictures when it has any."""
     availability = "InStock" if item.stock > 0 else "OutOfStock"
     data: dict[str, Any] = {
         "@context": "https://schema.org",
@@ -47,6 +50,8 @@ def product_data(item: Item, url: str) -> dict[str, Any]:
     }
     if item.description:
         data["description"] = item.description
+    if image_urls:
+        data["image"] = image_urls
     return data
 
 

@@ -252,6 +252,28 @@ def test_an_item_page_carries_schema_org_product_data(client, make_item):
     assert 'content="product"' in get_html(client, f"/items/{gone}")
 
 
+def test_an_item_with_pictures_names_them_in_its_product_data_and_og_image(
+    app, client, make_item
+):
+    """Each picture's largest JPEG copy, as an absolute URL that serves it; an
+    item without pictures names none."""
+    from tests.helpers import add_picture
+
+    lamp = make_item(name="Brass Lamp")
+    bare = make_item(name="Kettle")
+    _, key = add_picture(app, lamp, alt="The lamp, lit")
+    html = get_html(client, f"/items/{lamp}")
+    data = json.loads(JSON_LD_RE.search(html).group(1))
+    [image] = data["image"]
+    assert image.startswith(f"{STORE_URL}/media/{key}-") and image.endswith(".jpg")
+    assert f'<meta property="og:image" content="{image}">' in html
+    served = client.get(image.removeprefix(STORE_URL))
+    assert served.status_code == 200 and served.mimetype == "image/jpeg"
+    bare_html = get_html(client, f"/items/{bare}")
+    assert "image" not in json.loads(JSON_LD_RE.search(bare_html).group(1))
+    assert "og:image" not in bare_html
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -17,6 +17,7 @@ from app.items.forms import ReviewForm
 from app.items.ratings import reviews_page, viewer_of
 from app.items.recommendations import also_bought_cached
 from app.items.tree import ancestors
+from app.media.routes import media_src
 from app.models import Item, User, UserItem
 from app.pagination import page_arg, paginate_rows
 from app.seo import item_description, json_for_script, product_data
@@ -37,6 +38,11 @@ def render_item_page(item: Item, form: CartAddForm, status: int = 200):
     reviews = None
     if item.rating_count or is_admin:
         reviews = reviews_page(item, page_arg("reviews_page"), with_hidden=is_admin)
+    # Each picture's largest JPEG copy, as an absolute URL (Product data, og:image).
+    pictures = [
+        site_url(media_src(image.key, image.widths, image.width))
+        for image in item.images
+    ]
     return render_template(
         "items/detail.html",
         item=item,
@@ -49,7 +55,10 @@ def render_item_page(item: Item, form: CartAddForm, status: int = 200):
         wished=wished_ids([item.id, *(row.id for row in also_bought)]),
         trail=ancestors(category_id=item.category_id) if item.category_id else [],
         description=item_description(item),
-        product=json_for_script(product_data(item, site_url(f"/items/{item.id}"))),
+        product=json_for_script(
+            product_data(item, site_url(f"/items/{item.id}"), pictures)
+        ),
+        og_image=pictures[0] if pictures else None,
     ), status
 
 

@@ -16,6 +16,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from app import metrics
 from app.extensions import db
 from app.models import OrderEvent, OutboxMessage, Payment, PaymentEvent
 from tests.helpers import (
@@ -161,8 +162,13 @@ def test_declined_card_leaves_the_order_waiting_and_can_try_again(
 ):
     shopper = client_for(card_app, people["shopper"])
     number = place_card_order(shopper, {lamp: 1})
+    declines = metrics.PAYMENT_FAILURES.labels(
+        provider="stripe", reason="card_declined"
+    )
+    before = declines._value.get()
     answer = pay_by_card(shopper, number, local_stripe.card(DECLINED))
     assert answer.status_code == 302
+    assert declines._value.get() == before + 1  # the operators' metric counts it
     assert answer.headers["Location"] == f"/purchases/payments/{number}/card"
     page = html_of(shopper.get(answer.headers["Location"]))
     assert "declined" in page.lower() and "Nothing was charged" in page

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 import stripe
 from flask import current_app
 
+from app import metrics
+
 PROVIDER = "stripe"
 
 
@@ -80,19 +82,28 @@ def client() -> stripe.StripeClient:
 
 
 def _call(function, *args, **kwargs):
-    """Run one SDK call, turning its failures into ProviderDown or Declined."""
+    """Run one SDK call, turning its failures into ProviderDown or Declined
+    (each counted in the payment-failure metric by its reason)."""
     try:
         return function(*args, **kwargs)
     except stripe.CardError as error:
+        _count("card_declined")
         raise Declined(error.user_message or "Your card was declined.") from error
     except (stripe.APIConnectionError, stripe.RateLimitError) as error:
+        _count("provider_down")
         raise ProviderDown(str(error.user_message or error)) from error
     except stripe.InvalidRequestError as error:
+        _count("request_refused")
         raise Declined(
             error.user_message or "The card service refused the request."
         ) from error
     except stripe.StripeError as error:
+        _count("provider_error")
         raise ProviderDown(str(error.user_message or error)) from error
+
+
+def _count(reason: str) -> None:
+    metrics.PAYMENT_FAILURES.labels(provider="stripe", reason=reason).inc()
 
 
 def create_intent(

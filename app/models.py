@@ -354,14 +354,16 @@ class ItemImage(TimestampMixin, db.Model):
 FIRST_IMAGE_COLUMNS = ("key", "widths", "width", "height", "alt")
 
 
-def first_image_columns() -> list[sa.Label]:
+def first_image_columns(item_id: sa.ColumnElement[int] | None = None) -> list[sa.Label]:
     """An item's first picture's key, widths, size and alt as columns
     (image_key, image_widths, ...), for a card, a cart line or any list of
     items: correlated subqueries on the (item_id, position) key, evaluated for
-    the rows a query returns only, in the same statement."""
+    the rows a query returns only, in the same statement. `item_id`: the
+    column naming the item (Item.id unless the rows come from a subquery)."""
+    item_id = Item.id if item_id is None else item_id
     return [
         sa.select(getattr(ItemImage, name))
-        .where(ItemImage.item_id == Item.id)
+        .where(ItemImage.item_id == item_id)
         .order_by(ItemImage.position)
         .limit(1)
         .scalar_subquery()

@@ -17,7 +17,9 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from app import page_cache
 from app.extensions import cache, db
+from app.limits import LOW_STOCK_SHOWN
 from app.models import Item
 from app.money import money
 from tests.helpers import (
@@ -47,7 +49,7 @@ CACHED = {
     "ALSO_BOUGHT_CACHE_SECONDS": 60,
     "SEARCH_COUNT_CACHE_SECONDS": 60,
 }
-CARD_RE = r'href="/items/{id}">[^<]*</a></h\d>\s*<p class="price">([^<]+)</p>.*?<footer>(.*?)</footer>'
+CARD_RE = r'href="/items/{id}">[^<]*</a></h\d>\s*<p class="price">([^<]+)</p>.*?<p class="card-stock">(.*?)</p>'
 DETAIL_RE = re.compile(
     r'<span class="price big">([^<]+)</span> · (<span[^>]*>[^<]*</span>)'
 )
@@ -59,16 +61,16 @@ def text(html: str) -> str:
 
 
 def stock_text(stock: int) -> str:
+    """What app/templating.py's stock_label says of `stock`."""
     if stock <= 0:
         return "Out of stock"
-    return f"{stock} left" if stock <= 5 else f"{stock} in stock"
+    return f"Only {stock} left" if stock <= LOW_STOCK_SHOWN else f"{stock} in stock"
 
 
 def cards(html: str, item_id: int) -> list[tuple[str, str]]:
     """Every card of the item on a page: (price, stock) as shown."""
     found = re.findall(CARD_RE.format(id=item_id), html, re.S)
-    # The stock, not the wishlist button's form beside it.
-    return [(price, text(stock.split("<form")[0])) for price, stock in found]
+    return [(price, text(stock)) for price, stock in found]
 
 
 def shown(visit, item_id: int) -> dict[str, list[tuple[str, str]] | None]:
@@ -221,7 +223,9 @@ def test_popular_shows_the_price_and_stock_of_now(cached_app, watched, make_user
     visitor = cached_app.test_client()
     assert len(cards(get_html(visitor, "/items/"), watched)) == 2  # listed, popular
     set_item(cached_app, watched, price_cents=4321, stock=2)
-    assert cards(get_html(visitor, "/items/"), watched) == [("$43.21", "2 left")] * 2
+    assert (
+        cards(get_html(visitor, "/items/"), watched) == [("$43.21", stock_text(2))] * 2
+    )
 
 
 def test_each_visitor_gets_their_own_csrf_token(cached_app, watched):
@@ -243,7 +247,7 @@ def test_each_visitor_gets_their_own_csrf_token(cached_app, watched):
             data={"csrf_token": token, "item_id": watched, "quantity": 1},
         )
         assert added.status_code == 302
-    assert "placeholder" not in get_html(first, f"/items/{watched}")
+    assert page_cache.PLACEHOLDER not in get_html(first, f"/items/{watched}")
 
 
 def test_a_cart_or_an_account_is_never_served_a_kept_page(

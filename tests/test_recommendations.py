@@ -82,6 +82,12 @@ def test_also_bought_rows_carry_only_what_a_card_shows(
         "name": "Teapot",
         "price_cents": 2599,
         "stock": 4,
+        # and its first picture's (none here): never a buyer's name
+        "image_key": None,
+        "image_widths": None,
+        "image_width": None,
+        "image_height": None,
+        "image_alt": None,
     }
 
 

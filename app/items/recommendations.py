@@ -33,7 +33,7 @@ from flask import current_app
 from app.caching import remembered
 from app.database import sql_literal
 from app.extensions import db
-from app.models import Item, UserItem
+from app.models import Item, UserItem, first_image_columns
 
 SAMPLE_LINES = 100  # the item's latest purchase lines: whose baskets to read
 BUYER_LINES = 20  # each of those buyers' latest lines: what else they bought
@@ -46,7 +46,7 @@ DAWN = datetime(1970, 1, 1)
 def also_bought(item_id: int, limit: int = 6) -> list[sa.Row]:
     """Up to `limit` live, in-stock items that the item's recent buyers also
     bought, best first, then popular items to fill up: rows of (id, name,
-    price_cents, stock)."""
+    price_cents, stock) and its first picture's columns."""
     params = {
         "item_id": item_id,
         "sample_lines": SAMPLE_LINES,
@@ -62,6 +62,12 @@ class Card(NamedTuple):
     name: str
     price_cents: int
     stock: int
+    # Its first picture (templates/items/_cards.html), if it has one.
+    image_key: str | None = None
+    image_widths: str | None = None
+    image_width: int | None = None
+    image_height: int | None = None
+    image_alt: str | None = None
 
 
 def popular_cached(limit: int = 6) -> list[Card]:
@@ -103,9 +109,9 @@ def current_cards(ids: list[int]) -> list[Card]:
     if not ids:
         return []
     rows = db.session.execute(
-        sa.select(Item.id, Item.name, Item.price_cents, Item.stock).where(
-            Item.id.in_(ids), Item.archived_at.is_(None), Item.stock > 0
-        )
+        sa.select(
+            Item.id, Item.name, Item.price_cents, Item.stock, *first_image_columns()
+        ).where(Item.id.in_(ids), Item.archived_at.is_(None), Item.stock > 0)
     )
     cards = {row.id: Card(*row) for row in rows}
     return [cards[i] for i in ids if i in cards]
@@ -113,7 +119,7 @@ def current_cards(ids: list[int]) -> list[Card]:
 
 def popular(limit: int = 6) -> list[sa.Row]:
     """Up to `limit` live, in-stock items bought by the most distinct buyers
-    lately: rows of (id, name, price_cents, stock)."""
+    lately: rows of (id, name, price_cents, stock) and its first picture's columns."""
     return list(db.session.execute(_popular(), _common(limit)))
 
 
@@ -264,9 +270,16 @@ def _on_sale(
 
 
 def _best(ranked: sa.Subquery, *first: sa.ColumnElement) -> sa.Select:
-    """The card columns of the first `limit` ranked items."""
+    """The card columns of the first `limit` ranked items, with their first
+    pictures (looked up for those few rows only)."""
     return (
-        sa.select(ranked.c.id, ranked.c.name, ranked.c.price_cents, ranked.c.stock)
+        sa.select(
+            ranked.c.id,
+            ranked.c.name,
+            ranked.c.price_cents,
+            ranked.c.stock,
+            *first_image_columns(ranked.c.id),
+        )
         .order_by(
             *first,
             ranked.c.buyers.desc(),

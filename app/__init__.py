@@ -25,6 +25,9 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     # <int:...> in every route stops at the largest id: a bigger number is a 404,
     # not a database error.
     app.url_map.converters["int"] = IdConverter
+    # A path with doubled slashes (/purchases/orders/%2F%2Fx/refund) is no
+    # page of the store: a 404, not a redirect to some other one.
+    app.url_map.merge_slashes = False
     app.config.from_object(config_class)
     _refuse_insecure_production(app)
     _ensure_sqlite_folder(app)

@@ -486,3 +486,21 @@ def test_hostile_input_never_fails_and_invalid_requests_write_nothing(
             assert after == before, f"{status} for {role} {method} {url} wrote rows"
 
     one_request()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/purchases/orders/%2F%2Fevil.example/refund",
+        "/purchases/orders/%2Fx/cancel",
+        "/items//1",
+        "/users//wishlist",
+    ],
+)
+def test_a_path_with_doubled_slashes_is_a_404_not_a_redirect(client, path):
+    """Werkzeug would answer 308 to the path with one slash (before the CSRF
+    check): a forged URL reaches no other page, whatever the method."""
+    for method in ("GET", "POST"):
+        response = client.open(path, method=method)
+        assert response.status_code == 404, (method, path)
+        assert "Location" not in response.headers

@@ -80,7 +80,7 @@ def test_the_button_adds_and_removes_and_the_menu_and_page_follow(app, store):
     assert "♥ On your wishlist" in page
     assert 'aria-label="Wishlist, 1 item"' in page
     listing = get_html(sam, "/users/wishlist")
-    assert "Lamp" in listing and "$19.99" in listing and "4 left" in listing
+    assert "Lamp" in listing and "$19.99" in listing and "4 in stock" in listing
     # The catalogue's cards carry the button too, coming back to the same page.
     catalogue = get_html(sam, "/items/?sort=-price")
     assert "♥ On your wishlist" in catalogue and "♡ Add to wishlist" in catalogue

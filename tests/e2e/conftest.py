@@ -8,17 +8,11 @@ page a test looks at goes through `Look` (tests/e2e/helpers.py).
 from __future__ import annotations
 
 import json
-import logging
 import os
-import shutil
-import tempfile
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-from werkzeug.serving import make_server
 
 from app import create_app
 from app.extensions import db
@@ -33,6 +27,7 @@ from tests.e2e.helpers import (
     Look,
     Store,
     seed,
+    served,
 )
 from tests.helpers import SmtpServer
 
@@ -106,31 +101,8 @@ def open_page(new_context):
 @pytest.fixture(scope="session")
 def store() -> Iterator[Store]:
     """The store under werkzeug's threaded server, on its own fresh database."""
-    folder = Path(tempfile.mkdtemp(prefix="store-e2e-"))
-
-    class BrowserConfig(TestingConfig):
-        SQLALCHEMY_DATABASE_URI = f"sqlite:///{folder / 'store.db'}"
-
-    app = create_app(BrowserConfig)
-    with app.app_context():
-        from flask_migrate import upgrade
-
-        upgrade()
-        seed()
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
-    app.config["STORE_URL"] = url  # the links in its emails
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Store(url=url, app=app)
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
-        shutil.rmtree(folder, ignore_errors=True)
+    with served("store-e2e-", seed) as running:
+        yield running
 
 
 @pytest.fixture

@@ -8,7 +8,13 @@ under test-artifacts/screenshots/ for every page a test looks at.
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,9 +22,12 @@ import sqlalchemy as sa
 from axe_playwright_python.sync_playwright import Axe
 from flask import Flask
 from playwright.sync_api import Page, expect
+from werkzeug.serving import make_server
 
+from app import create_app
 from app.extensions import db
 from app.models import Item, User, UserItem
+from config import TestingConfig
 from tests.helpers import order_row
 
 # Debian's package; CHROMIUM=/path (make test-browser CHROMIUM=...) points elsewhere.
@@ -236,3 +245,38 @@ def sign_out(page: Page) -> None:
 
 def nav_link(page: Page, name: str):
     return main_nav(page).get_by_role("link", name=name, exact=True)
+
+
+@contextmanager
+def served(prefix: str, fill: Callable[[], None], **settings) -> Iterator[Store]:
+    """A store on a fresh SQLite database of its own (migrated, then `fill()`
+    run in its app context; pictures under the same folder), served by
+    werkzeug's threaded server on a free loopback port; removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+
+    class BrowserConfig(TestingConfig):
+        SQLALCHEMY_DATABASE_URI = f"sqlite:///{folder / 'store.db'}"
+        MEDIA_ROOT = str(folder / "media")
+
+    for name, value in settings.items():
+        setattr(BrowserConfig, name, value)
+    app = create_app(BrowserConfig)
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        fill()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    app.config["STORE_URL"] = url  # the links in its emails and pages
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Store(url=url, app=app)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        with app.app_context():
+            db.engine.dispose()
+        shutil.rmtree(folder, ignore_errors=True)

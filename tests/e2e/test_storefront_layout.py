@@ -6,24 +6,16 @@ and the README's screenshots, taken here from the demo store."""
 
 from __future__ import annotations
 
-import logging
-import shutil
-import tempfile
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect
-from werkzeug.serving import make_server
 
-from app import create_app
 from app.demo import seed_store
 from app.extensions import db
 from app.models import Item, User
-from config import TestingConfig
-from tests.e2e.helpers import DESKTOP, PHONE, ROOT, Store, main_nav, open_menu
+from tests.e2e.helpers import DESKTOP, PHONE, ROOT, Store, main_nav, open_menu, served
 
 pytestmark = pytest.mark.browser
 
@@ -41,36 +33,16 @@ HEADER_SHARE = 1 / 5  # of the screen's height, at most
 def demo() -> Iterator[Store]:
     """The demo store (`flask seed`'s data, as `make run` shows it) under
     werkzeug's threaded server, on its own database."""
-    folder = Path(tempfile.mkdtemp(prefix="store-demo-"))
 
-    class DemoConfig(TestingConfig):
-        SQLALCHEMY_DATABASE_URI = f"sqlite:///{folder / 'store.db'}"
-        MEDIA_ROOT = str(folder / "media")
-
-    app = create_app(DemoConfig)
-    with app.app_context():
-        from flask_migrate import upgrade
-
-        upgrade()
+    def fill() -> None:
         seed_store(48, 12, 200, 1)
         admin = User(name=DEMO_ADMIN["name"], email=DEMO_ADMIN["email"], is_admin=True)
         admin.set_password(DEMO_ADMIN["password"])
         db.session.add(admin)
         db.session.commit()
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
-    app.config["STORE_URL"] = url
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Store(url=url, app=app)
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
-        shutil.rmtree(folder, ignore_errors=True)
+
+    with served("store-demo-", fill) as running:
+        yield running
 
 
 @pytest.fixture

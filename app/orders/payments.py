@@ -92,6 +92,7 @@ def intent_for(order: Order) -> tuple[Payment, Intent]:
     (the row keeps the error; the order keeps waiting with its stock)."""
     payment = payment_of(order.id)
     if payment is None:
+        begin_write()  # SQLite: the write lock first, never a stale snapshot's
         try:
             db.session.add(
                 Payment(
@@ -107,15 +108,23 @@ def intent_for(order: Order) -> tuple[Payment, Intent]:
             db.session.rollback()
         payment = payment_of(order.id)
     assert payment is not None
+    # No transaction stays open while the provider answers: on SQLite its
+    # snapshot would go stale under a webhook written meanwhile, and the
+    # write after it would fail instead of waiting its turn.
+    intent_id, amount, currency = (
+        payment.intent_id,
+        payment.amount_cents,
+        payment.currency,
+    )
+    db.session.commit()
     try:
-        if payment.intent_id:
-            intent = stripe_card.retrieve_intent(payment.intent_id)
+        if intent_id:
+            intent = stripe_card.retrieve_intent(intent_id)
             if intent.status == "requires_payment_method" and intent.error:
                 intent = _replace_failed(order, payment, intent)
         else:
-            intent = stripe_card.create_intent(
-                order.number, payment.amount_cents, payment.currency
-            )
+            intent = stripe_card.create_intent(order.number, amount, currency)
+            begin_write()
             db.session.execute(
                 sa.update(Payment)
                 .where(Payment.id == payment.id, Payment.intent_id.is_(None))
@@ -147,6 +156,7 @@ def _replace_failed(order: Order, payment: Payment, failed: Intent) -> Intent:
         payment.currency,
         key=f"order-{order.number}-after-{failed.id}",
     )
+    begin_write()
     replaced = db.session.execute(
         sa.update(Payment)
         .where(Payment.id == payment.id, Payment.intent_id == failed.id)

@@ -108,22 +108,19 @@ def intent_for(order: Order) -> tuple[Payment, Intent]:
             db.session.rollback()
         payment = payment_of(order.id)
     assert payment is not None
-    # No transaction stays open while the provider answers: on SQLite its
-    # snapshot would go stale under a webhook written meanwhile, and the
-    # write after it would fail instead of waiting its turn.
-    intent_id, amount, currency = (
-        payment.intent_id,
-        payment.amount_cents,
-        payment.currency,
-    )
-    db.session.commit()
+    # Each write after the provider answers starts a write transaction of its
+    # own (begin_write): on SQLite the read transaction open meanwhile may
+    # have gone stale under a webhook written at that moment, and writing on
+    # it would fail instead of waiting its turn.
     try:
-        if intent_id:
-            intent = stripe_card.retrieve_intent(intent_id)
+        if payment.intent_id:
+            intent = stripe_card.retrieve_intent(payment.intent_id)
             if intent.status == "requires_payment_method" and intent.error:
                 intent = _replace_failed(order, payment, intent)
         else:
-            intent = stripe_card.create_intent(order.number, amount, currency)
+            intent = stripe_card.create_intent(
+                order.number, payment.amount_cents, payment.currency
+            )
             begin_write()
             db.session.execute(
                 sa.update(Payment)

@@ -134,6 +134,9 @@ def main() -> None:
         "TRUSTED_HOSTS": "127.0.0.1",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": "2",
+        # Lighthouse signs nobody in: its two workers count sign-ins each for
+        # itself, knowingly (gunicorn.conf.py refuses memory:// otherwise).
+        "RATELIMIT_PER_PROCESS": "true",
         "GUNICORN_ACCESSLOG": "",
         "FLASK_APP": "wsgi.py",
     }

@@ -34,6 +34,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from aiosmtpd.controller import Controller
@@ -1704,3 +1705,18 @@ def statistics_marks(app: Flask) -> dict[str, object]:
         for table, index, stat in rows:
             marks.setdefault(table, []).append((index, stat))
         return marks
+
+
+def redis_or_skip(url: str):
+    """A connection to the Redis at `url`; the test is skipped without one,
+    except in CI, where a missing Redis fails it."""
+    import redis
+
+    connection = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        connection.ping()
+    except redis.RedisError:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"no Redis at {url}")
+    return connection

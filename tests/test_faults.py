@@ -27,6 +27,7 @@ from tests.helpers import (
     client_for,
     html_of,
     post_form,
+    redis_or_skip,
     silent_server,
     stock_of,
     timed,
@@ -160,15 +161,8 @@ def test_s46_a_value_planted_in_the_cache_is_a_miss_never_code(
     """A pickle planted under the "Popular" block's key in the cache's Redis:
     the catalogue draws the block from the database, nothing runs, and the
     key then holds JSON."""
-    redis = pytest.importorskip("redis")
     url = "redis://127.0.0.1:6379/0"
-    connection = redis.Redis.from_url(url, socket_connect_timeout=2)
-    try:
-        connection.ping()
-    except redis.RedisError:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"no Redis at {url}")
+    connection = redis_or_skip(url)
     prefix = f"store-test-{os.getpid()}-{time.monotonic_ns()}:"
     marker = tmp_path / "the-planted-value-ran"
     app = make_app(

@@ -46,6 +46,7 @@ from tests.helpers import (
     checkout_problems,
     cookie_flags,
     count,
+    redis_or_skip,
     stock_of,
 )
 
@@ -442,26 +443,13 @@ def test_trusted_hosts_refuse_a_foreign_host_header_under_gunicorn(production_se
 # --- the login limit, shared by the workers through Redis (SECURITY 24) -------------
 
 
-def _redis_or_skip(url: str):
-    import redis
-
-    connection = redis.Redis.from_url(url, socket_connect_timeout=2)
-    try:
-        connection.ping()
-    except redis.RedisError:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"no Redis at {url}")
-    return connection
-
-
 def test_s24_the_login_limit_holds_across_gunicorn_workers_with_redis(
     app, database_uri, make_user, tmp_path
 ):
     """4 sync workers share one Redis counter: 5 attempts a minute in total,
     and sign-up and password reset draw on the same budget (SECURITY 42)."""
     redis_url = "redis://127.0.0.1:6379"
-    connection = _redis_or_skip(redis_url)
+    connection = redis_or_skip(redis_url)
     sam = make_user(email="sam@example.com")
     with app.app_context():  # the store's own slow hash, not the tests' quick one:
         # each attempt keeps a sync worker busy, so the attempts spread over them

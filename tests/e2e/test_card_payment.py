@@ -46,13 +46,14 @@ def type_card(page: Page, number: str) -> None:
     fields.get_by_placeholder("postal_code").fill("12345")
 
 
-def test_shopper_pays_by_card_after_a_declined_one(card_store, page: Page, look):
+def order_to_pay_by_card(card_store, page: Page, item_id: int) -> None:
+    """Cara (signed up once) puts one of the item in her cart and places the
+    order at checkout, choosing to pay by card: the page goes on to the card step."""
     if card_store.scalar(sa.select(User.id).where(User.email == CARA["email"])) is None:
         card_store.add_user(CARA)
-    mug = card_store.item_id("Ceramic Mug")
     page.goto("/")
     sign_in(page, CARA)
-    page.goto(f"/items/{mug}")
+    page.goto(f"/items/{item_id}")
     page.get_by_role("button", name="Add to cart").click()
     page.goto("/purchases/checkout")
     page.get_by_label("Address", exact=True).fill("9 Card Street")
@@ -61,6 +62,10 @@ def test_shopper_pays_by_card_after_a_declined_one(card_store, page: Page, look)
     page.get_by_label("Country").select_option(label="United States")
     page.get_by_label("Card", exact=True).check()
     page.get_by_role("button", name="Place order").click()
+
+
+def test_shopper_pays_by_card_after_a_declined_one(card_store, page: Page, look):
+    order_to_pay_by_card(card_store, page, card_store.item_id("Ceramic Mug"))
 
     expect(
         page.get_by_role("heading", name="Pay for order", exact=False)
@@ -117,19 +122,7 @@ def test_a_card_the_bank_asks_to_confirm_pays_on_return(card_store, page: Page):
     """Stripe's 3-D Secure test card: the bank's check (localstripe's dialog,
     drawn by its script), then the return page reads the intent and the
     order is paid."""
-    if card_store.scalar(sa.select(User.id).where(User.email == CARA["email"])) is None:
-        card_store.add_user(CARA)
-    page.goto("/")
-    sign_in(page, CARA)
-    page.goto(f"/items/{card_store.item_id('Beeswax Candle Pair')}")
-    page.get_by_role("button", name="Add to cart").click()
-    page.goto("/purchases/checkout")
-    page.get_by_label("Address", exact=True).fill("9 Card Street")
-    page.get_by_label("Town or city").fill("Payton")
-    page.get_by_label("Postcode").fill("12345")
-    page.get_by_label("Country").select_option(label="United States")
-    page.get_by_label("Card", exact=True).check()
-    page.get_by_role("button", name="Place order").click()
+    order_to_pay_by_card(card_store, page, card_store.item_id("Beeswax Candle Pair"))
     number = page.url.split("/")[-2]
     type_card(page, "4000002500003155")
     page.get_by_role("button", name="Pay").click()

@@ -39,6 +39,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
         database,
         errors,
         observability,
+        page_cache,
         resilience,
         security,
         static_files,
@@ -56,6 +57,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     from app.mail import delivery
 
     observability.init_app(app)  # first: the request id for all that follows
+    page_cache.init_app(app)  # kept pages next, before the limiter's hook
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = database.engine_options(app)
     db.init_app(app)
     resilience.init_app(app)

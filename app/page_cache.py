@@ -17,6 +17,12 @@ the kept page holds a placeholder instead, and each view writes the
 visitor's own token in (starting their session as the page always did), so
 no visitor is ever given another's token.
 
+A kept page is answered from a `before_request` hook registered right after
+the request id's (init_app): no limiter, no view, no session of the page's
+own; the after-request hooks (headers, compression, metrics) run as for any
+page. A visitor's catalogue page holds no form at all (the wishlist button is
+a link to sign in), so it is the same bytes for everyone and sets no cookie.
+
 Every kept page has an ETag (the code's build, the version, and for a page
 with a form the visitor's token), so a browser that has the page asks with
 If-None-Match and is answered 304 until something it shows changes.
@@ -32,7 +38,8 @@ from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
 
-from flask import Response, current_app, g, request, session
+import sqlalchemy as sa
+from flask import Flask, Response, current_app, g, request, session
 from flask_wtf.csrf import generate_csrf
 
 from app.extensions import db
@@ -64,12 +71,14 @@ PLACEHOLDER = "csrf-placeholder-" + secrets.token_hex(16)
 
 class Pages:
     """A bounded, thread-safe map of (version, path) to drawn pages. A newer
-    version empties it: pages of older versions can never be served again."""
+    version empties it: pages of older versions can never be served again.
+    It also holds the small engine the version is read on (version_engine)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pages: OrderedDict[str, tuple[str, bool]] = OrderedDict()
         self._version = -1
+        self.engine: sa.Engine | None = None
 
     def get(self, version: int, path: str) -> tuple[str, bool] | None:
         with self._lock:
@@ -96,6 +105,11 @@ class Pages:
             self._pages.clear()
             self._version = -1
 
+    def dispose(self) -> None:
+        """Close the version engine's connections (before its database goes)."""
+        if self.engine is not None:
+            self.engine.dispose()
+
 
 def pages_of(app) -> Pages:
     """The app's kept pages (one app per process in production; each app of
@@ -103,12 +117,74 @@ def pages_of(app) -> Pages:
     return app.extensions.setdefault("page_cache", Pages())
 
 
+def init_app(app: Flask) -> None:
+    """Answer kept pages first: registered before the limiter's hook."""
+    app.before_request(_serve_kept)
+
+
+def dispose(app: Flask) -> None:
+    pages_of(app).dispose()
+
+
+def version_engine() -> sa.Engine | None:
+    """An engine of the app's database for the version alone: autocommit, no
+    ping on checkout and no rollback on return, so a read is one round trip.
+    None for an in-memory SQLite database (a second engine would not see it)."""
+    pages = pages_of(current_app)
+    if pages.engine is None:
+        url = db.engine.url
+        if url.get_backend_name() == "sqlite" and url.database in (
+            None,
+            "",
+            ":memory:",
+        ):
+            return None
+        options = dict(current_app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        options.update(
+            pool_pre_ping=False, pool_reset_on_return=None, isolation_level="AUTOCOMMIT"
+        )
+        with pages._lock:
+            if pages.engine is None:
+                pages.engine = sa.create_engine(url, **options)
+    return pages.engine
+
+
 def page_version() -> int:
-    """The database's page version (see migration 0014), on a pooled
-    connection of its own: half the cost of a session's statement, and a page
-    served from memory then never opens a session at all."""
+    """The database's page version (see migration 0014): one statement on the
+    version engine. A connection that broke (the server restarted) is
+    dropped, and the read is made again on the app's own engine, whose errors
+    the error pages know (a 503)."""
+    engine = version_engine()
+    if engine is not None:
+        try:
+            with engine.connect() as conn:
+                return int(conn.exec_driver_sql(VERSION).scalar() or 0)
+        except sa.exc.DBAPIError:
+            pass
     with db.engine.connect() as conn:
         return int(conn.exec_driver_sql(VERSION).scalar() or 0)
+
+
+def page_key() -> str:
+    """Where a kept page is kept: the scheme and host too (a page may carry
+    absolute links: its canonical URL), the path and the query string."""
+    return f"{request.scheme}://{request.host}{request.full_path}"
+
+
+def _serve_kept() -> Response | None:
+    """Before the limiter and the view: this visitor's kept page, if there is
+    one for the current version. The version read here is the one the view
+    then draws under (g.page_version), so a miss reads it once."""
+    if current_app.config["PAGE_CACHE_ENTRIES"] <= 0:
+        return None
+    view = current_app.view_functions.get(request.endpoint)
+    if not getattr(view, "keeps_pages", False) or not _anonymous_and_neutral():
+        return None
+    version = g.page_version = page_version()
+    kept = pages_of(current_app).get(version, page_key())
+    if kept is None:
+        return None
+    return _answer(kept[0], kept[1], version)
 
 
 def _anonymous_and_neutral() -> bool:
@@ -159,9 +235,10 @@ def anonymous_cached(view: Callable) -> Callable:
         most = current_app.config["PAGE_CACHE_ENTRIES"]
         if most <= 0 or not _anonymous_and_neutral():
             return view(*args, **kwargs)
-        version = page_version()  # before any of the page's rows
-        # The scheme and host too: a page may carry absolute links (canonical).
-        path = f"{request.scheme}://{request.host}{request.full_path}"
+        version = g.pop("page_version", None)  # read by _serve_kept
+        if version is None:
+            version = page_version()  # before any of the page's rows
+        path = page_key()
         kept = pages_of(current_app).get(version, path)
         if kept is not None:
             return _answer(kept[0], kept[1], version)
@@ -189,4 +266,5 @@ def anonymous_cached(view: Callable) -> Callable:
         pages_of(current_app).put(version, path, (body, with_form), most)
         return _answer(body, with_form, version)
 
+    cached_view.keeps_pages = True
     return cached_view

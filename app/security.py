@@ -58,8 +58,12 @@ def _set_headers(response: Response) -> Response:
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    if response.mimetype == "text/html" and request.endpoint != "static":
-        headers.setdefault("Cache-Control", cache_control_for_page(response))
+    if (
+        "Cache-Control" not in headers
+        and response.mimetype == "text/html"
+        and request.endpoint != "static"
+    ):
+        headers["Cache-Control"] = cache_control_for_page(response)
     if current_app.config.get("HSTS"):
         headers.setdefault(
             "Strict-Transport-Security", "max-age=31536000; includeSubDomains"

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import pycountry
 from flask import Flask, session
+from flask_login import current_user
 from markupsafe import Markup
 
 from app.limits import LOW_STOCK_SHOWN
@@ -53,6 +54,11 @@ def cart_count() -> int:
     return sum(q for q in cart.values() if isinstance(q, int))
 
 
+def signed_in() -> bool:
+    """Whether a user is signed in, for macros imported without the context."""
+    return current_user.is_authenticated
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(money)
     app.add_template_filter(shortdate)
@@ -61,6 +67,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(format_rate, "rate")
     app.add_template_filter(country_name, "country")
     app.add_template_global(cart_count)
+    app.add_template_global(signed_in)
     app.add_template_global(site_url)
     app.add_template_global(PUBLIC_ENDPOINTS.__contains__, "public_endpoint")
     app.add_template_global(stock_label)

@@ -43,7 +43,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from jinja2.bccache import Bucket, BytecodeCache
 from werkzeug.security import generate_password_hash
 
-from app import create_app
+from app import create_app, page_cache
 from app.extensions import db
 from app.mail import outbox
 from app.mail.restocks import notify_restocks
@@ -232,6 +232,7 @@ def dispose(app: Flask) -> None:
     """Close the app's pooled connections (before its database is dropped)."""
     with app.app_context():
         db.engine.dispose()
+    page_cache.dispose(app)
 
 
 def create_postgres_database(server_url: str) -> tuple[str, str]:
@@ -834,18 +835,20 @@ def minutes_ago(n: int) -> datetime:
 @contextmanager
 def count_queries(app: Flask) -> Iterator[list[str]]:
     """Collect the SQL statements `app` runs inside the block (query budgets)."""
-    with app.app_context():
-        engine = db.engine
+    with app.app_context():  # the app's engine, and the page version's own
+        engines = [db.engine, *filter(None, [page_cache.version_engine()])]
     statements: list[str] = []
 
     def record(conn, cursor, statement, *args):
         statements.append(statement)
 
-    sa.event.listen(engine, "before_cursor_execute", record)
+    for engine in engines:
+        sa.event.listen(engine, "before_cursor_execute", record)
     try:
         yield statements
     finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
+        for engine in engines:
+            sa.event.remove(engine, "before_cursor_execute", record)
 
 
 def ours(statements: list[str]) -> list[str]:

@@ -87,7 +87,9 @@ def test_a_non_buyer_is_refused_and_nothing_is_written(app, store):
     response = anonymous.post(
         f"/items/{store['lamp']}/reviews",
         data={
-            "csrf_token": csrf_token_from(get_html(anonymous, "/items/")),
+            "csrf_token": csrf_token_from(
+                get_html(anonymous, f"/items/{store['lamp']}")
+            ),
             **review_form(),
         },
     )

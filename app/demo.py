@@ -148,18 +148,23 @@ def _bulk_insert(model: type[db.Model], rows: list[dict], label: str) -> None:
     """Insert rows in chunks inside the caller's transaction, showing progress."""
     if not rows:
         return
-    columns = list(rows[0])
-    copy = db.engine.dialect.name == "postgresql"
     with click.progressbar(
         length=len(rows), label=label.ljust(16), show_pos=True
     ) as bar:
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]
-            if copy:
-                _copy_rows(model.__table__, columns, chunk)
-            else:
-                db.session.execute(sa.insert(model), chunk)
+            _insert_rows(model, chunk)
             bar.update(len(chunk))
+
+
+def _insert_rows(model: type[db.Model], rows: list[dict]) -> None:
+    """One chunk of rows: COPY on PostgreSQL, a multi-row INSERT elsewhere."""
+    if not rows:
+        return
+    if db.engine.dialect.name == "postgresql":
+        _copy_rows(model.__table__, list(rows[0]), rows)
+    else:
+        db.session.execute(sa.insert(model), rows)
 
 
 def _copy_rows(table: sa.Table, columns: list[str], rows: list[dict]) -> None:
@@ -279,89 +284,112 @@ def seed_store(
     buyers = db.session.execute(
         sa.select(User.id, User.name, User.email).where(User.is_admin.is_(False))
     ).all()
+    # Orders, their lines and events go in a chunk at a time (a store of ten
+    # million lines never holds them all in memory); the first lines are kept
+    # for the reviews.
     lines: list[dict] = []
     orders: list[dict] = []
     events: list[dict] = []
-    if n_purchases and item_rows and buyers:
-        rng.shuffle(item_rows)
-        item_weights = _zipf_weights(len(item_rows), 0.9)
-        user_weights = _zipf_weights(len(buyers), 0.7)
-        addresses = {user_id: _address(rng, name) for user_id, name, _ in buyers}
-        numbers: set[str] = set()
-        order_id, line_id = _next_id(Order), _next_id(UserItem)
-        while len(lines) < n_purchases:
-            ((user_id, _, email),) = rng.choices(buyers, cum_weights=user_weights)
-            size = min(rng.choice((1, 1, 1, 2, 2, 3, 4)), n_purchases - len(lines))
-            bought_at = now - year * rng.random() ** 1.5
-            status = _status(rng, now - bought_at)
-            subtotal = 0
-            for item_id, price, name in rng.choices(
-                item_rows, cum_weights=item_weights, k=size
-            ):
-                quantity = rng.choice((1, 1, 1, 1, 2, 2, 3))
-                subtotal += quantity * price
-                lines.append(
+    reviewable: list[dict] = []
+    written = {"lines": 0, "orders": 0}
+    bar = click.progressbar(
+        length=n_purchases, label="Orders and lines".ljust(16), show_pos=True
+    )
+
+    def flush() -> None:
+        _insert_rows(Order, orders)
+        _insert_rows(UserItem, lines)
+        _insert_rows(OrderEvent, events)
+        written["lines"] += len(lines)
+        written["orders"] += len(orders)
+        bar.update(len(lines))
+        room = REVIEWED_LINES_KEPT - len(reviewable)
+        reviewable.extend(lines[:room])
+        for rows in (orders, lines, events):
+            rows.clear()
+
+    with bar:
+        if n_purchases and item_rows and buyers:
+            rng.shuffle(item_rows)
+            item_weights = _zipf_weights(len(item_rows), 0.9)
+            user_weights = _zipf_weights(len(buyers), 0.7)
+            addresses = {user_id: _address(rng, name) for user_id, name, _ in buyers}
+            numbers: set[str] = set()
+            order_id, line_id = _next_id(Order), _next_id(UserItem)
+            while written["lines"] + len(lines) < n_purchases:
+                if len(lines) >= CHUNK:
+                    flush()
+                ((user_id, _, email),) = rng.choices(buyers, cum_weights=user_weights)
+                left = n_purchases - written["lines"] - len(lines)
+                size = min(rng.choice((1, 1, 1, 2, 2, 3, 4)), left)
+                bought_at = now - year * rng.random() ** 1.5
+                status = _status(rng, now - bought_at)
+                subtotal = 0
+                for item_id, price, name in rng.choices(
+                    item_rows, cum_weights=item_weights, k=size
+                ):
+                    quantity = rng.choice((1, 1, 1, 1, 2, 2, 3))
+                    subtotal += quantity * price
+                    lines.append(
+                        {
+                            "id": line_id,
+                            "user_id": user_id,
+                            "item_id": item_id,
+                            "order_id": order_id,
+                            "item_name": name,
+                            "quantity": quantity,
+                            "unit_price_cents": price,
+                            "counted": status not in NOT_COUNTED,
+                            "created_at": bought_at,
+                            "updated_at": bought_at,
+                        }
+                    )
+                    line_id += 1
+                shipping = 0 if subtotal >= FREE_SHIPPING_OVER else STANDARD_SHIPPING
+                orders.append(
                     {
-                        "id": line_id,
+                        "id": order_id,
+                        "number": _unique_number(rng, numbers),
                         "user_id": user_id,
-                        "item_id": item_id,
-                        "order_id": order_id,
-                        "item_name": name,
-                        "quantity": quantity,
-                        "unit_price_cents": price,
-                        "counted": status not in NOT_COUNTED,
+                        "email": email,
+                        "status": status,
+                        "token": f"seed-{order_id}-{rng.getrandbits(64):016x}",
+                        "subtotal_cents": subtotal,
+                        "shipping_cents": shipping,
+                        "tax_cents": 0,
+                        "total_cents": subtotal + shipping,
+                        "refunded_cents": subtotal + shipping
+                        if status in NOT_COUNTED
+                        else 0,
+                        "tax_rate_bp": 0,
+                        "payment_method": "bank_transfer",
+                        "shipping_method": "standard",
+                        "shipping_method_name": "Standard delivery (3-5 working days)",
+                        "tracking_number": (
+                            f"1Z{rng.getrandbits(48):012X}"
+                            if status in (SHIPPED, DELIVERED)
+                            else None
+                        ),
+                        **addresses[user_id],
                         "created_at": bought_at,
                         "updated_at": bought_at,
                     }
                 )
-                line_id += 1
-            shipping = 0 if subtotal >= FREE_SHIPPING_OVER else STANDARD_SHIPPING
-            orders.append(
-                {
-                    "id": order_id,
-                    "number": _unique_number(rng, numbers),
-                    "user_id": user_id,
-                    "email": email,
-                    "status": status,
-                    "token": f"seed-{order_id}-{rng.getrandbits(64):016x}",
-                    "subtotal_cents": subtotal,
-                    "shipping_cents": shipping,
-                    "tax_cents": 0,
-                    "total_cents": subtotal + shipping,
-                    "refunded_cents": subtotal + shipping
-                    if status in NOT_COUNTED
-                    else 0,
-                    "tax_rate_bp": 0,
-                    "payment_method": "bank_transfer",
-                    "shipping_method": "standard",
-                    "shipping_method_name": "Standard delivery (3-5 working days)",
-                    "tracking_number": (
-                        f"1Z{rng.getrandbits(48):012X}"
-                        if status in (SHIPPED, DELIVERED)
-                        else None
-                    ),
-                    **addresses[user_id],
-                    "created_at": bought_at,
-                    "updated_at": bought_at,
-                }
-            )
-            events.append(
-                {
-                    "order_id": order_id,
-                    "from_status": None,
-                    "to_status": status,
-                    "actor_id": None,
-                    "note": "Placed with the demo data.",
-                    "created_at": bought_at,
-                }
-            )
-            order_id += 1
-    _bulk_insert(Order, orders, "Orders")
-    _bulk_insert(UserItem, lines, "Purchase lines")
-    _bulk_insert(OrderEvent, events, "Order events")
-    _bulk_insert(Review, _demo_reviews(rng, lines, now), "Reviews")
+                events.append(
+                    {
+                        "order_id": order_id,
+                        "from_status": None,
+                        "to_status": status,
+                        "actor_id": None,
+                        "note": "Placed with the demo data.",
+                        "created_at": bought_at,
+                    }
+                )
+                order_id += 1
+        flush()
+    _bulk_insert(Review, _demo_reviews(rng, reviewable, now), "Reviews")
     _reset_sequences()
-    return Seeded(len(items), len(users), len(lines), len(orders))
+    return Seeded(len(items), len(users), written["lines"], written["orders"])
 
 
 def _demo_item(rng: random.Random, shelf: Shelf) -> dict:
@@ -479,6 +507,9 @@ def _email_taken(email: str) -> bool:
 # Demo reviews: some buyers review what they bought (the triggers of
 # migration 0010 keep each item's rating totals as the rows go in).
 REVIEWS_MAX = 2_000
+# The purchase lines the reviews are drawn from, the first ones seeded: far
+# more than REVIEWS_MAX needs (one counted line in four is reviewed).
+REVIEWED_LINES_KEPT = 200_000
 REVIEW_WORDS = {
     5: ("Love it", "Exactly as described, and better in person."),
     4: ("Very good", "Does the job well; one small thing could be better."),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
 import platform
 import secrets
@@ -183,13 +184,19 @@ def stop_servers(procs: dict) -> None:
 # --- databases and seeding -------------------------------------------------------
 
 
-def fresh_database(engine: str, name: str, server: str | None) -> str:
+def fresh_database(
+    engine: str, name: str, server: str | None, keep: bool = False
+) -> str:
+    """An empty database called `name` (`keep`: the one there, if seeded)."""
     if engine == "sqlite":
         path = SCRATCH / f"{name}.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        if not (keep and path.exists()):
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{path}"
     url = sa.engine.make_url(database_url(server))
+    if keep and seed_record(url.set(database=name).render_as_string()).exists():
+        return url.set(database=name).render_as_string(hide_password=False)
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -198,10 +205,31 @@ def fresh_database(engine: str, name: str, server: str | None) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
-def prepare(url: str, label: str, env: dict, size: dict, vacuum: bool = True) -> dict:
+def seed_record(url: str) -> Path:
+    """Where the time a database's seed took is kept, beside the databases."""
+    return SCRATCH / f"{sa.engine.make_url(url).database.rsplit('/', 1)[-1]}.seed.json"
+
+
+def prepare(
+    url: str,
+    label: str,
+    env: dict,
+    size: dict,
+    vacuum: bool = True,
+    reuse: bool = False,
+) -> dict:
     """Migrates and seeds the store at `url`, adds the bench's admin; the
-    environment that serves it."""
+    environment that serves it. `reuse`: a database this size seeded by an
+    earlier run is served as it is, with the time its seed took then."""
     env = {**env, "DATABASE_URL": url}
+    record = seed_record(url)
+    if reuse and record.exists():
+        seeded = json.loads(record.read_text())
+        if seeded["size"] == size:
+            log(f"{label}: reusing the store seeded {seeded['date']} "
+                f"in {seeded['seconds']:.0f} s")  # fmt: skip
+            env["BENCH_SEED_SECONDS"] = f"{seeded['seconds']:.1f}"
+            return env
     log(
         f"{label}: migrating and seeding {size['items']:,} items, "
         f"{size['users']:,} users, {size['purchases']:,} lines"
@@ -210,7 +238,8 @@ def prepare(url: str, label: str, env: dict, size: dict, vacuum: bool = True) ->
     started = time.time()
     flask(env, "seed", "--items", str(size["items"]), "--users", str(size["users"]),
           "--purchases", str(size["purchases"]))  # fmt: skip
-    env["BENCH_SEED_SECONDS"] = f"{time.time() - started:.1f}"
+    seconds = time.time() - started
+    env["BENCH_SEED_SECONDS"] = f"{seconds:.1f}"
     log(f"{label}: seeded in {env['BENCH_SEED_SECONDS']} s")
     if vacuum and url.startswith("postgresql"):
         # As autovacuum would soon: statistics for the planner, and a visibility
@@ -221,6 +250,10 @@ def prepare(url: str, label: str, env: dict, size: dict, vacuum: bool = True) ->
         engine.dispose()
     flask(env, "create-admin", "--name", "Bench Admin", "--email", ADMIN_EMAIL,
           "--password", ADMIN_PASSWORD)  # fmt: skip
+    record.write_text(json.dumps(
+        {"size": size, "seconds": seconds, "date": f"{datetime.now(UTC):%Y-%m-%d}",
+         "vacuumed": vacuum}
+    ))  # fmt: skip
     return env
 
 
@@ -307,13 +340,29 @@ def shopper_with_cart(port: int, store: StoreFacts) -> Browser:
 # --- the pages and their rounds ------------------------------------------------------
 
 
-def bench_pages(store: StoreFacts, ports: dict) -> list[Page]:
+ANONYMOUS_PAGES = ("baseline", "baseline_counting", "catalogue", "catalogue_deep",
+                   "search", "sort_price", "item", "item_returning", "catalogue_1k")  # fmt: skip
+
+
+def bench_pages(store: StoreFacts, ports: dict, anonymous_only: bool) -> list[Page]:
     """Every page wrk loads, the baseline first; the signed-in ones with their
-    shopper's or admin's session."""
+    shopper's or admin's session (none with `anonymous_only`)."""
+    if anonymous_only:
+        deep_page = min(200, max(1, store.live_items // 24))
+        return [page for page in all_pages(store, ports, None, None, None, deep_page)
+                if page.key in ANONYMOUS_PAGES]  # fmt: skip
     shopper = Browser(ports["store"]).login(store.top_email, SHOPPER_PASSWORD)
     admin = Browser(ports["store"]).login(ADMIN_EMAIL, ADMIN_PASSWORD)
     cart = shopper_with_cart(ports["store"], store)
     deep_page = min(200, max(1, store.live_items // 24))
+    return all_pages(store, ports, shopper, admin, cart, deep_page)
+
+
+def all_pages(store: StoreFacts, ports: dict, shopper, admin, cart, deep_page: int):
+    """`visitor`: a visitor not signed in who has seen an item page, so their
+    session holds a CSRF token, and each view signs it for the form."""
+    visitor = Browser(ports["store"])
+    visitor.request("GET", f"/items/{store.best_item}")
     return [
         Page("baseline", "Strict floor (raw driver: running-total row + 24 rows)",
              "/items/", "baseline"),
@@ -325,17 +374,19 @@ def bench_pages(store: StoreFacts, ports: dict) -> list[Page]:
         Page("sort_price", "Sort by price", "/items/?sort=price"),
         Page("item", "Item page (best seller, with recommendations)",
              f"/items/{store.best_item}"),
+        Page("item_returning", "Item page, a returning visitor (their session cookie "
+             "sent back)", f"/items/{store.best_item}", browser=visitor),
         Page("history", f"Purchase history ({store.user_lines:,} lines)", "/purchases/",
              browser=shopper),
         Page("order", "Order page (the top shopper's latest order)",
              f"/purchases/orders/{store.top_order}", browser=shopper),
-        Page("cart", f"Cart ({len(store.cart_items)} items)", "/purchases/cart",
+        Page("cart", f"Cart ({CART_ITEMS} items)", "/purchases/cart",
              browser=cart),
         Page("admin_buyers", f"Admin: buyers of best seller ({store.best_lines:,} lines)",
              f"/items/{store.best_item}", browser=admin),
         Page("baseline_checkout", "Baseline: checkout page (raw driver)",
              "/purchases/checkout", "baseline", cart),
-        Page("checkout", f"Checkout page ({len(store.cart_items)} items in the cart, "
+        Page("checkout", f"Checkout page ({CART_ITEMS} items in the cart, "
              f"{len(SAVED_ADDRESSES)} saved addresses)", "/purchases/checkout",
              browser=cart, baseline="baseline_checkout"),
         Page("baseline_admin_orders", "Baseline: admin order list (raw driver)",
@@ -454,10 +505,13 @@ def store_size(args: argparse.Namespace) -> dict:
 def bench_engine(engine: str, args: argparse.Namespace, server: str | None) -> dict:
     """Seeds, serves and measures one engine: its part of bench/results.json."""
     env = base_env()
-    big_url = fresh_database(engine, "store_bench", server)
+    name = "store_bench_scale" if args.scale else "store_bench"
+    big_url = fresh_database(engine, name, server, keep=args.reuse_seed)
     small_url = fresh_database(engine, "store_bench_small", server)
     vacuum = not args.bare_seed  # --bare-seed: only what `flask seed` does itself
-    big_env = prepare(big_url, f"{engine} large", env, store_size(args), vacuum)
+    big_env = prepare(
+        big_url, f"{engine} large", env, store_size(args), vacuum, args.reuse_seed
+    )
     small_env = prepare(small_url, f"{engine} small", env, SMALL_STORE, vacuum)
 
     db = sa.create_engine(database_url(big_url))
@@ -469,17 +523,18 @@ def bench_engine(engine: str, args: argparse.Namespace, server: str | None) -> d
         if store.orders < MIN_ORDERS:
             log(f"{engine}: the order list has under {MIN_ORDERS:,} orders "
                 f"(the default store, {DEFAULT_PURCHASES:,} lines, has more)")  # fmt: skip
-        save_addresses(db, store.cart_user)
+        if not args.scale:
+            save_addresses(db, store.cart_user)
         ports, procs = start_servers(big_env, small_env)
         try:
-            pages = bench_pages(store, ports)
+            pages = bench_pages(store, ports, anonymous_only=args.scale)
             measure_pages(engine, pages, ports, args)
             write_load = None
-            if not args.no_write_load:
+            if not (args.no_write_load or args.scale):
                 loaded, write_load = measure_under_writes(db, pages, ports, store, args)
                 pages += loaded
             checkout = {"checkout_loop": None, "last_units_race": None}
-            if engine == "postgresql" or args.checkout_sqlite:
+            if not args.scale and (engine == "postgresql" or args.checkout_sqlite):
                 checkout = measure_checkout(db, ports["store"], store, args)
             used = memory(procs["store"])
         finally:
@@ -487,6 +542,7 @@ def bench_engine(engine: str, args: argparse.Namespace, server: str | None) -> d
     finally:
         db.dispose()
     return {
+        "measured": run_facts(args),
         "pages": {page.key: page.result() for page in pages},
         **checkout,
         "write_load_checkouts": write_load,
@@ -494,6 +550,16 @@ def bench_engine(engine: str, args: argparse.Namespace, server: str | None) -> d
         "vacuumed": vacuum,
         "seed_seconds": float(big_env["BENCH_SEED_SECONDS"]),
     }
+
+
+def engine_key(engine: str, args: argparse.Namespace) -> str:
+    """The engine's heading in the results: a run of another kind (a bare
+    seed, the large scale) has its own, and leaves the others as they are."""
+    if args.scale:
+        return f"{engine} at {args.items:,} items, {args.purchases:,} lines"
+    if args.bare_seed:
+        return f"{engine}, right after flask seed"
+    return engine
 
 
 # --- the whole run -------------------------------------------------------------------
@@ -540,6 +606,17 @@ def parse_args() -> argparse.Namespace:
         help="no VACUUM ANALYZE after the seed: the store as `flask seed` leaves it",
     )
     parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="PostgreSQL at 1,000,000 items, 100,000 users and 10,000,000 lines: "
+        "the anonymous pages against the same page at 1,000 items",
+    )
+    parser.add_argument(
+        "--reuse-seed",
+        action="store_true",
+        help="serve the large store an earlier run seeded at this size, as it is",
+    )
+    parser.add_argument(
         "--no-write-load",
         action="store_true",
         help="skip loading the catalogue pages again with checkouts running beside",
@@ -556,7 +633,12 @@ def parse_args() -> argparse.Namespace:
         help=f"only redraw the plot from {RESULTS_JSON.relative_to(ROOT)} "
         "(bench/report.py redraws BENCHMARKS.md too)",
     )
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.scale:
+        args.items, args.users, args.purchases = 1_000_000, 100_000, 10_000_000
+        if args.engines == "auto":
+            args.engines = "postgresql"
+    return args
 
 
 def postgres_server() -> str | None:
@@ -580,16 +662,35 @@ def main() -> None:
         engines = args.engines.split(",")
     results = {"run": run_facts(args), "engines": {}}
     for engine in engines:
-        key = f"{engine}, right after flask seed" if args.bare_seed else engine
+        key = engine_key(engine, args)
         results["engines"][key] = bench_engine(engine, args, server)
         print(f"\n## {key}\n\n{report.engine_table(results, key)}", flush=True)
     if args.no_write:
         return
-    # make load's numbers stay beside these
-    if RESULTS_JSON.exists() and (locust := report.load_results().get("locust")):
-        results["locust"] = locust
-    report.save_results(results)
-    report.write_report(results)
+    report.save_results(merged(results))
+    report.write_report(report.load_results())
+
+
+def merged(results: dict) -> dict:
+    """This run's engines over the results file's: runs of another kind (a
+    bare seed, the scale run) and make load's numbers stay beside them. A
+    default run's facts head the report."""
+    if not RESULTS_JSON.exists():
+        return results
+    earlier = report.load_results()
+    engines = {**earlier.get("engines", {}), **results["engines"]}
+    for result in engines.values():
+        result.setdefault("measured", earlier.get("run"))
+    run = results["run"] if set(results["engines"]) & {"sqlite", "postgresql"} else (
+        earlier.get("run", results["run"])
+    )  # fmt: skip
+    ordered = dict(sorted(engines.items(), key=lambda kv: engine_order(kv[0])))
+    return {**earlier, "run": run, "engines": ordered}
+
+
+def engine_order(key: str) -> tuple[int, str]:
+    """SQLite, PostgreSQL, then the runs of other kinds."""
+    return ({"sqlite": 0, "postgresql": 1}.get(key, 2), key)
 
 
 if __name__ == "__main__":

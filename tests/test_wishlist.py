@@ -15,6 +15,7 @@ from app.models import Item, Restock, User, WishlistItem
 from app.wishlist import unsubscribe_token
 from tests.helpers import (
     GOOD_ITEM,
+    TEST_PASSWORD,
     assert_ratings_match_reviews,
     cancel_order,
     client_for,
@@ -68,6 +69,29 @@ def admin_sets_stock(app, item_id: int, stock: int, seen: int) -> None:
 
 
 # --- the wishlist -------------------------------------------------------------------
+
+
+def test_a_visitors_button_is_a_link_to_sign_in_and_their_catalogue_no_form(app, store):
+    """A visitor's catalogue holds no form and starts no session (so one page
+    serves every visitor: app/page_cache.py); the button signs them in and
+    brings them back to the item, where it adds it."""
+    visitor = app.test_client()
+    response = visitor.get("/items/")
+    catalogue = html_of(response)
+    assert "Set-Cookie" not in response.headers
+    assert 'method="post"' not in catalogue
+    login = f"/users/login?next=/items/{store['lamp']}"
+    assert f'href="{login}"' in catalogue and "♡ Add to wishlist" in catalogue
+    page = get_html(visitor, login)
+    assert "Sign in" in page
+    response = post_form(
+        visitor,
+        login,
+        {"email": "sam@example.com", "password": TEST_PASSWORD},
+    )
+    assert response.headers["Location"] == f"/items/{store['lamp']}"
+    assert "♡ Add to wishlist" in get_html(visitor, f"/items/{store['lamp']}")
+    assert wishes(app) == []  # nothing was added on the way
 
 
 def test_the_button_adds_and_removes_and_the_menu_and_page_follow(app, store):

@@ -34,6 +34,7 @@ from tests.helpers import (
     ours,
     place_order,
     post_form,
+    post_review,
     set_item,
 )
 from tests.test_production_server import NO_CONTROL_SOCKET, gunicorn_store
@@ -188,6 +189,16 @@ def test_no_visitor_is_shown_an_old_price_or_stock(
 
     number = place_order(shopper, {watched: 2})  # a checkout takes stock
     after("a checkout took 2")
+    # A review changes the rating every card and the item page show.
+    rated = "4.0 out of 5 (1 review)"
+    pages = (*PAGES, f"/items/{watched}")
+    assert not any(rated in get_html(visitor, path) for path in pages)
+    assert (
+        post_review(shopper, watched, rating="4", title="Warm light").status_code == 302
+    )
+    for path in pages:
+        assert rated in get_html(visitor, path), ("a review", path)
+    assert "Warm light" in get_html(visitor, f"/items/{watched}")
     response = post_form(
         admin,
         f"/items/{watched}/edit",

@@ -186,9 +186,10 @@ def _copy_rows(
 class _LineStage:
     """Purchase lines on their way in. On PostgreSQL they are copied, a chunk
     at a time, into a temporary table without triggers, keys or indexes, and
-    go into user_items in one INSERT ... SELECT: the running totals' statement
-    triggers (migration 0006) then add up all of them once, rather than
-    rewriting each item's and buyer's row again for every chunk. Elsewhere
+    go into user_items a million at a time by INSERT ... SELECT: the running
+    totals' statement triggers (migration 0006) then add up a million lines
+    at once, rather than rewriting each item's and buyer's row again for
+    every chunk of 10,000. Elsewhere
     each chunk goes straight in."""
 
     TABLE = "seed_lines"
@@ -214,15 +215,31 @@ class _LineStage:
         _copy_rows(UserItem.__table__, self.columns, lines, into=self.TABLE)
 
     def insert(self) -> None:
+        """A million lines a statement, with the memory for the triggers'
+        look-ups into the new lines to stay hashed (a transition table
+        spilled to disk would be scanned again for every line)."""
         if self.staging and self.columns:
-            click.echo("Adding up the running totals of the purchase lines...")
             lines = UserItem.__table__
             stage = sa.table(self.TABLE, *(sa.column(name) for name in self.columns))
-            db.session.execute(
-                lines.insert().from_select(
-                    self.columns, sa.select(stage).order_by(stage.c.id)
-                )
-            )
+            first, last = db.session.execute(
+                sa.select(sa.func.min(stage.c.id), sa.func.max(stage.c.id))
+            ).one()
+            db.session.execute(sa.text("SET LOCAL work_mem = '512MB'"))
+            with click.progressbar(
+                length=last - first + 1, label="Lines' totals".ljust(16), show_pos=True
+            ) as bar:
+                for start in range(first, last + 1, STAGED_LINES_A_STATEMENT):
+                    end = start + STAGED_LINES_A_STATEMENT
+                    batch = sa.select(stage).where(
+                        stage.c.id >= start, stage.c.id < end
+                    )
+                    db.session.execute(
+                        lines.insert().from_select(
+                            self.columns, batch.order_by(stage.c.id)
+                        )
+                    )
+                    bar.update(min(end, last + 1) - start)
+            db.session.execute(sa.text("RESET work_mem"))
         if self.staging:
             db.session.execute(sa.text("DROP TABLE seed_lines"))
 
@@ -560,6 +577,8 @@ REVIEWS_MAX = 2_000
 # The purchase lines the reviews are drawn from, the first ones seeded: far
 # more than REVIEWS_MAX needs (one counted line in four is reviewed).
 REVIEWED_LINES_KEPT = 200_000
+# Staged purchase lines moved into user_items by one statement (PostgreSQL).
+STAGED_LINES_A_STATEMENT = 1_000_000
 REVIEW_WORDS = {
     5: ("Love it", "Exactly as described, and better in person."),
     4: ("Very good", "Does the job well; one small thing could be better."),

@@ -284,8 +284,13 @@ def seed(
         return
     seeded = seed_store(n_items, n_users, n_purchases, random_seed)
     db.session.commit()
-    click.echo("Gathering the planner's statistics for the new rows (ANALYZE)...")
-    gather_statistics("items", "users", "orders", "user_items", "order_events")
+    click.echo(
+        "Gathering the planner's statistics for the new rows (VACUUM ANALYZE on "
+        "PostgreSQL, ANALYZE on SQLite)..."
+    )
+    gather_statistics(
+        "items", "users", "orders", "user_items", "order_events", vacuum=True
+    )
     click.echo(
         f"Seeded {seeded.items} items, {seeded.users} users, {seeded.lines} purchase "
         f"lines in {seeded.orders} orders. Demo shoppers sign in with password "

@@ -161,6 +161,9 @@ def main() -> None:
     parser.add_argument(
         "--no-write", action="store_true", help="print, keep no results"
     )
+    parser.add_argument(
+        "--note", default="", help="a line for BENCHMARKS.md about this run"
+    )
     args = parser.parse_args()
     server = postgres_server()
     if server is None:

@@ -85,8 +85,9 @@ def catalogue(app, make_user, make_item, make_purchase):
 
 def forget_statistics(app, tables: tuple[str, ...]) -> None:
     """Planner statistics an earlier test gathered (a seed or an import ANALYZEs
-    what it wrote) describe rows long gone: drop them, so these 60 rows are
-    planned as a fresh store's are, whatever ran before."""
+    what it wrote, and a seed's VACUUM marks pages all-visible) describe rows
+    long gone: drop them, so these 60 rows are planned as a fresh store's
+    are, whatever ran before."""
     with app.app_context(), db.engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             # The test run's own database; its role is the server's superuser.
@@ -95,7 +96,8 @@ def forget_statistics(app, tables: tuple[str, ...]) -> None:
                 f"DELETE FROM pg_statistic WHERE starelid = ANY ({oids})"
             )
             conn.exec_driver_sql(
-                f"UPDATE pg_class SET reltuples = -1, relpages = 0 WHERE oid = ANY ({oids})"
+                "UPDATE pg_class SET reltuples = -1, relpages = 0, relallvisible = 0 "
+                f"WHERE oid = ANY ({oids})"
             )
         elif conn.exec_driver_sql(
             "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"

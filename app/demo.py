@@ -189,8 +189,7 @@ class _LineStage:
     go into user_items a million at a time by INSERT ... SELECT: the running
     totals' statement triggers (migration 0006) then add up a million lines
     at once, rather than rewriting each item's and buyer's row again for
-    every chunk of 10,000. Elsewhere
-    each chunk goes straight in."""
+    every chunk of 10,000. Elsewhere each chunk goes straight in."""
 
     TABLE = "seed_lines"
 
@@ -200,7 +199,7 @@ class _LineStage:
         if self.staging:
             db.session.execute(
                 sa.text(
-                    "CREATE TEMPORARY TABLE seed_lines "
+                    f"CREATE TEMPORARY TABLE {self.TABLE} "
                     "(LIKE user_items INCLUDING DEFAULTS) ON COMMIT DROP"
                 )
             )
@@ -241,7 +240,7 @@ class _LineStage:
                     bar.update(min(end, last + 1) - start)
             db.session.execute(sa.text("RESET work_mem"))
         if self.staging:
-            db.session.execute(sa.text("DROP TABLE seed_lines"))
+            db.session.execute(sa.text(f"DROP TABLE {self.TABLE}"))
 
 
 def _reset_sequences() -> None:

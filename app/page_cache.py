@@ -105,6 +105,13 @@ class Pages:
             self._pages.clear()
             self._version = -1
 
+    def version_engine(self, url: sa.URL, options: dict) -> sa.Engine:
+        """The engine the version is read on, made on first use."""
+        with self._lock:
+            if self.engine is None:
+                self.engine = sa.create_engine(url, **options)
+            return self.engine
+
     def dispose(self) -> None:
         """Close the version engine's connections (before its database goes)."""
         if self.engine is not None:
@@ -131,22 +138,16 @@ def version_engine() -> sa.Engine | None:
     ping on checkout and no rollback on return, so a read is one round trip.
     None for an in-memory SQLite database (a second engine would not see it)."""
     pages = pages_of(current_app)
-    if pages.engine is None:
-        url = db.engine.url
-        if url.get_backend_name() == "sqlite" and url.database in (
-            None,
-            "",
-            ":memory:",
-        ):
-            return None
-        options = dict(current_app.config["SQLALCHEMY_ENGINE_OPTIONS"])
-        options.update(
-            pool_pre_ping=False, pool_reset_on_return=None, isolation_level="AUTOCOMMIT"
-        )
-        with pages._lock:
-            if pages.engine is None:
-                pages.engine = sa.create_engine(url, **options)
-    return pages.engine
+    if pages.engine is not None:
+        return pages.engine
+    url = db.engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return None
+    options = dict(current_app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+    options.update(
+        pool_pre_ping=False, pool_reset_on_return=None, isolation_level="AUTOCOMMIT"
+    )
+    return pages.version_engine(url, options)
 
 
 def page_version() -> int:
@@ -235,13 +236,10 @@ def anonymous_cached(view: Callable) -> Callable:
         most = current_app.config["PAGE_CACHE_ENTRIES"]
         if most <= 0 or not _anonymous_and_neutral():
             return view(*args, **kwargs)
-        version = g.pop("page_version", None)  # read by _serve_kept
-        if version is None:
-            version = page_version()  # before any of the page's rows
+        # _serve_kept read the version (before any of the page's rows) and
+        # found no page kept under it: this view draws one.
+        version = g.pop("page_version")
         path = page_key()
-        kept = pages_of(current_app).get(version, path)
-        if kept is not None:
-            return _answer(kept[0], kept[1], version)
         if CSRF_FIELD in g:  # a token drawn already would be kept for everyone
             return view(*args, **kwargs)
         g.csrf_token = PLACEHOLDER  # forms draw the placeholder

@@ -195,14 +195,15 @@ def fresh_database(
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{path}"
     url = sa.engine.make_url(database_url(server))
-    if keep and seed_record(url.set(database=name).render_as_string()).exists():
-        return url.set(database=name).render_as_string(hide_password=False)
+    named = url.set(database=name).render_as_string(hide_password=False)
+    if keep and seed_record(named).exists():
+        return named
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
+    return named
 
 
 def seed_record(url: str) -> Path:
@@ -350,19 +351,19 @@ def bench_pages(store: StoreFacts, ports: dict, anonymous_only: bool) -> list[Pa
     """Every page wrk loads, the baseline first; the signed-in ones with their
     shopper's or admin's session (none with `anonymous_only`)."""
     if anonymous_only:
-        deep_page = min(200, max(1, store.live_items // 24))
-        return [page for page in all_pages(store, ports, None, None, None, deep_page)
+        return [page for page in all_pages(store, ports, None, None, None)
                 if page.key in ANONYMOUS_PAGES]  # fmt: skip
     shopper = Browser(ports["store"]).login(store.top_email, SHOPPER_PASSWORD)
     admin = Browser(ports["store"]).login(ADMIN_EMAIL, ADMIN_PASSWORD)
     cart = shopper_with_cart(ports["store"], store)
+    return all_pages(store, ports, shopper, admin, cart)
+
+
+def all_pages(store: StoreFacts, ports: dict, shopper, admin, cart) -> list[Page]:
+    """Every page, with the signed-in ones' browsers as given; `visitor` is
+    not signed in and has seen an item page, so their session holds a CSRF
+    token, and each view signs it for the form."""
     deep_page = min(200, max(1, store.live_items // 24))
-    return all_pages(store, ports, shopper, admin, cart, deep_page)
-
-
-def all_pages(store: StoreFacts, ports: dict, shopper, admin, cart, deep_page: int):
-    """`visitor`: a visitor not signed in who has seen an item page, so their
-    session holds a CSRF token, and each view signs it for the form."""
     visitor = Browser(ports["store"])
     visitor.request("GET", f"/items/{store.best_item}")
     return [

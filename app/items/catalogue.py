@@ -158,7 +158,22 @@ def text_matches(q: str) -> sa.ColumnElement[bool]:
         return sa.or_(sa.literal_column("+items.id").in_(matches), substring)
     query = " & ".join(f"{w}:*" for w in words)
     tsquery = sa.func.to_tsquery(sa.literal_column("'english'::regconfig"), query)
-    return sa.or_(TSVECTOR.op("@@")(tsquery), substring)
+    # The name's test first: a name that contains `q` is a match without
+    # working out its description's words.
+    either = sa.or_(substring, TSVECTOR.op("@@")(tsquery))
+    if len(q) < 3:  # no trigram serves the name's test: the page's walk does
+        return either
+    # The matches first, from both GIN indexes at once (a BitmapOr), then the
+    # page's order over them: walking the name's index instead, testing every
+    # entry, reads the whole catalogue for a rare word or none at all, as the
+    # planner cannot know where in the order the matches lie.
+    matches = (
+        sa.select(Item.id)
+        .where(Item.archived_at.is_(None), either)
+        .cte()
+        .prefix_with("MATERIALIZED")
+    )
+    return Item.id.in_(sa.select(matches.c.id))
 
 
 def _name_contains(q: str) -> sa.ColumnElement[bool]:

@@ -8,6 +8,8 @@
 -- session (the cart lives in it). The checkout page gives what its form sends
 -- back (the cart's token, the prices it showed, the delivery and payment it
 -- chose); the buyer types in the same new address every time.
+-- The third argument, when given, is a pause in milliseconds before each new
+-- order: a paced write load rather than buyers flat out.
 -- At the end the script prints "CHECKOUTS <bought> <turned away>".
 
 local threads = {}
@@ -20,6 +22,7 @@ end
 function init(args)
   local shopper = dofile(args[1])[number]
   item_id = args[2]
+  pause = tonumber(args[3] or "0")
   cookie = shopper.cookie
   csrf = shopper.csrf
   step = 1
@@ -56,6 +59,11 @@ local function form(fields)
     end))
   end
   return table.concat(parts, "&")
+end
+
+function delay()
+  if step == 1 then return pause end
+  return 0
 end
 
 function request()

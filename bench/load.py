@@ -208,16 +208,17 @@ def write_sessions(port: int, emails: list[str], item_id: int) -> str:
 
 
 def run_checkout_script(
-    port: int, emails: list[str], item_id: int, seconds: int
+    port: int, emails: list[str], item_id: int, seconds: int, pause_ms: int = 0
 ) -> dict:
     """wrk with bench/checkout.lua, one thread and connection per buyer: wrk's
-    numbers for all three requests, and the checkouts the script counted."""
+    numbers for all three requests, and the checkouts the script counted.
+    `pause_ms`: each buyer's pause before each new order."""
     sessions = write_sessions(port, emails, item_id)
     n = len(emails)
     out = subprocess.run(
         ["wrk", f"-t{n}", f"-c{n}", f"-d{seconds}s", "--latency",
          "-s", str(ROOT / "bench" / "checkout.lua"), f"http://127.0.0.1:{port}/",
-         "--", sessions, str(item_id)],
+         "--", sessions, str(item_id), str(pause_ms)],
         capture_output=True, text=True,
     ).stdout  # fmt: skip
     bought, turned_away = map(int, re.search(r"CHECKOUTS (\d+) (\d+)", out).groups())
@@ -225,16 +226,24 @@ def run_checkout_script(
 
 
 def checkout_loop(
-    db: sa.Engine, port: int, emails: list[str], item_id: int, seconds: int
+    db: sa.Engine,
+    port: int,
+    emails: list[str],
+    item_id: int,
+    seconds: int,
+    pause_ms: int = 0,
 ) -> dict:
     """Throughput of checkout with stock to spare. Every unit taken from stock
     must be a unit in a purchase line; every checkout the script saw succeed
     must be a line (a few more may have been in flight when wrk stopped, at
-    most one per buyer)."""
-    log(f"checkout loop: {len(emails)} signed-in buyers under wrk for {seconds} s")
+    most one per buyer). `pause_ms`: each buyer's pause between orders (0:
+    flat out)."""
+    paced = f", {pause_ms} ms between each one's orders" if pause_ms else ""
+    log(f"checkout loop: {len(emails)} signed-in buyers under wrk for {seconds} s"
+        f"{paced}")  # fmt: skip
     set_stock(db, item_id, PLENTY)
     _, lines_before, units_before = units_sold(db, item_id)
-    run = run_checkout_script(port, emails, item_id, seconds)
+    run = run_checkout_script(port, emails, item_id, seconds, pause_ms)
     time.sleep(SETTLE_SECONDS)  # checkouts running when wrk stopped commit
     stock, lines, units = units_sold(db, item_id)
     completed = lines - lines_before
@@ -243,6 +252,7 @@ def checkout_loop(
         run["errors"] += abs(in_flight)
     return {
         "buyers": len(emails),
+        "pause_ms": pause_ms,
         "seconds": seconds,
         **run,  # requests_per_s, p50_ms, p99_ms and errors of the three requests
         "completed_checkouts": completed,

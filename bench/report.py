@@ -17,9 +17,10 @@ ratios and the verdicts are worked out here. Their shape:
                                 "baseline" when absent, as in older results),
                       median {requests_per_s, p50_ms, p99_ms, errors},
                       rounds [the same, one per round]}},   baseline first
-        checkout_loop: {buyers, seconds, requests_per_s, p50_ms, p99_ms, errors,
-                        turned_away, completed_checkouts,
-                        completed_checkouts_per_s, oversold} or null,
+        checkout_loop, write_load_checkouts: {buyers, pause_ms, seconds,
+                        requests_per_s, p50_ms, p99_ms, errors, turned_away,
+                        completed_checkouts, completed_checkouts_per_s,
+                        oversold} or null,
         last_units_race: {buyers, stock, completed_checkouts_per_s, buy_p50_ms,
                           buy_p99_ms, errors, sold, turned_away, oversold,
                           stock_left} or null,
@@ -94,6 +95,10 @@ CHECKOUT_LOOP = (
     Target(0.25, "catalogue"),
 )
 LAST_UNITS_RACE = "Last units race (completed checkouts/s; p50/p99 of the buy)"
+WRITE_LOAD_LABEL = (
+    "Checkouts beside the reads (wrk: the three steps, while the rows "
+    '"checkouts running beside" were measured)'
+)
 MEMORY_LABEL = "Memory: largest gunicorn worker (MB RSS)"
 MEMORY_LIMIT_MB = 120
 
@@ -204,6 +209,21 @@ def checkout_loop_row(loop: dict, catalogue_rps: float) -> dict:
     return r
 
 
+def write_load_row(loop: dict) -> dict:
+    """The checkouts that ran beside the "checkouts running beside" rows: how
+    busy the shop was, and that nothing was oversold meanwhile."""
+    pause = loop.get("pause_ms")
+    paced = f", {pause} ms between each one's orders" if pause else ", flat out"
+    m = {key: loop[key] for key in ("requests_per_s", "p50_ms", "p99_ms", "errors")}
+    note = (
+        f"{loop['buyers']} buyers{paced}: "
+        f"{loop['completed_checkouts_per_s']:.1f} completed orders/s, "
+        f"{loop['completed_checkouts']} bought, oversold {loop['oversold']}"
+    )
+    ok = loop["errors"] == 0 and loop["oversold"] == 0
+    return {**row(WRITE_LOAD_LABEL, m, None, "0 oversold"), "ok": ok, "note": note}
+
+
 def last_units_race_row(race: dict) -> dict:
     """Completed checkouts/s while the last units go; met when nothing was
     oversold and no request failed."""
@@ -240,6 +260,8 @@ def engine_rows(result: dict) -> list[dict]:
         rows.append(checkout_loop_row(result["checkout_loop"], rps(pages, "catalogue")))
     if result.get("last_units_race"):
         rows.append(last_units_race_row(result["last_units_race"]))
+    if result.get("write_load_checkouts"):
+        rows.append(write_load_row(result["write_load_checkouts"]))
     rows.append(memory_row(result["memory"]))
     if "seed_seconds" in result:
         rows.append(

@@ -429,7 +429,12 @@ def measure_pages(engine: str, pages: list[Page], ports: dict, args) -> None:
 
 # The pages loaded again while signed-in buyers check out beside them: every
 # checkout bumps the page version, so the anonymous pages are drawn afresh.
+# A busy shop's pace, not buyers flat out (the checkout loop measures that):
+# each of WRITE_LOAD_BUYERS places an order, pauses WRITE_LOAD_PAUSE_MS, and
+# places the next.
 WRITE_LOAD_PAGES = ("catalogue", "catalogue_deep", "search", "sort_price", "item")
+WRITE_LOAD_BUYERS = 4
+WRITE_LOAD_PAUSE_MS = 500
 
 
 def measure_under_writes(
@@ -442,15 +447,21 @@ def measure_under_writes(
     seconds = args.seconds * len(chosen) + 2
     log(f"write load: {len(chosen)} pages with checkouts running beside them")
     done: dict = {}
+    emails = store.buyer_emails[:WRITE_LOAD_BUYERS]
     buyers = threading.Thread(
         target=lambda: done.update(
             checkout_loop(
-                db, ports["store"], store.buyer_emails, store.checkout_item, seconds
+                db,
+                ports["store"],
+                emails,
+                store.checkout_item,
+                seconds,
+                pause_ms=WRITE_LOAD_PAUSE_MS,
             )
         )
     )
     buyers.start()
-    time.sleep(2 + len(store.buyer_emails) * 0.05)  # the buyers sign in first
+    time.sleep(2 + len(emails) * 0.05)  # the buyers sign in first
     loaded = []
     for page in chosen:
         run = wrk_page(ports[page.server], page.path, args.seconds, args.connections)

@@ -43,13 +43,19 @@ def init_app(app: Flask) -> None:
     _configure_logging(app)
 
 
+def request_id_for(given: str, trusted_proxies: int) -> str:
+    """The id a request is known by: the trusted proxy's, or a new one."""
+    if trusted_proxies and REQUEST_ID_RE.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
+
+
 def _start() -> None:
     g.request_started = time.perf_counter()
-    given = request.headers.get(REQUEST_ID_HEADER, "")
-    if current_app.config.get("TRUSTED_PROXIES", 0) and REQUEST_ID_RE.fullmatch(given):
-        g.request_id = given
-    else:
-        g.request_id = uuid.uuid4().hex
+    g.request_id = request_id_for(
+        request.headers.get(REQUEST_ID_HEADER, ""),
+        current_app.config.get("TRUSTED_PROXIES", 0),
+    )
 
 
 def _finish(response: Response) -> Response:

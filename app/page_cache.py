@@ -23,6 +23,14 @@ own; the after-request hooks (headers, compression, metrics) run as for any
 page. A visitor's catalogue page holds no form at all (the wishlist button is
 a link to sign in), so it is the same bytes for everyone and sets no cookie.
 
+A visitor who sends none of the store's cookies (a first visit, a crawler,
+a link followed from elsewhere) is answered before Flask altogether when the
+page holds no form: `SharedPages` keeps the whole response Flask gave the
+last such visitor, headers and (compressed) body, under the same version,
+and serves it after the one statement that reads the version, with a fresh
+request id. A page with a form, a session cookie or a conditional request
+goes to Flask as above.
+
 Every kept page has an ETag (the code's build, the version, and for a page
 with a form the visitor's token), so a browser that has the page asks with
 If-None-Match and is answered 304 until something it shows changes.
@@ -33,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from functools import wraps
@@ -41,8 +50,11 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import Flask, Response, current_app, g, request, session
 from flask_wtf.csrf import generate_csrf
+from werkzeug.http import parse_cookie
 
+from app import metrics
 from app.extensions import db
+from app.observability import REQUEST_ID_HEADER, request_id_for
 
 ROOT = Path(__file__).resolve().parent.parent
 # Session keys an anonymous visitor's page does not depend on: the CSRF
@@ -51,6 +63,8 @@ ROOT = Path(__file__).resolve().parent.parent
 NEUTRAL_SESSION_KEYS = frozenset({"csrf_token", "_fresh"})
 CSRF_FIELD = "csrf_token"
 VERSION = "SELECT sum(version) FROM page_versions"
+# Set on the WSGI environ by a kept page without a form: (version, URL rule).
+SHAREABLE = "store.shareable_page"
 
 
 def _build() -> str:
@@ -76,11 +90,15 @@ class Pages:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pages: OrderedDict[str, tuple[str, bool]] = OrderedDict()
+        self._pages: OrderedDict[str, tuple] = OrderedDict()
         self._version = -1
         self.engine: sa.Engine | None = None
 
-    def get(self, version: int, path: str) -> tuple[str, bool] | None:
+    def holds(self, path: str) -> bool:
+        """Whether a page is kept for `path` (under the newest version seen)."""
+        return path in self._pages
+
+    def get(self, version: int, path: str) -> tuple | None:
         with self._lock:
             if version != self._version:
                 return None
@@ -89,7 +107,7 @@ class Pages:
                 self._pages.move_to_end(path)
             return page
 
-    def put(self, version: int, path: str, page: tuple[str, bool], most: int) -> None:
+    def put(self, version: int, path: str, page: tuple, most: int) -> None:
         with self._lock:
             if version < self._version:
                 return  # drawn while a newer version was already being served
@@ -125,8 +143,11 @@ def pages_of(app) -> Pages:
 
 
 def init_app(app: Flask) -> None:
-    """Answer kept pages first: registered before the limiter's hook."""
+    """Answer kept pages first: registered before the limiter's hook, and in
+    front of Flask (inside the proxy fix and the static files, which wrap the
+    WSGI app after this) for visitors without cookies."""
     app.before_request(_serve_kept)
+    app.wsgi_app = SharedPages(app, app.wsgi_app)  # type: ignore[method-assign]
 
 
 def dispose(app: Flask) -> None:
@@ -158,11 +179,15 @@ def page_version() -> int:
     engine = version_engine()
     if engine is not None:
         try:
-            with engine.connect() as conn:
-                return int(conn.exec_driver_sql(VERSION).scalar() or 0)
+            return _read_version(engine)
         except sa.exc.DBAPIError:
             pass
     with db.engine.connect() as conn:
+        return int(conn.exec_driver_sql(VERSION).scalar() or 0)
+
+
+def _read_version(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
         return int(conn.exec_driver_sql(VERSION).scalar() or 0)
 
 
@@ -219,6 +244,8 @@ def _answer(body: str, with_form: bool, version: int) -> Response:
     if with_form:
         g.pop(CSRF_FIELD, None)
         body = body.replace(PLACEHOLDER, generate_csrf())
+    else:  # the same bytes for every visitor: SharedPages may keep the response
+        request.environ[SHAREABLE] = (version, request.url_rule.rule)
     response = Response(body, mimetype="text/html")
     response.set_etag(_etag(version, with_form))
     # Kept by the browser, asked again each time (If-None-Match): a private
@@ -266,3 +293,97 @@ def anonymous_cached(view: Callable) -> Callable:
 
     cached_view.keeps_pages = True
     return cached_view
+
+
+class SharedPages:
+    """WSGI middleware: the kept pages without a form, whole (status, headers
+    and body, as Flask's hooks left them), for visitors who send no cookie of
+    the store's. Keyed by the version, the URL and the Accept-Encoding (the
+    body is compressed for it), so what one such visitor was sent is what
+    Flask would send the next; read the version first, as every kept page
+    is. Anything else goes to Flask."""
+
+    def __init__(self, app: Flask, wsgi_app: Callable) -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self.responses = Pages()
+
+    def __call__(self, environ: dict, start_response: Callable):
+        most = self.app.config["PAGE_CACHE_ENTRIES"]
+        if most <= 0 or not self._may_share(environ):
+            return self.wsgi_app(environ, start_response)
+        started = time.perf_counter()
+        key = self._key(environ)
+        engine = pages_of(self.app).engine
+        if engine is not None and self.responses.holds(key):
+            try:
+                version = _read_version(engine)
+            except sa.exc.DBAPIError:
+                version = None  # Flask reads it again, and answers the error
+            kept = None if version is None else self.responses.get(version, key)
+            if kept is not None:
+                return self._serve(kept, environ, start_response, started)
+        return self._draw(key, most, environ, start_response)
+
+    def _may_share(self, environ: dict) -> bool:
+        """A plain GET with none of the store's cookies: no session, no
+        remembered sign-in, nothing to revalidate."""
+        if environ.get("REQUEST_METHOD") != "GET":
+            return False
+        if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ:
+            return False
+        header = environ.get("HTTP_COOKIE")
+        if not header:
+            return True
+        config = self.app.config
+        ours = {
+            config["SESSION_COOKIE_NAME"],
+            config.get("REMEMBER_COOKIE_NAME", "remember_token"),
+        }
+        return not ours & set(parse_cookie(header))
+
+    @staticmethod
+    def _key(environ: dict) -> str:
+        return "\n".join(
+            (
+                environ.get("wsgi.url_scheme", "http"),
+                environ.get("HTTP_HOST") or environ.get("SERVER_NAME", ""),
+                environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+                environ.get("QUERY_STRING", ""),
+                environ.get("HTTP_ACCEPT_ENCODING", ""),
+            )
+        )
+
+    def _serve(self, kept: tuple, environ: dict, start_response, started: float):
+        status, headers, body, rule = kept
+        request_id = request_id_for(
+            environ.get("HTTP_X_REQUEST_ID", ""), self.app.config["TRUSTED_PROXIES"]
+        )
+        start_response(status, [*headers, (REQUEST_ID_HEADER, request_id)])
+        metrics.observe_request(rule, "GET", 200, time.perf_counter() - started)
+        return [body]
+
+    def _draw(self, key: str, most: int, environ: dict, start_response):
+        """Flask answers; a shareable 200 without a cookie set is kept."""
+        seen: list = []
+
+        def catch(status: str, headers: list, exc_info=None):
+            seen[:] = [status, headers]
+            return start_response(status, headers, exc_info)
+
+        answer = self.wsgi_app(environ, catch)
+        shareable = environ.get(SHAREABLE)
+        if shareable is None or not seen or not seen[0].startswith("200 "):
+            return answer
+        status, headers = seen
+        if any(name.lower() == "set-cookie" for name, _ in headers):
+            return answer
+        try:
+            body = b"".join(answer)
+        finally:
+            if hasattr(answer, "close"):
+                answer.close()
+        version, rule = shareable
+        kept = [(n, v) for n, v in headers if n.lower() != REQUEST_ID_HEADER.lower()]
+        self.responses.put(version, key, (status, kept, body, rule), most)
+        return [body]

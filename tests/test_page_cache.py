@@ -9,13 +9,14 @@ process, and across two gunicorn processes that both kept the old page.
 
 from __future__ import annotations
 
+import gzip
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, request, request_started
 
 from app import page_cache
 from app.extensions import cache, db
@@ -154,14 +155,19 @@ def test_kept_pages_cost_one_statement_and_answer_304(cached_app, watched):
         assert revalidated.data == b""
 
 
+@pytest.mark.parametrize("kind", ["returning", "new"])
 def test_no_visitor_is_shown_an_old_price_or_stock(
-    cached_app, watched, make_user, make_item
+    cached_app, watched, make_user, make_item, kind
 ):
-    """Every write that changes the item, each after both pages were kept."""
+    """Every write that changes the item, each after both pages were kept.
+    A returning visitor sends back the session the item page's form began
+    (Flask answers from the kept pages); a new visitor sends no cookie at all,
+    each view (SharedPages answers before Flask)."""
     visitor = cached_app.test_client()
 
     def visit(path: str) -> tuple[int, str]:
-        response = visitor.get(path)
+        client = visitor if kind == "returning" else cached_app.test_client()
+        response = client.get(path)
         return response.status_code, html_of(response)
 
     admin_id = make_user(name="Ada Admin", email="ada@example.com", is_admin=True)
@@ -224,6 +230,64 @@ def test_no_visitor_is_shown_an_old_price_or_stock(
     response = post_form(admin, f"/items/{watched}/archive", page=f"/items/{watched}")
     assert response.status_code == 302
     after("an archive")
+
+
+def test_a_visitor_without_cookies_is_answered_before_flask(cached_app, watched):
+    """The second cookie-less view of a page without a form: the version's one
+    statement, no request through Flask (no request_started signal), the
+    same bytes, each response with its own request id; the body compressed
+    for a browser that asks, and never one encoding's body for another."""
+    started: list[str] = []
+
+    def record(sender, **extra):
+        started.append(request.path)
+
+    plain = {"Accept-Encoding": "identity"}
+    gzipped = {"Accept-Encoding": "gzip"}
+    for path in PAGES:
+        first = cached_app.test_client().get(path, headers=plain)
+        cached_app.test_client().get(path, headers=gzipped)
+        with request_started.connected_to(record, cached_app):
+            with count_queries(cached_app) as statements:
+                again = cached_app.test_client().get(path, headers=plain)
+            zipped = cached_app.test_client().get(path, headers=gzipped)
+        assert started == [], path
+        assert len(ours(statements)) == 1 and "page_versions" in ours(statements)[0]
+        assert again.status_code == 200 and again.data == first.data, path
+        assert "Set-Cookie" not in again.headers
+        assert again.headers["ETag"] == first.headers["ETag"]
+        assert again.headers["X-Request-ID"] != first.headers["X-Request-ID"]
+        assert "Content-Security-Policy" in again.headers
+        assert zipped.headers.get("Content-Encoding") == "gzip", path
+        assert gzip.decompress(zipped.data) == first.data
+        assert "Content-Encoding" not in again.headers
+
+
+def test_a_visitor_with_a_session_or_a_form_goes_through_flask(cached_app, watched):
+    """The item page carries a form (a token per visitor), and a session may
+    hold a cart or a message: neither is ever answered from the shared pages."""
+    started: list[str] = []
+
+    def record(sender, **extra):
+        started.append(request.path)
+
+    item = f"/items/{watched}"
+    for _ in range(2):
+        cached_app.test_client().get(item)
+    returning = cached_app.test_client()
+    returning.get(item)  # begins a session (the form's token)
+    assert returning.get_cookie("session") is not None
+    for _ in range(2):
+        returning.get("/items/")
+    with request_started.connected_to(record, cached_app):
+        tokens = {
+            csrf_token_from(get_html(cached_app.test_client(), item)) for _ in range(2)
+        }
+        returning.get("/items/")
+        cached_app.test_client().head("/items/")
+        cached_app.test_client().get("/items/", headers={"If-None-Match": "x"})
+    assert started == [item, item, "/items/", "/items/", "/items/"]
+    assert len(tokens) == 2
 
 
 def test_popular_shows_the_price_and_stock_of_now(cached_app, watched, make_user):

@@ -188,6 +188,12 @@ def page_rows(pages: dict[str, dict], items: int = 100_000) -> list[dict]:
     scale = rps(pages, "catalogue") / rps(pages, "catalogue_1k")
     label = f"Catalogue page 1 at {items:,} items ÷ at 1,000 items"
     rows.append(row(label, None, scale, SCALE_TARGET))
+    if "catalogue_drawn" in pages and "catalogue_1k_drawn" in pages:
+        drawn = rps(pages, "catalogue_drawn") / rps(pages, "catalogue_1k_drawn")
+        label = (
+            f"Catalogue page 1 drawn on every view at {items:,} items ÷ at 1,000 items"
+        )
+        rows.append(row(label, None, drawn, SCALE_TARGET))
     return rows
 
 

@@ -68,7 +68,7 @@ class Page:
     key: str
     label: str
     path: str
-    server: str = "store"  # store | small | baseline
+    server: str = "store"  # store | small | baseline | drawn | drawn_small
     browser: Browser | None = None  # signed in, for pages behind a login
     baseline: str = "baseline"  # the key of the page its ratio is taken against
     rounds: list[dict] = field(default_factory=list)
@@ -160,16 +160,27 @@ def stop(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+# The large and the small store once more without the page cache: the
+# catalogue drawn on every view, to compare the two sizes by their queries.
+DRAWN = {
+    "drawn": {"PAGE_CACHE_ENTRIES": "0"},
+    "drawn_small": {"PAGE_CACHE_ENTRIES": "0"},
+}
+
+
 def start_servers(big_env: dict, small_env: dict) -> tuple[dict, dict]:
-    """The large store, the small one and the baseline page (over the large
-    store's database), each on a port of its own: (ports, processes)."""
+    """The large store, the small one, the baseline page (over the large
+    store's database) and both stores without the page cache, each on a port
+    of its own: (ports, processes)."""
     log("serving the large store, the small store and the baseline under gunicorn")
-    ports = {"store": free_port(), "small": free_port(), "baseline": free_port()}
+    ports = {name: free_port() for name in ("store", "small", "baseline", *DRAWN)}
     procs = {}
     try:
         procs["store"] = serve("wsgi:app", big_env, ports["store"])
         procs["small"] = serve("wsgi:app", small_env, ports["small"])
         procs["baseline"] = serve("bench.baseline:app", big_env, ports["baseline"])
+        for name, env in (("drawn", big_env), ("drawn_small", small_env)):
+            procs[name] = serve("wsgi:app", {**env, **DRAWN[name]}, ports[name])
     except BaseException:
         stop_servers(procs)
         raise
@@ -344,7 +355,8 @@ def shopper_with_cart(port: int, store: StoreFacts) -> Browser:
 
 
 ANONYMOUS_PAGES = ("baseline", "baseline_counting", "catalogue", "catalogue_deep",
-                   "search", "sort_price", "item", "item_returning", "catalogue_1k")  # fmt: skip
+                   "search", "sort_price", "item", "item_returning", "catalogue_1k",
+                   "catalogue_drawn", "catalogue_1k_drawn")  # fmt: skip
 
 
 def bench_pages(store: StoreFacts, ports: dict, anonymous_only: bool) -> list[Page]:
@@ -397,6 +409,10 @@ def all_pages(store: StoreFacts, ports: dict, shopper, admin, cart) -> list[Page
         Page("admin_orders", f"Admin: order list ({store.orders:,} orders, newest 50)",
              "/purchases/orders/", browser=admin, baseline="baseline_admin_orders"),
         Page("catalogue_1k", "Catalogue page 1 at 1,000 items", "/items/", "small"),
+        Page("catalogue_drawn", "Catalogue page 1, drawn on every view (no page cache)",
+             "/items/", "drawn"),
+        Page("catalogue_1k_drawn", "Catalogue page 1 at 1,000 items, drawn on every "
+             "view (no page cache)", "/items/", "drawn_small"),
     ]  # fmt: skip
 
 

@@ -8,6 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from flask import abort, request
 from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy.sql.util import ClauseAdapter
+from sqlalchemy.sql.visitors import iterate
 
 from app.database import sql_literal
 from app.extensions import db
@@ -59,7 +61,11 @@ class RowPagination(Pagination):
     read (a "deferred join"), so a deep page skips thousands of index entries
     rather than thousands of table rows.
     `count_cap`, when given, stops the count there: `total` is then at most the
-    cap and `more` says whether rows lie past it."""
+    cap and `more` says whether rows lie past it.
+    `materialized`, with a key: the matching rows' keys and order columns are
+    gathered first, in a MATERIALIZED CTE (as the filters' indexes give them),
+    and the page is sorted from those: for filters whose indexes find few
+    rows that an ordering index would find only after a long walk."""
 
     more = False
 
@@ -76,10 +82,12 @@ class RowPagination(Pagination):
         else:
             # The filters run once, in the keys' subquery; the outer query
             # reads the rows of those keys only.
+            if self._query_args.get("materialized"):
+                keys = self._materialized_keys(select, key, order_by)
+            else:
+                keys = select.with_only_columns(key).order_by(*order_by)
             keys = (
-                select.with_only_columns(key)
-                .order_by(*order_by)
-                .limit(sql_literal(self.per_page))
+                keys.limit(sql_literal(self.per_page))
                 .offset(sql_literal(self._query_offset))
                 .subquery("page_keys")
             )
@@ -89,6 +97,27 @@ class RowPagination(Pagination):
                 .order_by(*order_by)
             )
         return list(db.session.execute(page))
+
+    @staticmethod
+    def _materialized_keys(
+        select: sa.Select, key: sa.Column, order_by: tuple[sa.ColumnElement, ...]
+    ) -> sa.Select:
+        """The keys, ordered, from a CTE of every matching row's key and order
+        columns: no table row is read again until the page's own."""
+        ordering = {
+            c.key: c
+            for clause in order_by
+            for c in iterate(clause)
+            if isinstance(c, sa.Column)
+        }
+        ordering.setdefault(key.key, key)
+        matches = (
+            select.with_only_columns(*ordering.values())
+            .cte("matches")
+            .prefix_with("MATERIALIZED")
+        )
+        adapt = ClauseAdapter(matches).traverse
+        return sa.select(matches.c[key.key]).order_by(*map(adapt, order_by))
 
     def _query_count(self) -> int:
         total = self._query_args.get("total")
@@ -117,6 +146,7 @@ def paginate_rows(
     order_by: tuple[sa.ColumnElement, ...] = (),
     key: sa.Column | None = None,
     count_cap: int | None = None,
+    materialized: bool = False,
     error_out: bool = True,
 ) -> RowPagination:
     if key is not None and not order_by:
@@ -128,6 +158,7 @@ def paginate_rows(
         total=total,
         key=key,
         count_cap=count_cap,
+        materialized=materialized,
         page=page,
         per_page=per_page,
         max_per_page=None,

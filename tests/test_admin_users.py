@@ -307,17 +307,24 @@ def test_two_admins_taking_each_other_away_at_once_leave_one_admin(
                 Side(browser, f"/users/{target}/{action}", {"csrf_token": token})
             )
         answers = race(sides)
-        assert [a.status_code for a in answers] == [302, 302]
-        # The winner's page, and the loser's (a 403 for whoever was revoked),
-        # with the message each was flashed.
-        told = [
-            " ".join(flashes(html_of(side.client.get(a.headers["Location"]))))
-            for side, a in zip(sides, answers, strict=True)
-        ]
-        # The loser is told, unless the winner disabled them: then they are
-        # signed out, and the message goes with their ended session.
-        refused = [t for t in told if "must keep an enabled admin" in t]
-        assert len(refused) == 1 or "disable" in actions, told
+        codes = sorted(a.status_code for a in answers)
+        # Both requests mostly pass the admin check before either commits; on
+        # a loaded machine one may be read after the other's commit, and is
+        # then refused as no longer an admin (a 403) before it acts.
+        assert codes in ([302, 302], [302, 403]), codes
+        if codes == [302, 302]:
+            # The winner's page, and the loser's (a 403 for whoever was
+            # revoked), with the message each was flashed.
+            told = [
+                " ".join(flashes(html_of(side.client.get(a.headers["Location"]))))
+                for side, a in zip(sides, answers, strict=True)
+            ]
+            # The loser is told, unless the winner disabled them: then they
+            # are signed out, and the message goes with their ended session.
+            refused = [t for t in told if "must keep an enabled admin" in t]
+            assert len(refused) == 1 or "disable" in actions, told
+        else:
+            told = [html_of(a) for a in answers if a.status_code == 403]
         with app.app_context():
             left = db.session.scalars(
                 sa.select(User.id).where(User.is_admin, User.is_enabled)

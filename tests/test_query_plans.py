@@ -140,6 +140,9 @@ def test_a_search_uses_the_trigram_index(client, catalogue, engine_name):
         live = ("ix_items_name_trgm", "ix_items_live_name", "ix_items_live_category")
         for plan in (page, count):
             assert any(index in plan for index in live), plan
+            # The matches first, then the order over them (app/pagination.py's
+            # materialized keys): never a walk of the order's index.
+            assert "CTE matches" in plan, plan
     assert_no_full_scan(page, "items")
     assert_no_full_scan(count, "items")
 

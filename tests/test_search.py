@@ -168,6 +168,22 @@ def test_search_keeps_the_chosen_sort(client, make_item):
     assert search(client, "oak", sort="-price") == [dear, middle, cheap]
 
 
+def test_a_search_pages_through_its_matches_in_every_order(client, make_items):
+    """Page 2 of a search in each order: the matches are gathered first (a
+    CTE on PostgreSQL), then sorted and paged; the rest of the catalogue is
+    left out however it sorts."""
+    oak = make_items(30, prefix="Oak Board")  # priced 101..130 cents, in id order
+    elm = make_items(30, prefix="Elm Board")
+    assert search(client, "oak", page=2) == oak[24:]
+    assert search(client, "oak", sort="price", page=2) == oak[24:]
+    assert search(client, "oak", sort="-price", page=2) == oak[:6][::-1]
+    assert search(client, "oak", sort="newest", page=2) == oak[:6][::-1]
+    assert search(client, "oak", sort="rating", page=2) == oak[:6][::-1]
+    # The same prices: each pair in id order, the oak board first.
+    both = [i for pair in zip(oak, elm, strict=True) for i in pair]
+    assert search(client, "board", sort="price") == both[:24]
+
+
 def test_short_and_quoted_queries_fall_back_safely(client, make_item):
     ox = make_item(name="Ox Bowl")
     quoted = make_item(name='The "Big" Jar')

@@ -160,20 +160,18 @@ def text_matches(q: str) -> sa.ColumnElement[bool]:
     tsquery = sa.func.to_tsquery(sa.literal_column("'english'::regconfig"), query)
     # The name's test first: a name that contains `q` is a match without
     # working out its description's words.
-    either = sa.or_(substring, TSVECTOR.op("@@")(tsquery))
-    if len(q) < 3:  # no trigram serves the name's test: the page's walk does
-        return either
-    # The matches first, from both GIN indexes at once (a BitmapOr), then the
-    # page's order over them: walking the name's index instead, testing every
-    # entry, reads the whole catalogue for a rare word or none at all, as the
-    # planner cannot know where in the order the matches lie.
-    matches = (
-        sa.select(Item.id)
-        .where(Item.archived_at.is_(None), either)
-        .cte()
-        .prefix_with("MATERIALIZED")
-    )
-    return Item.id.in_(sa.select(matches.c.id))
+    return sa.or_(substring, TSVECTOR.op("@@")(tsquery))
+
+
+def matches_first(q: str) -> bool:
+    """Whether the page's keys should be found among the matches (all of
+    them, from the indexes, then sorted), not by walking the order's index
+    and testing each entry. On PostgreSQL, for a search of three characters
+    or more (a trigram's length): the words' and the trigrams' GIN indexes
+    give the matches at once (a BitmapOr), while a walk reads the whole
+    catalogue for a rare word or one whose matches lie late in the order,
+    as the planner cannot know where in the order they lie."""
+    return len(q) >= 3 and db.engine.dialect.name == "postgresql"
 
 
 def _name_contains(q: str) -> sa.ColumnElement[bool]:

@@ -18,6 +18,7 @@ from app.items.catalogue import (
     Filters,
     branch_counts,
     close_names,
+    matches_first,
     text_matches,
 )
 from app.items.pages import render_item_page
@@ -65,6 +66,8 @@ def _live_total(q: str) -> int:
 
     def count() -> int:  # built only when the cache has no count
         matches = sa.select(Item.id).where(Item.archived_at.is_(None), text_matches(q))
+        if matches_first(q):  # from the indexes, as the page's keys are
+            matches = sa.select(matches.cte("matches").prefix_with("MATERIALIZED"))
         capped = matches.limit(sql_literal(SEARCH_COUNT_CAP + 1)).subquery()
         return db.session.scalar(sa.select(sa.func.count()).select_from(capped)) or 0
 
@@ -112,6 +115,7 @@ def index():
         order_by=SORTS[sort],
         key=Item.id,
         count_cap=cap,
+        materialized=bool(q) and matches_first(q),
     )
     # "Popular" belongs to the catalogue's landing view only: a search, another
     # page or another order is the shopper browsing the list they asked for.

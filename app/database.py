@@ -174,6 +174,12 @@ def sql_literal(
     return sa.bindparam(name, value, type_=sa.Integer, literal_execute=True)
 
 
+def materialized(select: sa.Select, name: str) -> sa.CTE:
+    """`select` as a CTE that PostgreSQL evaluates once, as written (AS
+    MATERIALIZED), rather than folding it into the query that reads it."""
+    return select.cte(name).prefix_with("MATERIALIZED")
+
+
 def lock_in_key_order(key: sa.Column, keys) -> None:
     """Lock the rows whose `key` is in `keys` (values or a select) until the
     transaction ends, in key order, on PostgreSQL: every writer that locks the

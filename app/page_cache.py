@@ -182,8 +182,7 @@ def page_version() -> int:
             return _read_version(engine)
         except sa.exc.DBAPIError:
             pass
-    with db.engine.connect() as conn:
-        return int(conn.exec_driver_sql(VERSION).scalar() or 0)
+    return _read_version(db.engine)
 
 
 def _read_version(engine: sa.Engine) -> int:

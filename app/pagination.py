@@ -11,7 +11,7 @@ from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy.sql.util import ClauseAdapter
 from sqlalchemy.sql.visitors import iterate
 
-from app.database import sql_literal
+from app.database import materialized, sql_literal
 from app.extensions import db
 from app.limits import MAX_ID, MAX_PAGE
 from app.numbers import whole_number_or_none
@@ -111,11 +111,7 @@ class RowPagination(Pagination):
             if isinstance(c, sa.Column)
         }
         ordering.setdefault(key.key, key)
-        matches = (
-            select.with_only_columns(*ordering.values())
-            .cte("matches")
-            .prefix_with("MATERIALIZED")
-        )
+        matches = materialized(select.with_only_columns(*ordering.values()), "matches")
         adapt = ClauseAdapter(matches).traverse
         return sa.select(matches.c[key.key]).order_by(*map(adapt, order_by))
 

@@ -10,7 +10,7 @@ from flask import abort, current_app, render_template, request
 from flask_login import current_user
 
 from app.caching import remembered
-from app.database import sql_literal
+from app.database import materialized, sql_literal
 from app.extensions import db
 from app.forms import CartAddForm
 from app.items import bp
@@ -67,7 +67,7 @@ def _live_total(q: str) -> int:
     def count() -> int:  # built only when the cache has no count
         matches = sa.select(Item.id).where(Item.archived_at.is_(None), text_matches(q))
         if matches_first(q):  # from the indexes, as the page's keys are
-            matches = sa.select(matches.cte("matches").prefix_with("MATERIALIZED"))
+            matches = sa.select(materialized(matches, "matches"))
         capped = matches.limit(sql_literal(SEARCH_COUNT_CAP + 1)).subquery()
         return db.session.scalar(sa.select(sa.func.count()).select_from(capped)) or 0
 
@@ -115,7 +115,7 @@ def index():
         order_by=SORTS[sort],
         key=Item.id,
         count_cap=cap,
-        materialized=bool(q) and matches_first(q),
+        materialized=matches_first(q),
     )
     # "Popular" belongs to the catalogue's landing view only: a search, another
     # page or another order is the shopper browsing the list they asked for.

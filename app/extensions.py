@@ -12,7 +12,8 @@ from flask_login import LoginManager
 from flask_mailman import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from flask_wtf.csrf import CSRFProtect
+
+from app.csrf import StoreCSRF
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -32,7 +33,7 @@ class Base(so.DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
-csrf = CSRFProtect()
+csrf = StoreCSRF()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 cache = Cache()
 mail = Mail()

@@ -15,7 +15,11 @@ was drawn from rows at least that new.
 A form on the page carries a CSRF token bound to the visitor's session:
 the kept page holds a placeholder instead, and each view writes the
 visitor's own token in (starting their session as the page always did), so
-no visitor is ever given another's token.
+no visitor is ever given another's token. A visitor who sends none of the
+store's cookies is given the visitor token instead (app/csrf.py): no
+session begun, so their page is the same for all of them. The forms a kept
+page shows a visitor post only to views that take it (`@csrf.visitor_form`:
+adding to the cart); tests/test_page_cache.py checks every kept page's.
 
 A kept page is answered from a `before_request` hook registered right after
 the request id's (init_app): no limiter, no view, no session of the page's
@@ -24,12 +28,12 @@ page. A visitor's catalogue page holds no form at all (the wishlist button is
 a link to sign in), so it is the same bytes for everyone and sets no cookie.
 
 A visitor who sends none of the store's cookies (a first visit, a crawler,
-a link followed from elsewhere) is answered before Flask altogether when the
-page holds no form: `SharedPages` keeps the whole response Flask gave the
-last such visitor, headers and (compressed) body, under the same version,
-and serves it after the one statement that reads the version, with a fresh
-request id. A page with a form, a session cookie or a conditional request
-goes to Flask as above.
+a link followed from elsewhere) is answered before Flask altogether:
+`SharedPages` keeps the whole response Flask gave the last such visitor,
+headers and (compressed) body, under the same version, and serves it after
+the one statement that reads the version, with a fresh request id. A
+session cookie, a remembered sign-in or a conditional request goes to Flask
+as above.
 
 Every kept page has an ETag (the code's build, the version, and for a page
 with a form the visitor's token), so a browser that has the page asks with
@@ -53,6 +57,7 @@ from flask_wtf.csrf import generate_csrf
 from werkzeug.http import parse_cookie
 
 from app import metrics
+from app.csrf import sends_store_cookies, visitor_token
 from app.extensions import db
 from app.observability import REQUEST_ID_HEADER, request_id_for
 
@@ -63,7 +68,8 @@ ROOT = Path(__file__).resolve().parent.parent
 NEUTRAL_SESSION_KEYS = frozenset({"csrf_token", "_fresh"})
 CSRF_FIELD = "csrf_token"
 VERSION = "SELECT sum(version) FROM page_versions"
-# Set on the WSGI environ by a kept page without a form: (version, URL rule).
+# Set on the WSGI environ by a kept page drawn for a visitor without cookies:
+# (version, URL rule).
 SHAREABLE = "store.shareable_page"
 
 
@@ -240,10 +246,15 @@ def _etag(version: int, with_form: bool) -> str:
 
 
 def _answer(body: str, with_form: bool, version: int) -> Response:
+    cookieless = not sends_store_cookies(request.cookies.keys(), current_app.config)
     if with_form:
         g.pop(CSRF_FIELD, None)
-        body = body.replace(PLACEHOLDER, generate_csrf())
-    else:  # the same bytes for every visitor: SharedPages may keep the response
+        # A visitor without cookies gets the visitor token (app/csrf.py):
+        # no session begun, so the page is the same for all of them.
+        body = body.replace(
+            PLACEHOLDER, visitor_token() if cookieless else generate_csrf()
+        )
+    if cookieless:  # the same bytes for every such visitor: SharedPages keeps it
         request.environ[SHAREABLE] = (version, request.url_rule.rule)
     response = Response(body, mimetype="text/html")
     response.set_etag(_etag(version, with_form))
@@ -295,7 +306,7 @@ def anonymous_cached(view: Callable) -> Callable:
 
 
 class SharedPages:
-    """WSGI middleware: the kept pages without a form, whole (status, headers
+    """WSGI middleware: the kept pages, whole (status, headers
     and body, as Flask's hooks left them), for visitors who send no cookie of
     the store's. Keyed by the version, the URL and the Accept-Encoding (the
     body is compressed for it), so what one such visitor was sent is what
@@ -332,14 +343,9 @@ class SharedPages:
         if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ:
             return False
         header = environ.get("HTTP_COOKIE")
-        if not header:
-            return True
-        config = self.app.config
-        ours = {
-            config["SESSION_COOKIE_NAME"],
-            config.get("REMEMBER_COOKIE_NAME", "remember_token"),
-        }
-        return not ours & set(parse_cookie(header))
+        return not header or not sends_store_cookies(
+            parse_cookie(header).keys(), self.app.config
+        )
 
     @staticmethod
     def _key(environ: dict) -> str:

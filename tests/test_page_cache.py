@@ -263,31 +263,162 @@ def test_a_visitor_without_cookies_is_answered_before_flask(cached_app, watched)
         assert "Content-Encoding" not in again.headers
 
 
-def test_a_visitor_with_a_session_or_a_form_goes_through_flask(cached_app, watched):
-    """The item page carries a form (a token per visitor), and a session may
-    hold a cart or a message: neither is ever answered from the shared pages."""
+def test_a_visitor_with_a_session_goes_through_flask(cached_app, watched):
+    """A session may hold a cart or a message, and a page with a form holds
+    the session's own token: a visitor with one is never answered from the
+    shared pages. The item page's form is shared by visitors without cookies
+    (the visitor token), so their item page is answered before Flask too."""
     started: list[str] = []
 
     def record(sender, **extra):
         started.append(request.path)
 
     item = f"/items/{watched}"
-    for _ in range(2):
-        cached_app.test_client().get(item)
+    for path in (item, item, "/items/"):
+        cached_app.test_client().get(path)
     returning = cached_app.test_client()
-    returning.get(item)  # begins a session (the form's token)
+    get_html(returning, "/users/login")  # begins a session (its form's token)
     assert returning.get_cookie("session") is not None
     for _ in range(2):
         returning.get("/items/")
     with request_started.connected_to(record, cached_app):
-        tokens = {
-            csrf_token_from(get_html(cached_app.test_client(), item)) for _ in range(2)
-        }
+        new = [get_html(cached_app.test_client(), item) for _ in range(2)]
+        cached_app.test_client().get("/items/")
+        own = csrf_token_from(get_html(returning, item))
         returning.get("/items/")
         cached_app.test_client().head("/items/")
         cached_app.test_client().get("/items/", headers={"If-None-Match": "x"})
-    assert started == [item, item, "/items/", "/items/", "/items/"]
-    assert len(tokens) == 2
+    assert started == [item, "/items/", "/items/", "/items/"], started
+    assert new[0] == new[1] and csrf_token_from(new[0]) != own
+    assert (
+        returning.post(  # the session's own token works, the new one's not
+            "/purchases/cart",
+            data={"csrf_token": own, "item_id": watched, "quantity": 1},
+        ).status_code
+        == 302
+    )
+    assert (
+        returning.post(
+            "/purchases/cart",
+            data={
+                "csrf_token": csrf_token_from(new[0]),
+                "item_id": watched,
+                "quantity": 1,
+            },
+        ).status_code
+        == 400
+    )
+
+
+def test_visitors_without_cookies_share_a_token_good_for_the_cart_alone(
+    cached_app, watched, make_user
+):
+    """The visitor token (app/csrf.py) is the same for every visitor without
+    cookies, starts no session, and is taken only by adding to the cart from
+    a request without the store's cookies: not by signing in or up, and not
+    from a visitor who has a session of their own."""
+    make_user(name="Ada", email="ada@example.com")
+    first, second = cached_app.test_client(), cached_app.test_client()
+    tokens = [
+        csrf_token_from(get_html(v, f"/items/{watched}")) for v in (first, second)
+    ]
+    assert tokens[0] == tokens[1]
+    assert first.get_cookie("session") is None
+    visitor_token = tokens[0]
+    login = {"email": "ada@example.com", "password": "correct horse battery"}
+    for path, data in (
+        ("/users/login", login),
+        (
+            "/users/register",
+            {
+                "name": "Eve",
+                "email": "eve@example.com",
+                "password": "x" * 12,
+                "password_confirm": "x" * 12,
+            },
+        ),
+    ):
+        refused = cached_app.test_client().post(
+            path, data={"csrf_token": visitor_token, **data}
+        )
+        assert refused.status_code == 400, path
+    with cached_app.app_context():
+        assert (
+            db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(sa.table("users"))
+                .where(sa.column("email") == "eve@example.com")
+            )
+            == 0
+        )
+    added = first.post(
+        "/purchases/cart",
+        data={"csrf_token": visitor_token, "item_id": watched, "quantity": 1},
+    )
+    assert added.status_code == 302 and first.get_cookie("session") is not None
+    again = first.post(  # now a session: its own token, not the visitor's
+        "/purchases/cart",
+        data={"csrf_token": visitor_token, "item_id": watched, "quantity": 1},
+    )
+    assert again.status_code == 400
+    assert 'Cart <span class="badge">1</span>' in get_html(first, "/purchases/cart")
+    own = csrf_token_from(get_html(first, f"/items/{watched}"))
+    assert own != visitor_token
+    assert (
+        first.post(
+            "/purchases/cart",
+            data={"csrf_token": own, "item_id": watched, "quantity": 1},
+        ).status_code
+        == 302
+    )
+    assert 'Cart <span class="badge">2</span>' in get_html(first, "/purchases/cart")
+    over_https = {"csrf_token": visitor_token, "item_id": watched, "quantity": 1}
+    no_referrer = second.post(
+        "/purchases/cart", data=over_https, base_url="https://localhost"
+    )
+    assert no_referrer.status_code == 400  # WTF_CSRF_SSL_STRICT, as for any token
+    assert (
+        second.post(
+            "/purchases/cart",
+            data=over_https,
+            base_url="https://localhost",
+            headers={"Referer": "https://localhost/items/"},
+        ).status_code
+        == 302
+    )
+    second = cached_app.test_client()
+    forged = second.post(
+        "/purchases/cart",
+        data={"csrf_token": visitor_token + "x", "item_id": watched, "quantity": 1},
+    )
+    assert forged.status_code == 400 and second.get_cookie("session") is None
+
+
+def test_a_kept_pages_forms_post_where_the_visitor_token_is_taken(
+    cached_app, watched, make_user
+):
+    """Every form a visitor without cookies is shown on a kept page posts to a
+    view that takes the visitor token: otherwise its form would fail."""
+    make_user(name="Sam", email="sam@example.com")
+    place_order(client_for(cached_app, "sam@example.com"), {watched: 1})
+    csrf = cached_app.extensions["csrf"]
+    adapter = cached_app.url_map.bind("localhost")
+    with cached_app.app_context():
+        out_of_stock = db.session.scalar(sa.select(Item.id).where(Item.id != watched))
+    set_item(cached_app, out_of_stock, stock=0)
+    pages = (*PAGES, f"/items/{watched}", f"/items/{out_of_stock}")
+    posted = 0
+    for path in pages:
+        html = get_html(cached_app.test_client(), path)
+        for action in re.findall(r'<form method="post" action="([^"]+)"', html):
+            endpoint, _ = adapter.match(action, method="POST")
+            view = cached_app.view_functions[endpoint]
+            assert f"{view.__module__}.{view.__name__}" in csrf._visitor_views, (
+                path,
+                action,
+            )
+            posted += 1
+    assert posted >= 2
 
 
 def test_popular_shows_the_price_and_stock_of_now(cached_app, watched, make_user):
@@ -303,10 +434,12 @@ def test_popular_shows_the_price_and_stock_of_now(cached_app, watched, make_user
     )
 
 
-def test_each_visitor_gets_their_own_csrf_token(cached_app, watched):
-    """The kept item page is written out with each visitor's own token: each
+def test_each_visitor_with_a_session_gets_their_own_csrf_token(cached_app, watched):
+    """The kept item page is written out with each session's own token: each
     can add to the cart with it, and one visitor's token fails for another."""
     first, second = cached_app.test_client(), cached_app.test_client()
+    for visitor in (first, second):  # a session each
+        get_html(visitor, "/users/login")
     tokens = []
     for visitor in (first, second, first):
         tokens.append(csrf_token_from(get_html(visitor, f"/items/{watched}")))
@@ -323,6 +456,9 @@ def test_each_visitor_gets_their_own_csrf_token(cached_app, watched):
         )
         assert added.status_code == 302
     assert page_cache.PLACEHOLDER not in get_html(first, f"/items/{watched}")
+    assert page_cache.PLACEHOLDER not in get_html(
+        cached_app.test_client(), f"/items/{watched}"
+    )
 
 
 def test_a_cart_or_an_account_is_never_served_a_kept_page(

@@ -7,7 +7,7 @@ import sqlalchemy.orm as so
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from app.extensions import db
+from app.extensions import csrf, db
 from app.forms import CartAddForm
 from app.items.pages import render_item_page
 from app.limits import MAX_CART_LINES, MAX_QUANTITY
@@ -33,6 +33,7 @@ def cart_page():
 
 
 @bp.post("/cart")
+@csrf.visitor_form
 def cart_add():
     """Add `quantity` of `item_id`; the cart never holds more than the stock."""
     form = CartAddForm()

@@ -91,14 +91,12 @@ PLACEHOLDER = "csrf-placeholder-" + secrets.token_hex(16)
 
 class Pages:
     """A bounded, thread-safe map of (version, path) to drawn pages. A newer
-    version empties it: pages of older versions can never be served again.
-    It also holds the small engine the version is read on (version_engine)."""
+    version empties it: pages of older versions can never be served again."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pages: OrderedDict[str, tuple] = OrderedDict()
         self._version = -1
-        self.engine: sa.Engine | None = None
 
     def holds(self, path: str) -> bool:
         """Whether a page is kept for `path` (under the newest version seen)."""
@@ -129,8 +127,16 @@ class Pages:
             self._pages.clear()
             self._version = -1
 
+
+class KeptPages(Pages):
+    """The app's kept pages, and the small engine the version is read on
+    (version_engine), made on first use."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.engine: sa.Engine | None = None
+
     def version_engine(self, url: sa.URL, options: dict) -> sa.Engine:
-        """The engine the version is read on, made on first use."""
         with self._lock:
             if self.engine is None:
                 self.engine = sa.create_engine(url, **options)
@@ -142,10 +148,10 @@ class Pages:
             self.engine.dispose()
 
 
-def pages_of(app) -> Pages:
+def pages_of(app) -> KeptPages:
     """The app's kept pages (one app per process in production; each app of
     the test suite keeps its own)."""
-    return app.extensions.setdefault("page_cache", Pages())
+    return app.extensions.setdefault("page_cache", KeptPages())
 
 
 def init_app(app: Flask) -> None:

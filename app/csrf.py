@@ -34,15 +34,15 @@ VISITOR_SALT = "store-visitor-form"
 VISITOR_VALUE = "visitor"
 
 
+def remember_cookie_name(config) -> str:
+    """Flask-Login's remembered sign-in cookie (its default name unless set)."""
+    return config.get("REMEMBER_COOKIE_NAME", "remember_token")
+
+
 def store_cookie_names(config) -> frozenset[str]:
     """The cookies that make a request someone's: the session, the remembered
     sign-in."""
-    return frozenset(
-        (
-            config["SESSION_COOKIE_NAME"],
-            config.get("REMEMBER_COOKIE_NAME", "remember_token"),
-        )
-    )
+    return frozenset((config["SESSION_COOKIE_NAME"], remember_cookie_name(config)))
 
 
 def sends_store_cookies(names: Iterable[str], config) -> bool:
@@ -80,8 +80,12 @@ class StoreCSRF(CSRFProtect):
     def visitor_form(self, view: Callable) -> Callable:
         """Mark a view whose form a cookie-less visitor may post with the
         visitor token."""
-        self._visitor_views.add(f"{view.__module__}.{view.__name__}")
+        self._visitor_views.add(_view_name(view))
         return view
+
+    def takes_visitor_token(self, view: Callable) -> bool:
+        """Whether `view` was marked with `visitor_form`."""
+        return _view_name(view) in self._visitor_views
 
     def protect(self, apply_exemptions=False):
         if (
@@ -102,7 +106,11 @@ class StoreCSRF(CSRFProtect):
         view = current_app.view_functions.get(request.endpoint or "")
         if view is None:
             return False
-        name = f"{view.__module__}.{view.__name__}"
-        return name in self._visitor_views and not sends_store_cookies(
+        return self.takes_visitor_token(view) and not sends_store_cookies(
             request.cookies.keys(), current_app.config
         )
+
+
+def _view_name(view: Callable) -> str:
+    """How Flask-WTF names a view (its exempt views are kept the same way)."""
+    return f"{view.__module__}.{view.__name__}"

@@ -6,7 +6,7 @@ changes: `immutable` is safe, and a new picture gets a new URL.
 
 from __future__ import annotations
 
-from flask import abort, send_file, url_for
+from flask import abort, g, send_file, url_for
 
 from app.media import bp
 from app.media.storage import storage
@@ -42,5 +42,9 @@ def media_src(key: str, widths: str, wanted: int) -> str:
 
 
 def _prefix() -> str:
-    """/media/ under whatever root the app is mounted at (one url_for a call)."""
-    return url_for("media.serve", key="-")[:-1]
+    """/media/ under whatever root the app is mounted at: built once a request
+    (a page draws a srcset for each picture, two formats each)."""
+    prefix = g.get("media_prefix")
+    if prefix is None:
+        prefix = g.media_prefix = url_for("media.serve", key="-")[:-1]
+    return prefix

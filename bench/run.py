@@ -371,10 +371,14 @@ def bench_pages(store: StoreFacts, ports: dict, anonymous_only: bool) -> list[Pa
 
 def all_pages(store: StoreFacts, ports: dict, shopper, admin, cart) -> list[Page]:
     """Every page, with the signed-in ones' browsers as given; `visitor` is
-    not signed in and has seen an item page, so their session holds a CSRF
-    token, and each view signs it for the form."""
+    not signed in and has opened the sign-in page, so they send a session
+    cookie whose CSRF token each item page signs for its form (a first
+    visit's item page starts no session: it carries the visitor token)."""
     deep_page = min(200, max(1, store.live_items // 24))
     visitor = Browser(ports["store"])
+    visitor.request("GET", "/users/login")
+    if "session" not in visitor.cookies:
+        raise SystemExit("the sign-in page gave the returning visitor no session")
     visitor.request("GET", f"/items/{store.best_item}")
     return [
         Page("baseline", "Strict floor (raw driver: running-total row + 24 rows)",
@@ -387,7 +391,7 @@ def all_pages(store: StoreFacts, ports: dict, shopper, admin, cart) -> list[Page
         Page("sort_price", "Sort by price", "/items/?sort=price"),
         Page("item", "Item page (best seller, with recommendations)",
              f"/items/{store.best_item}"),
-        Page("item_returning", "Item page, a returning visitor (their session cookie "
+        Page("item_returning", "Item page, a returning visitor (a session from the sign-in page, its cookie "
              "sent back)", f"/items/{store.best_item}", browser=visitor),
         Page("history", f"Purchase history ({store.user_lines:,} lines)", "/purchases/",
              browser=shopper),

@@ -192,7 +192,17 @@ def lock_in_key_order(key: sa.Column, keys) -> None:
 
 
 # What a bulk load writes: the tables whose statistics it leaves out of date.
-BULK_TABLES = ("items", "users", "orders", "user_items", "order_events", "outbox")
+BULK_TABLES = (
+    "categories",
+    "items",
+    "item_images",
+    "users",
+    "orders",
+    "user_items",
+    "order_events",
+    "reviews",
+    "outbox",
+)
 
 
 def gather_statistics(*tables: str, vacuum: bool = False) -> None:

@@ -1710,6 +1710,15 @@ def statistics_marks(app: Flask) -> dict[str, object]:
         return marks
 
 
+def rows_per_table(app: Flask) -> dict[str, int]:
+    """Every table of the store's, with its number of rows."""
+    with app.app_context():
+        return {
+            table.name: db.session.scalar(sa.select(sa.func.count()).select_from(table))
+            for table in db.metadata.sorted_tables
+        }
+
+
 def redis_or_skip(url: str):
     """A connection to the Redis at `url`; the test is skipped without one,
     except in CI, where a missing Redis fails it."""

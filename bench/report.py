@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,8 @@ from bench.common import RESULTS_JSON, ROOT, log
 
 MARKDOWN = ROOT / "BENCHMARKS.md"
 PLOT = ROOT / "docs" / "benchmarks.png"
+# A label's asides, " (with Popular)", left out of the plot's short labels.
+ASIDE_RE = re.compile(r" \([^()]*\)")
 
 
 @dataclass(frozen=True)
@@ -329,7 +332,7 @@ def preamble(run: dict) -> list[str]:
         f"`bench/checkout.lua` with {checkout['buyers']} signed-in buyers, each looping "
         "add to cart, checkout page, place the order on its own connection: its req/s "
         "counts those three requests, its ratio is the completed orders/s ÷ the "
-        "catalogue's req/s. The last-units race is {checkout['buyers']} buyers "
+        f"catalogue's req/s. The last-units race is the same {checkout['buyers']} buyers "
         f"(Python threads) racing for {checkout['stock']} units: its req/s is completed "
         "checkouts/s, its p50/p99 the buy request's, and it checks that what was sold "
         "is exactly what there was.",
@@ -474,7 +477,9 @@ def plotted_pages(results: dict) -> list[tuple[str, str, Target | None]]:
             continue
         target = PAGE_TARGETS.get(key)
         if target is None or target.against.endswith("baseline"):
-            shown.append((key, page["label"].split(" (")[0], target))
+            # "Item page (best seller, …), checkouts running beside" → "Item
+            # page, checkouts running beside": the asides go, the rest stays.
+            shown.append((key, ASIDE_RE.sub("", page["label"]), target))
     return shown
 
 
@@ -526,10 +531,10 @@ def finish_plot(fig, ax, cores: int, path: Path) -> None:
         "requests/s ÷ its baseline's (median of rounds; 1.0 = the raw-driver page)"
     )
     ax.set_title(f"Throughput per page against raw-driver baselines, {cores} cores")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=3, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2, frameon=False)
     fig.tight_layout()
     path.parent.mkdir(exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # the legend below the axes too
     log(f"plot written to {path.relative_to(ROOT)}")
 
 

@@ -114,9 +114,9 @@ def _stock_message(item: Item, in_cart: int) -> str:
 def index():
     """The signed-in shopper's orders, newest first, with their status. Admins
     are sent to everyone's purchases (purchases.admin_index, same filters).
-    Plain columns, not ORM objects: the page shows five of an order's columns
-    and three lines of each, which loading whole orders, lines and items cost
-    more than the queries themselves."""
+    Plain columns, not ORM objects: the page shows five columns of each
+    order and three of its lines, and building whole orders, lines and items
+    for that cost more than the queries did."""
     if current_user.is_admin:
         return redirect(url_for("purchases.admin_index", **request.args))
     mine = Order.user_id == current_user.id

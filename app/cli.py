@@ -15,7 +15,7 @@ from flask import Flask, current_app
 from app import roles
 from app.audit import events as audit
 from app.database import begin_write, gather_statistics, without_timeouts
-from app.demo import DEMO_PASSWORD, SEEDED_TABLES, seed_store
+from app.demo import DEMO_PASSWORD, DEMO_TABLES, seed_store
 from app.extensions import db
 from app.items import csv_io
 from app.mail import messages
@@ -288,7 +288,7 @@ def seed(
         "Gathering the planner's statistics for the new rows (VACUUM ANALYZE on "
         "PostgreSQL, ANALYZE on SQLite)..."
     )
-    gather_statistics(*SEEDED_TABLES, vacuum=True)
+    gather_statistics(*DEMO_TABLES, vacuum=True)
     click.echo(
         f"Seeded {seeded.items} items, {seeded.users} users, {seeded.lines} purchase "
         f"lines in {seeded.orders} orders. Demo shoppers sign in with password "

@@ -46,7 +46,7 @@ DEMO_PASSWORD = "demo-shopper-pass"
 # Every table seed_store adds rows to: `flask seed` gathers the planner's
 # statistics for each of them afterwards (a table left out is planned blind
 # until autovacuum notices it: 130,000 item pictures at the bench's size).
-SEEDED_TABLES = (
+DEMO_TABLES = (
     "categories",
     "items",
     "item_images",

@@ -1712,11 +1712,7 @@ def statistics_marks(app: Flask) -> dict[str, object]:
 
 def rows_per_table(app: Flask) -> dict[str, int]:
     """Every table of the store's, with its number of rows."""
-    with app.app_context():
-        return {
-            table.name: db.session.scalar(sa.select(sa.func.count()).select_from(table))
-            for table in db.metadata.sorted_tables
-        }
+    return {table.name: count(app, table) for table in db.metadata.sorted_tables}
 
 
 def redis_or_skip(url: str):

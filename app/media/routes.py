@@ -42,8 +42,9 @@ def media_src(key: str, widths: str, wanted: int) -> str:
 
 
 def _prefix() -> str:
-    """/media/ under whatever root the app is mounted at: built once a request
-    (a page draws a srcset for each picture, two formats each)."""
+    """/media/ under whatever root the app is mounted at: built once per app
+    context, which each request has its own of (a page draws a srcset for
+    each picture, two formats each)."""
     prefix = g.get("media_prefix")
     if prefix is None:
         prefix = g.media_prefix = url_for("media.serve", key="-")[:-1]

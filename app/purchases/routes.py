@@ -140,26 +140,27 @@ def _line_previews(order_ids: list[int]) -> dict[int, LinePreview]:
     it has, in one statement for the whole page."""
     if not order_ids:
         return {}
+    # The lines numbered from user_items alone; only the shown ones then
+    # look up whether their item is archived.
     numbered = (
         sa.select(
             UserItem.order_id,
             UserItem.item_id,
             UserItem.item_name,
             UserItem.quantity,
-            Item.archived_at.is_not(None).label("archived"),
             sa.func.row_number()
             .over(partition_by=UserItem.order_id, order_by=UserItem.id)
             .label("place"),
             sa.func.count().over(partition_by=UserItem.order_id).label("lines"),
         )
-        .join(Item, Item.id == UserItem.item_id)
         .where(UserItem.order_id.in_(order_ids))
         .subquery()
     )
     shown: dict[int, list[sa.Row]] = {order_id: [] for order_id in order_ids}
     counts = dict.fromkeys(order_ids, 0)
     for row in db.session.execute(
-        sa.select(numbered)
+        sa.select(numbered, Item.archived_at.is_not(None).label("archived"))
+        .join(Item, Item.id == numbered.c.item_id)
         .where(numbered.c.place <= HISTORY_LINES_SHOWN)
         .order_by(numbered.c.order_id, numbered.c.place)
     ):

@@ -39,6 +39,11 @@ def remember_cookie_name(config) -> str:
     return config.get("REMEMBER_COOKIE_NAME", "remember_token")
 
 
+def sends_remember_cookie() -> bool:
+    """Whether this request carries a remembered sign-in."""
+    return remember_cookie_name(current_app.config) in request.cookies
+
+
 def store_cookie_names(config) -> frozenset[str]:
     """The cookies that make a request someone's: the session, the remembered
     sign-in."""

@@ -57,7 +57,7 @@ from flask_wtf.csrf import generate_csrf
 from werkzeug.http import parse_cookie
 
 from app import metrics
-from app.csrf import remember_cookie_name, sends_store_cookies, visitor_token
+from app.csrf import sends_remember_cookie, sends_store_cookies, visitor_token
 from app.extensions import db
 from app.observability import REQUEST_ID_HEADER, request_id_for
 
@@ -228,7 +228,7 @@ def _anonymous_and_neutral() -> bool:
     """No signed-in user, nothing in the session a page shows (cart, messages)."""
     if request.method not in ("GET", "HEAD"):
         return False
-    if remember_cookie_name(current_app.config) in request.cookies:
+    if sends_remember_cookie():
         return False
     return set(session.keys()) <= NEUTRAL_SESSION_KEYS
 

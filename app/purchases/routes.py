@@ -157,7 +157,6 @@ def _line_previews(order_ids: list[int]) -> dict[int, LinePreview]:
         .subquery()
     )
     shown: dict[int, list[sa.Row]] = {order_id: [] for order_id in order_ids}
-    counts = dict.fromkeys(order_ids, 0)
     for row in db.session.execute(
         sa.select(numbered, Item.archived_at.is_not(None).label("archived"))
         .join(Item, Item.id == numbered.c.item_id)
@@ -165,10 +164,10 @@ def _line_previews(order_ids: list[int]) -> dict[int, LinePreview]:
         .order_by(numbered.c.order_id, numbered.c.place)
     ):
         shown[row.order_id].append(row)
-        counts[row.order_id] = row.lines
+    # Each row carries its order's number of lines.
     return {
-        order_id: LinePreview(shown[order_id], counts[order_id])
-        for order_id in order_ids
+        order_id: LinePreview(rows, rows[0].lines if rows else 0)
+        for order_id, rows in shown.items()
     }
 
 

@@ -17,19 +17,11 @@ from __future__ import annotations
 import secrets
 
 import sqlalchemy as sa
-from flask import (
-    current_app,
-    flash,
-    redirect,
-    render_template,
-    request,
-    session,
-    url_for,
-)
+from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, logout_user
 from werkzeug.security import generate_password_hash
 
-from app.csrf import remember_cookie_name
+from app.csrf import sends_remember_cookie
 from app.database import begin_write
 from app.extensions import db
 from app.mail import messages
@@ -175,10 +167,7 @@ def account():
             )
         db.session.commit()
         if password_changes:
-            start_session(
-                user,
-                remember=remember_cookie_name(current_app.config) in request.cookies,
-            )
+            start_session(user, remember=sends_remember_cookie())
         flash(" ".join(done) or "Nothing to change.", "success" if done else "info")
         return redirect(url_for("users.account"))
     status = 422 if form.is_submitted() else 200
